@@ -1,0 +1,7 @@
+#pragma once
+// Umbrella header: the whole public C++ API of pyfrozen's core.
+#include "pyfrozen/errors.hpp"
+#include "pyfrozen/export.hpp"
+#include "pyfrozen/gemm.hpp"
+#include "pyfrozen/runtime.hpp"
+#include "pyfrozen/version.hpp"

@@ -1,0 +1,103 @@
+#include "arrays.hpp"
+
+#include <algorithm>
+#include <utility>
+
+namespace pyfrozen::python {
+
+std::string shape_str(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(a.shape(i));
+  }
+  return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+std::string dtype_str(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
+
+py::array require_array(const char* op, const char* arg, const py::handle& obj) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(std::string(op) + ": " + arg + " must be a numpy.ndarray, got " +
+                         py::str(py::type::of(obj).attr("__name__")).cast<std::string>());
+  return py::reinterpret_borrow<py::array>(obj);
+}
+
+Dtype float_dtype(const char* op, const char* arg, const py::array& a) {
+  // equal() also compares byte order, so '>f4' is refused rather than misread.
+  if (a.dtype().equal(py::dtype::of<float>())) return Dtype::f32;
+  if (a.dtype().equal(py::dtype::of<double>())) return Dtype::f64;
+  throw py::type_error(std::string(op) + ": " + arg +
+                       " must be float32 or float64 (native byte order), got " + dtype_str(a) +
+                       " with shape " + shape_str(a));
+}
+
+namespace {
+
+[[noreturn]] void bad_layout(const char* op, const char* arg, const py::array& a,
+                             const std::string& why) {
+  throw py::value_error(std::string(op) + ": " + arg + " " + why + " (shape " + shape_str(a) +
+                        ", strides " + std::to_string(a.strides(0)) + ", " +
+                        std::to_string(a.strides(1)) +
+                        " bytes); pass np.ascontiguousarray(" + arg + ")");
+}
+
+// Unit stride along `inner` with the `outer` stride at least one full inner run.
+bool fits(std::int64_t n_outer, std::int64_t n_inner, std::int64_t s_outer, std::int64_t s_inner) {
+  return (n_inner <= 1 || s_inner == 1) &&
+         (n_outer <= 1 || s_outer >= std::max<std::int64_t>(1, n_inner));
+}
+
+}  // namespace
+
+MatrixArg as_matrix(const char* op, const char* arg, const py::array& a) {
+  if (a.ndim() != 2)
+    throw py::value_error(std::string(op) + ": " + arg + " must be 2-D, got shape " +
+                          shape_str(a));
+  const auto item = static_cast<std::int64_t>(a.itemsize());
+  const std::int64_t rows = a.shape(0), cols = a.shape(1);
+  if (rows == 0 || cols == 0)  // nothing is read or written; numpy's strides are arbitrary
+    return {a.data(), rows, cols, std::max<std::int64_t>(1, cols), false};
+  if (reinterpret_cast<std::uintptr_t>(a.data()) % static_cast<std::uintptr_t>(item) != 0 ||
+      a.strides(0) % item != 0 || a.strides(1) % item != 0)
+    bad_layout(op, arg, a, "is not aligned to its element size");
+  const std::int64_t s0 = a.strides(0) / item, s1 = a.strides(1) / item;
+  if (fits(rows, cols, s0, s1))
+    return {a.data(), rows, cols, rows <= 1 ? std::max<std::int64_t>(1, cols) : s0, false};
+  if (fits(cols, rows, s1, s0))
+    return {a.data(), rows, cols, cols <= 1 ? std::max<std::int64_t>(1, rows) : s1, true};
+  bad_layout(op, arg, a, "needs unit stride along one axis and non-overlapping rows");
+}
+
+void require_writeable(const char* op, const char* arg, const py::array& out) {
+  if (!out.writeable())
+    throw py::value_error(std::string(op) + ": " + arg + " is read-only (shape " +
+                          shape_str(out) + ")");
+}
+
+namespace {
+
+// [lo, hi) byte range an array's elements occupy; empty arrays occupy nothing.
+std::pair<std::uintptr_t, std::uintptr_t> extent(const py::array& a) {
+  auto lo = reinterpret_cast<std::uintptr_t>(a.data()), hi = lo;
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    if (a.shape(i) == 0) return {0, 0};
+    const auto span = static_cast<std::intptr_t>((a.shape(i) - 1) * a.strides(i));
+    if (span < 0) lo += span; else hi += span;
+  }
+  return {lo, hi + static_cast<std::uintptr_t>(a.itemsize())};
+}
+
+}  // namespace
+
+void require_no_overlap(const char* op, const char* out_name, const py::array& out,
+                        const char* in_name, const py::array& in) {
+  const auto [olo, ohi] = extent(out);
+  const auto [ilo, ihi] = extent(in);
+  if (olo < ohi && ilo < ihi && olo < ihi && ilo < ohi)
+    throw py::value_error(std::string(op) + ": " + out_name + " " + shape_str(out) +
+                          " overlaps " + in_name + " " + shape_str(in) +
+                          " in memory; pass a separate output array");
+}
+
+}  // namespace pyfrozen::python

@@ -1,0 +1,46 @@
+#pragma once
+// numpy -> kernel arguments: every check the C++ core cannot make (dtype, strides,
+// writeability, aliasing) happens here, before the GIL is released. Never forcecast:
+// a silent cast would copy, and an `out=` written to a copy is a lost result.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+
+namespace pyfrozen::python {
+
+namespace py = pybind11;
+
+/// "(3, 4)" for error messages.
+std::string shape_str(const py::array& a);
+/// "float32", "int64", ...
+std::string dtype_str(const py::array& a);
+
+/// Raises TypeError unless obj is a numpy.ndarray.
+py::array require_array(const char* op, const char* arg, const py::handle& obj);
+
+/// Floating dtype shared by a kernel's arrays.
+enum class Dtype { f32, f64 };
+/// Raises TypeError unless `a` is native-endian float32 or float64.
+Dtype float_dtype(const char* op, const char* arg, const py::array& a);
+
+/// A 2-D array seen as a row-major matrix with a leading dimension: either its own
+/// layout (unit stride along axis 1) or, for a transposed view, the transpose of one.
+struct MatrixArg {
+  const void* data;
+  std::int64_t rows, cols;  // of the array as the user sees it
+  std::int64_t ld;          // of the stored row-major matrix
+  bool transposed;          // stored matrix is the array's transpose (unit stride on axis 0)
+};
+/// Raises ValueError if `a` is not 2-D, misaligned, or has no unit stride along an
+/// axis with the other stride covering that axis (overlapping rows are refused).
+MatrixArg as_matrix(const char* op, const char* arg, const py::array& a);
+
+/// Raises ValueError unless `out` is writeable.
+void require_writeable(const char* op, const char* arg, const py::array& out);
+/// Raises ValueError if the memory `out` spans overlaps that of `in`.
+void require_no_overlap(const char* op, const char* out_name, const py::array& out,
+                        const char* in_name, const py::array& in);
+
+}  // namespace pyfrozen::python

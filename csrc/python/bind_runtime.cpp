@@ -1,0 +1,62 @@
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <vector>
+
+#include "pyfrozen/gemm.hpp"
+#include "pyfrozen/runtime.hpp"
+
+namespace py = pybind11;
+
+namespace pyfrozen::python {
+
+namespace {
+
+std::vector<std::string> isa_names() {
+  std::vector<std::string> out;
+  for (Isa isa : supported_isas()) out.emplace_back(isa_name(isa));
+  return out;
+}
+
+py::dict blocking_dict(const std::string& dtype) {
+  GemmBlocking bl{};
+  if (dtype == "float32") bl = gemm_blocking<float>();
+  else if (dtype == "float64") bl = gemm_blocking<double>();
+  else throw py::type_error("gemm_blocking: dtype must be 'float32' or 'float64', got '" + dtype + "'");
+  py::dict d;
+  d["mr"] = bl.mr;
+  d["nr"] = bl.nr;
+  d["mc"] = bl.mc;
+  d["kc"] = bl.kc;
+  d["nc"] = bl.nc;
+  return d;
+}
+
+}  // namespace
+
+void init_runtime(py::module_& m) {
+  m.def("set_num_threads", &set_num_threads, py::arg("n"),
+        "Threads every kernel may use from now on (any calling thread).");
+  m.def("get_num_threads", &get_num_threads, "Threads a kernel may use.");
+  m.def("has_openmp", &has_openmp, "Whether the core was built with OpenMP.");
+  m.def("set_isa", [](const std::string& name) { set_active_isa(parse_isa(name)); },
+        py::arg("name"), "Force the instruction-set path: 'generic' or 'avx2'.");
+  m.def("get_isa", [] { return std::string(isa_name(active_isa())); },
+        "Instruction-set path the kernels take now.");
+  m.def("detected_isa", [] { return std::string(isa_name(detected_isa())); },
+        "Best instruction-set path this CPU supports.");
+  m.def("supported_isas", &isa_names, "Paths this CPU can run, generic first.");
+  m.def("cache_sizes", [] {
+    const CacheSizes cs = cache_sizes();
+    py::dict d;
+    d["l1d"] = cs.l1d;
+    d["l2"] = cs.l2;
+    d["l3"] = cs.l3;
+    return d;
+  }, "Detected data-cache sizes in bytes (L1d and L2 per core, L3 total).");
+  m.def("gemm_blocking", &blocking_dict, py::arg("dtype") = "float32",
+        "GEMM blocking on the active path: micro-tile mr x nr, cache blocks mc, kc, nc.");
+}
+
+}  // namespace pyfrozen::python

@@ -1,0 +1,279 @@
+// GEMM driver, BLIS-style: jc (NC) -> pc (KC) -> ic (MC) -> jr (NR) -> ir (MR)
+// around a register-tiled micro-kernel, with a small-M path that reads B in place.
+#include <algorithm>
+#include <atomic>
+#include <new>
+#include <string>
+
+#include "gemm/arena.hpp"
+#include "gemm/kernels.hpp"
+#include "gemm/pack.hpp"
+#include "pyfrozen/errors.hpp"
+#include "pyfrozen/gemm.hpp"
+#include "pyfrozen/runtime.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace pyfrozen {
+namespace detail {
+namespace {
+
+using i64 = std::int64_t;
+
+constexpr i64 kSmallM = 64;           // up to here B is read in place, threads split N
+constexpr double kSerialFlops = 1e6;  // below ~1 MFLOP a parallel region costs more than it saves
+
+i64 ceil_div(i64 a, i64 b) { return (a + b - 1) / b; }
+i64 round_down(i64 a, i64 b) { return a / b * b; }
+
+template <typename T>
+GemmKernels<T> kernels_for(Isa isa);
+template <>
+GemmKernels<float> kernels_for<float>(Isa isa) {
+  return isa == Isa::avx2 ? gemm_kernels_avx2_f32() : gemm_kernels_ref_f32();
+}
+template <>
+GemmKernels<double> kernels_for<double>(Isa isa) {
+  return isa == Isa::avx2 ? gemm_kernels_avx2_f64() : gemm_kernels_ref_f64();
+}
+
+// Cache blocks from the detected cache sizes: an A micro-panel plus a B micro-panel
+// fill about 2/3 of L1, the packed A block ~40% of L2, the packed B block a share of L3.
+template <typename T>
+GemmBlocking blocking_for(const GemmKernels<T>& kern) {
+  const CacheSizes cs = cache_sizes();
+  const i64 sz = sizeof(T);
+  GemmBlocking bl{kern.mr, kern.nr, 0, 0, 0};
+  bl.kc = std::clamp<i64>(round_down(cs.l1d * 2 / 3 / ((kern.mr + kern.nr) * sz), 8), 64, 512);
+  bl.mc = std::clamp<i64>(round_down(cs.l2 * 2 / 5 / (bl.kc * sz), kern.mr), kern.mr, 1020);
+  bl.nc = std::clamp<i64>(round_down(cs.l3 / 4 / (bl.kc * sz), kern.nr), kern.nr, 4080);
+  return bl;
+}
+
+template <typename T>
+struct Problem {
+  MatView<T> a, b;
+  i64 m, n, k;
+  T alpha, beta;
+  T* c;
+  i64 ldc;
+};
+
+// Runs body() on nt threads in one parallel region (or inline when nt == 1). The
+// body's worksharing loops are orphaned `omp for`, so the same code serves both.
+template <typename Body>
+void run_team(int nt, Body&& body) {
+#ifdef _OPENMP
+  if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+    body();
+    return;
+  }
+#endif
+  (void)nt;
+  body();
+}
+
+// Work units per thread so a slower second vCPU does not leave the other idle.
+constexpr i64 kTasksPerThread = 4;
+
+// ---- general path: pack B (shared) and A (per thread) -------------------------------
+template <typename T>
+void gemm_packed(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlocking& bl,
+                 int nt, std::atomic<bool>& oom) {
+  const int mr = kern.mr, nr = kern.nr;
+  T* bbuf = scratch<T>(ScratchSlot::b_block, bl.kc * ceil_div(bl.nc, nr) * nr);
+  const i64 n_ic = ceil_div(p.m, bl.mc);
+  run_team(nt, [&] {
+    T* abuf = nullptr;
+    try {
+      abuf = scratch<T>(ScratchSlot::a_block, ceil_div(bl.mc, mr) * mr * bl.kc);
+    } catch (const std::bad_alloc&) {
+      oom = true;  // an exception must not leave the parallel region
+    }
+    i64 packed_key = -1;  // which (jc, pc, ic) block abuf holds
+    for (i64 jc = 0; jc < p.n; jc += bl.nc) {
+      const i64 nc = std::min(bl.nc, p.n - jc);
+      const i64 n_panels = ceil_div(nc, nr);
+      const i64 tasks_wanted = nt > 1 ? kTasksPerThread * nt : 1;
+      const i64 chunk = std::max<i64>(1, n_panels / std::max<i64>(1, ceil_div(tasks_wanted, n_ic)));
+      const i64 n_chunks = ceil_div(n_panels, chunk);
+      for (i64 pc = 0; pc < p.k; pc += bl.kc) {
+        const i64 kc = std::min(bl.kc, p.k - pc);
+        const T beta = pc == 0 ? p.beta : T(1);
+#pragma omp for schedule(static)
+        for (i64 jp = 0; jp < n_panels; ++jp) {
+          const int ncols = static_cast<int>(std::min<i64>(nr, nc - jp * nr));
+          pack_b_panel(p.b, pc, jc + jp * nr, kc, ncols, nr, bbuf + jp * nr * kc);
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (i64 t = 0; t < n_ic * n_chunks; ++t) {
+          if (abuf == nullptr) continue;
+          const i64 ic = (t / n_chunks) * bl.mc, mc = std::min(bl.mc, p.m - ic);
+          const i64 key = ((jc / bl.nc) * ceil_div(p.k, bl.kc) + pc / bl.kc) * n_ic + ic / bl.mc;
+          if (key != packed_key) {
+            pack_a(p.a, ic, pc, mc, kc, mr, abuf);
+            packed_key = key;
+          }
+          const i64 jp_end = std::min(n_panels, (t % n_chunks + 1) * chunk);
+          for (i64 jp = (t % n_chunks) * chunk; jp < jp_end; ++jp) {
+            const int ncols = static_cast<int>(std::min<i64>(nr, nc - jp * nr));
+            T* cblk = p.c + ic * p.ldc + jc + jp * nr;
+            for (i64 ir = 0; ir < mc; ir += mr) {
+              const int mrows = static_cast<int>(std::min<i64>(mr, mc - ir));
+              kern.tile(kc, abuf + ir * kc, bbuf + jp * nr * kc, nr, cblk + ir * p.ldc, p.ldc,
+                        mrows, ncols, p.alpha, beta);
+            }
+          }
+        }  // implicit barrier: bbuf is repacked only after every thread is done with it
+      }
+    }
+  });
+}
+
+// ---- small M, op(B) = B: A packed once, B strips read in place (KC x NR stays in L1) --
+template <typename T>
+void gemm_small_m(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlocking& bl,
+                  int nt, std::atomic<bool>& oom) {
+  const int mr = kern.mr, nr = kern.nr;
+  const i64 m_panels = ceil_div(p.m, mr), n_kb = ceil_div(p.k, bl.kc);
+  T* apack = scratch<T>(ScratchSlot::b_block, n_kb * m_panels * mr * bl.kc);
+  for (i64 q = 0; q < n_kb; ++q)
+    pack_a(p.a, 0, q * bl.kc, p.m, std::min(bl.kc, p.k - q * bl.kc), mr,
+           apack + q * m_panels * mr * bl.kc);
+  const i64 n_strips = ceil_div(p.n, nr);
+  const i64 chunk = nt > 1 ? std::max<i64>(1, n_strips / (kTasksPerThread * nt)) : n_strips;
+  const i64 n_chunks = ceil_div(n_strips, chunk);
+  run_team(nt, [&] {
+    T* edge = nullptr;
+    try {
+      edge = scratch<T>(ScratchSlot::edge, bl.kc * nr);
+    } catch (const std::bad_alloc&) {
+      oom = true;
+    }
+#pragma omp for schedule(dynamic, 1)
+    for (i64 t = 0; t < n_chunks; ++t) {
+      if (edge == nullptr) continue;
+      for (i64 s = t * chunk; s < std::min(n_strips, (t + 1) * chunk); ++s) {
+        const i64 j0 = s * nr;
+        const int ncols = static_cast<int>(std::min<i64>(nr, p.n - j0));
+        for (i64 q = 0; q < n_kb; ++q) {
+          const i64 k0 = q * bl.kc, kc = std::min(bl.kc, p.k - k0);
+          const T* bp = p.b.data + k0 * p.b.ld + j0;
+          i64 ldb = p.b.ld;
+          if (ncols < nr) {  // the ragged last strip is copied so the kernel may read NR wide
+            pack_b_panel(p.b, k0, j0, kc, ncols, nr, edge);
+            bp = edge;
+            ldb = nr;
+          }
+          const T beta = q == 0 ? p.beta : T(1);
+          const T* ablk = apack + q * m_panels * mr * bl.kc;
+          for (i64 ir = 0; ir < p.m; ir += mr)
+            kern.tile(kc, ablk + ir * kc, bp, ldb, p.c + ir * p.ldc + j0, p.ldc,
+                      static_cast<int>(std::min<i64>(mr, p.m - ir)), ncols, p.alpha, beta);
+        }
+      }
+    }
+  });
+}
+
+// ---- small M, op(B) = B^T: dot products along k, rows of A and B both contiguous -----
+template <typename T>
+void gemm_small_m_nt(const Problem<T>& p, const GemmKernels<T>& kern, int nt) {
+  const T* a = p.a.data;
+  i64 lda = p.a.ld;
+  if (p.a.trans) {  // A^T is not k-contiguous: copy it once into m x k rows
+    T* rows = scratch<T>(ScratchSlot::b_block, p.m * p.k);
+    pack_rows(p.a, p.m, p.k, rows);
+    a = rows;
+    lda = p.k;
+  }
+  const i64 n_blocks = ceil_div(p.n, kern.dot_nr);
+  const i64 chunk = nt > 1 ? std::max<i64>(1, n_blocks / (kTasksPerThread * nt)) : n_blocks;
+  const i64 n_chunks = ceil_div(n_blocks, chunk);
+  run_team(nt, [&] {
+#pragma omp for schedule(dynamic, 1)
+    for (i64 t = 0; t < n_chunks; ++t)
+      for (i64 jb = t * chunk; jb < std::min(n_blocks, (t + 1) * chunk); ++jb) {
+        const i64 j0 = jb * kern.dot_nr;
+        const int ncols = static_cast<int>(std::min<i64>(kern.dot_nr, p.n - j0));
+        for (i64 i0 = 0; i0 < p.m; i0 += kern.dot_mr)
+          kern.dot(p.k, a + i0 * lda, lda, p.b.data + j0 * p.b.ld, p.b.ld, p.c + i0 * p.ldc + j0,
+                   p.ldc, static_cast<int>(std::min<i64>(kern.dot_mr, p.m - i0)), ncols, p.alpha,
+                   p.beta);
+      }
+  });
+}
+
+template <typename T>
+void scale_c(i64 m, i64 n, T beta, T* c, i64 ldc) {
+  if (beta == T(1)) return;
+  for (i64 i = 0; i < m; ++i)
+    for (i64 j = 0; j < n; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
+}
+
+void check_ld(const char* name, i64 ld, i64 rows, i64 cols, bool trans, const char* what) {
+  if (ld >= std::max<i64>(1, cols)) return;
+  throw ShapeError("gemm: " + std::string(name) + "=" + std::to_string(ld) +
+                   " is less than the " + std::to_string(cols) + " columns of " + what +
+                   " (stored " + std::to_string(rows) + "x" + std::to_string(cols) +
+                   (trans ? ", transposed" : "") + ")");
+}
+
+void check_args(bool ta, bool tb, i64 m, i64 n, i64 k, i64 lda, i64 ldb, i64 ldc) {
+  if (m < 0 || n < 0 || k < 0)
+    throw ShapeError("gemm: sizes must be non-negative, got m=" + std::to_string(m) +
+                     ", n=" + std::to_string(n) + ", k=" + std::to_string(k));
+  check_ld("lda", lda, ta ? k : m, ta ? m : k, ta, "A");
+  check_ld("ldb", ldb, tb ? n : k, tb ? k : n, tb, "B");
+  check_ld("ldc", ldc, m, n, false, "C");
+}
+
+}  // namespace
+}  // namespace detail
+
+template <typename T>
+GemmBlocking gemm_blocking() {
+  return detail::blocking_for(detail::kernels_for<T>(active_isa()));
+}
+
+template <typename T>
+void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha,
+          const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c,
+          std::int64_t ldc) {
+  using namespace detail;
+  check_args(trans_a, trans_b, m, n, k, lda, ldb, ldc);
+  if (m == 0 || n == 0) return;
+  if (k == 0 || alpha == T(0)) return scale_c(m, n, beta, c, ldc);
+
+  const Isa isa = active_isa();
+  const GemmKernels<T> kern = kernels_for<T>(isa);
+  static const GemmBlocking bl_generic = blocking_for(kernels_for<T>(Isa::generic));
+  static const GemmBlocking bl_avx2 = blocking_for(kernels_for<T>(Isa::avx2));
+  const GemmBlocking& bl = isa == Isa::avx2 ? bl_avx2 : bl_generic;
+
+  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  const int nt = flops < kSerialFlops ? 1 : get_num_threads();
+  const Problem<T> p{{a, lda, trans_a}, {b, ldb, trans_b}, m, n, k, alpha, beta, c, ldc};
+  std::atomic<bool> oom{false};
+  if (m <= kSmallM && trans_b)
+    gemm_small_m_nt(p, kern, nt);
+  else if (m <= kSmallM)
+    gemm_small_m(p, kern, bl, nt, oom);
+  else
+    gemm_packed(p, kern, bl, nt, oom);
+  if (oom) throw std::bad_alloc();
+}
+
+template PYFROZEN_API void gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t,
+                                       float, const float*, std::int64_t, const float*,
+                                       std::int64_t, float, float*, std::int64_t);
+template PYFROZEN_API void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t,
+                                        double, const double*, std::int64_t, const double*,
+                                        std::int64_t, double, double*, std::int64_t);
+template PYFROZEN_API GemmBlocking gemm_blocking<float>();
+template PYFROZEN_API GemmBlocking gemm_blocking<double>();
+
+}  // namespace pyfrozen

@@ -1,0 +1,37 @@
+#pragma once
+// Private: the micro-kernel table the GEMM driver dispatches through, one per ISA.
+#include <cstdint>
+
+namespace pyfrozen::detail {
+
+/// C[m x n] = alpha * sum_k a[k*mr + i] * b[k*ldb + j] + beta * C, for m <= mr, n <= nr.
+/// a: a packed A micro-panel (mr values per k). b: kc rows of nr values, ldb apart
+/// (a packed B micro-panel has ldb == nr; B read in place has its own ld); all nr
+/// values of each row are read even when n < nr. beta == 0: C is not read.
+template <typename T>
+using TileKernel = void (*)(std::int64_t kc, const T* a, const T* b, std::int64_t ldb, T* c,
+                            std::int64_t ldc, int m, int n, T alpha, T beta);
+
+/// C[m x n] = alpha * A[m x k] * B[n x k]^T + beta * C for m <= dot_mr, n <= dot_nr,
+/// with the rows of A and B contiguous along k (the small-M "NT" case).
+template <typename T>
+using DotKernel = void (*)(std::int64_t k, const T* a, std::int64_t lda, const T* b,
+                           std::int64_t ldb, T* c, std::int64_t ldc, int m, int n, T alpha,
+                           T beta);
+
+template <typename T>
+struct GemmKernels {
+  int mr, nr;
+  TileKernel<T> tile;
+  int dot_mr, dot_nr;
+  DotKernel<T> dot;
+};
+
+// Portable scalar kernels: the fallback and the oracle (ukernel_ref.cpp).
+GemmKernels<float> gemm_kernels_ref_f32();
+GemmKernels<double> gemm_kernels_ref_f64();
+// AVX2 + FMA kernels (ukernel_avx2.cpp, the only files built with -mavx2 -mfma).
+GemmKernels<float> gemm_kernels_avx2_f32();
+GemmKernels<double> gemm_kernels_avx2_f64();
+
+}  // namespace pyfrozen::detail

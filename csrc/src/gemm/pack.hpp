@@ -1,0 +1,32 @@
+#pragma once
+// Private: copy blocks of op(A) / op(B) into the micro-panel layouts the kernels read.
+#include <cstdint>
+
+namespace pyfrozen::detail {
+
+/// op(X) of a row-major matrix: element (i, j) is x[i*ld + j], or x[j*ld + i] if trans.
+template <typename T>
+struct MatView {
+  const T* data;
+  std::int64_t ld;
+  bool trans;
+};
+
+/// Packs rows [i0, i0+mc) x cols [k0, k0+kc) of op(A) into ceil(mc/mr) micro-panels,
+/// panel p at dst + p*mr*kc holding mr values per k. Rows past mc are left unwritten
+/// (the kernels never read them).
+template <typename T>
+void pack_a(const MatView<T>& a, std::int64_t i0, std::int64_t k0, std::int64_t mc,
+            std::int64_t kc, int mr, T* dst);
+
+/// Packs rows [k0, k0+kc) x cols [j0, j0+n) of op(B), n <= nr, into one micro-panel
+/// (nr values per k), zero-filling columns n..nr-1.
+template <typename T>
+void pack_b_panel(const MatView<T>& b, std::int64_t k0, std::int64_t j0, std::int64_t kc, int n,
+                  int nr, T* dst);
+
+/// Copies op(A) rows [0, m) x cols [0, k) into a dense m x k row-major buffer.
+template <typename T>
+void pack_rows(const MatView<T>& a, std::int64_t m, std::int64_t k, T* dst);
+
+}  // namespace pyfrozen::detail

@@ -1,0 +1,51 @@
+"""pyfrozen: CPU training with frozen parts, where freezing makes training cheaper.
+
+The kernels live in a C++ core (``pyfrozen._core``); this package re-exports the
+run-time settings and the kernels that are public today.
+"""
+
+import os
+from importlib.metadata import version as _dist_version
+
+from pyfrozen import _core
+from pyfrozen._core import (
+    cache_sizes,
+    detected_isa,
+    gemm,
+    get_isa,
+    get_num_threads,
+    has_openmp,
+    set_isa,
+    set_num_threads,
+    supported_isas,
+)
+
+__version__ = _dist_version("pyfrozen")
+
+__all__ = [
+    "__version__",
+    "cache_sizes",
+    "detected_isa",
+    "gemm",
+    "get_isa",
+    "get_num_threads",
+    "has_openmp",
+    "set_isa",
+    "set_num_threads",
+    "supported_isas",
+]
+
+
+def _apply_isa_from_environment() -> None:
+    # The C++ core honours PYFROZEN_ISA=generic on its own; here every value is
+    # validated so a typo or an unsupported path fails loudly instead of being ignored.
+    requested = os.environ.get("PYFROZEN_ISA")
+    if not requested:
+        return
+    try:
+        _core.set_isa(requested)
+    except ValueError as err:
+        raise ValueError(f"PYFROZEN_ISA={requested!r}: {err}") from None
+
+
+_apply_isa_from_environment()
