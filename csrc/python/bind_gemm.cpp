@@ -92,7 +92,17 @@ void init_gemm(py::module_& m) {
 
 op(x) is x, or x.T when trans_x is set. Transposed views (x.T of a C-contiguous
 array) are used in place, never copied. With beta == 0 `out` is only written; a
-nonzero beta needs `out`. `out` must not overlap `a` or `b`. The GIL is released.)doc");
+nonzero beta needs `out`. `out` must not overlap `a` or `b`. The GIL is released.
+
+Example:
+
+>>> import numpy as np
+>>> from pyfrozen import gemm
+>>> x = np.arange(6, dtype=np.float32).reshape(2, 3)
+>>> gemm(x, x, trans_b=True)
+array([[ 5., 14.],
+       [14., 50.]], dtype=float32)
+)doc");
 }
 
 }  // namespace pyfrozen::python

@@ -1,0 +1,19 @@
+"""Nothing from Python can crash the process: the hypothesis fuzz of bad calls runs
+in a child process, so a segfault shows up as a failed test with its output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+FUZZ = Path(__file__).with_name("fuzz_gemm_calls.py")
+
+
+def test_fuzzed_calls_never_crash(tmp_path):
+    cmd = [sys.executable, "-m", "pytest", str(FUZZ), "-q", "-p", "no:cacheprovider",
+           "--import-mode=importlib", "-o", "addopts=", "-W", "error"]
+    # cwd outside the checkout, so the installed pyfrozen is imported, not the sources.
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=500)
+    assert proc.returncode == 0, f"fuzz exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert "1 passed" in proc.stdout

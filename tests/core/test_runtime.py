@@ -1,0 +1,90 @@
+"""Threads and instruction-set settings, and that the environment is honoured."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import pyfrozen
+
+
+def run_python(code: str, tmp_path, **env: str) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **env}
+    return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=full_env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_threads_round_trip(threads):
+    assert pyfrozen.get_num_threads() == threads
+
+
+def test_threads_must_be_positive():
+    with pytest.raises(ValueError, match="n must be >= 1, got 0"):
+        pyfrozen.set_num_threads(0)
+
+
+def test_threads_setting_holds_in_other_python_threads():
+    import threading
+
+    before = pyfrozen.get_num_threads()
+    pyfrozen.set_num_threads(1)
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(pyfrozen.get_num_threads()))
+    t.start()
+    t.join()
+    pyfrozen.set_num_threads(before)
+    assert seen == [1]
+
+
+def test_omp_num_threads_is_the_default(tmp_path):
+    proc = run_python("import pyfrozen; print(pyfrozen.get_num_threads())", tmp_path,
+                      OMP_NUM_THREADS="1")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "1"
+
+
+def test_openmp_is_built_in():
+    assert pyfrozen.has_openmp()
+
+
+def test_isa_round_trip(isa):
+    assert pyfrozen.get_isa() == isa
+    assert "generic" in pyfrozen.supported_isas()
+    assert pyfrozen.detected_isa() in pyfrozen.supported_isas()
+
+
+def test_unknown_isa_is_an_error():
+    with pytest.raises(ValueError, match="unknown ISA 'sse9'"):
+        pyfrozen.set_isa("sse9")
+
+
+def test_environment_forces_generic(tmp_path):
+    proc = run_python("import pyfrozen; print(pyfrozen.get_isa())", tmp_path,
+                      PYFROZEN_ISA="generic")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "generic"
+
+
+def test_bad_environment_value_fails_loudly(tmp_path):
+    proc = run_python("import pyfrozen", tmp_path, PYFROZEN_ISA="avx9000")
+    assert proc.returncode != 0
+    assert "PYFROZEN_ISA='avx9000'" in proc.stderr
+
+
+def test_cache_sizes_are_positive():
+    sizes = pyfrozen.cache_sizes()
+    assert set(sizes) == {"l1d", "l2", "l3"}
+    assert all(v > 0 for v in sizes.values())
+
+
+def test_blocking_follows_the_micro_tile():
+    for dtype, nr in [("float32", 16), ("float64", 8)]:
+        bl = pyfrozen._core.gemm_blocking(dtype)
+        assert bl["mr"] == 6 and bl["nr"] == nr
+        assert bl["mc"] % bl["mr"] == 0 and bl["nc"] % bl["nr"] == 0
+        assert 64 <= bl["kc"] <= 512
+    with pytest.raises(TypeError, match="dtype must be 'float32' or 'float64'"):
+        pyfrozen._core.gemm_blocking("int8")
