@@ -8,6 +8,7 @@
 #include "gemm/arena.hpp"
 #include "gemm/kernels.hpp"
 #include "gemm/pack.hpp"
+#include "gemm/row_tiles.hpp"
 #include "pyfrozen/errors.hpp"
 #include "pyfrozen/gemm.hpp"
 #include "pyfrozen/runtime.hpp"
@@ -121,11 +122,11 @@ void gemm_packed(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBloc
           for (i64 jp = (t % n_chunks) * chunk; jp < jp_end; ++jp) {
             const int ncols = static_cast<int>(std::min<i64>(nr, nc - jp * nr));
             T* cblk = p.c + ic * p.ldc + jc + jp * nr;
-            for (i64 ir = 0; ir < mc; ir += mr) {
-              const int mrows = static_cast<int>(std::min<i64>(mr, mc - ir));
-              kern.tile(kc, abuf + ir * kc, bbuf + jp * nr * kc, nr, cblk + ir * p.ldc, p.ldc,
-                        mrows, ncols, p.alpha, beta);
-            }
+            const RowTiles tiles{mc, mr};
+            for (i64 ip = 0; ip < tiles.count(); ++ip)
+              kern.tile(kc, abuf + ip * mr * kc, bbuf + jp * nr * kc, nr,
+                        cblk + tiles.start(ip) * p.ldc, p.ldc, tiles.rows(ip), ncols, p.alpha,
+                        beta);
           }
         }  // implicit barrier: bbuf is repacked only after every thread is done with it
       }
@@ -168,9 +169,10 @@ void gemm_small_m(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlo
           const i64 j0 = s * nr;
           const int ncols = static_cast<int>(std::min<i64>(nr, p.n - j0));
           pack_b_panel(p.b, k0, j0, kc, ncols, nr, strip);
-          for (i64 ir = 0; ir < p.m; ir += mr)
-            kern.tile(kc, ablk + ir * kc, strip, nr, p.c + ir * p.ldc + j0, p.ldc,
-                      static_cast<int>(std::min<i64>(mr, p.m - ir)), ncols, p.alpha, beta);
+          const RowTiles tiles{p.m, mr};
+          for (i64 ip = 0; ip < tiles.count(); ++ip)
+            kern.tile(kc, ablk + ip * mr * kc, strip, nr, p.c + tiles.start(ip) * p.ldc + j0,
+                      p.ldc, tiles.rows(ip), ncols, p.alpha, beta);
         }
       }
     }

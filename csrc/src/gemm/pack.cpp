@@ -1,5 +1,7 @@
 #include "gemm/pack.hpp"
 
+#include "gemm/row_tiles.hpp"
+
 #include <algorithm>
 #include <cstring>
 
@@ -8,9 +10,10 @@ namespace pyfrozen::detail {
 template <typename T>
 void pack_a(const MatView<T>& a, std::int64_t i0, std::int64_t k0, std::int64_t mc,
             std::int64_t kc, int mr, T* dst) {
-  for (std::int64_t p = 0; p * mr < mc; ++p) {
-    const std::int64_t rows = std::min<std::int64_t>(mr, mc - p * mr);
-    const std::int64_t row0 = i0 + p * mr;
+  const RowTiles tiles{mc, mr};
+  for (std::int64_t p = 0; p < tiles.count(); ++p) {
+    const std::int64_t rows = tiles.rows(p);
+    const std::int64_t row0 = i0 + tiles.start(p);
     T* panel = dst + p * mr * kc;
     if (a.trans) {  // A stored k x m: the mr values of one k are contiguous
       for (std::int64_t k = 0; k < kc; ++k) {

@@ -12,9 +12,9 @@ struct MatView {
   bool trans;
 };
 
-/// Packs rows [i0, i0+mc) x cols [k0, k0+kc) of op(A) into ceil(mc/mr) micro-panels,
-/// panel p at dst + p*mr*kc holding mr values per k. Rows past mc are left unwritten
-/// (the kernels never read them).
+/// Packs rows [i0, i0+mc) x cols [k0, k0+kc) of op(A) into the micro-panels of
+/// RowTiles{mc, mr}: panel p at dst + p*mr*kc, mr values per k of which the first
+/// rows(p) are set (the kernels never read the others).
 template <typename T>
 void pack_a(const MatView<T>& a, std::int64_t i0, std::int64_t k0, std::int64_t mc,
             std::int64_t kc, int mr, T* dst);
