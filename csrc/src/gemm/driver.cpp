@@ -79,6 +79,8 @@ void run_team(int nt, Body&& body) {
 
 // Work units per thread so a slower second vCPU does not leave the other idle.
 constexpr i64 kTasksPerThread = 4;
+// B micro-panels packed together by one thread of the general path.
+constexpr i64 kPackGroup = 8;
 
 // ---- general path: pack B (shared) and A (per thread) -------------------------------
 template <typename T>
@@ -104,10 +106,11 @@ void gemm_packed(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBloc
       for (i64 pc = 0; pc < p.k; pc += bl.kc) {
         const i64 kc = std::min(bl.kc, p.k - pc);
         const T beta = pc == 0 ? p.beta : T(1);
+        // Threads pack B in groups of panels (long sequential reads of each B row).
 #pragma omp for schedule(static)
-        for (i64 jp = 0; jp < n_panels; ++jp) {
-          const int ncols = static_cast<int>(std::min<i64>(nr, nc - jp * nr));
-          pack_b_panel(p.b, pc, jc + jp * nr, kc, ncols, nr, bbuf + jp * nr * kc);
+        for (i64 g = 0; g < n_panels; g += kPackGroup) {
+          const i64 cols = std::min(kPackGroup * nr, nc - g * nr);
+          pack_b(p.b, pc, jc + g * nr, kc, cols, nr, bbuf + g * nr * kc);
         }
 #pragma omp for schedule(dynamic, 1)
         for (i64 t = 0; t < n_ic * n_chunks; ++t) {
@@ -134,11 +137,13 @@ void gemm_packed(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBloc
   });
 }
 
-// ---- small M, op(B) = B: A packed once, B copied strip by strip into L1 ----------
-// Each KC x NR strip of B is used by every row tile; it is copied into a per-thread
-// L1-sized buffer just before use (reading it in place thrashes one L1 set when B's
-// row pitch is a multiple of 4 KiB: 1024 float columns gave 41 GFLOP/s, the copy 71).
-// The loop over KC blocks is outside the strips so the packed A block stays in cache.
+// ---- small M, op(B) = B: A packed once; B packed chunk by chunk into L2 ---------
+// A is small (M <= 64), so it is packed once for the whole call. B is used only M
+// times per element: it is packed a KC x chunk block at a time into a per-thread
+// buffer that stays in L2, reading B rows sequentially, never a whole-B buffer.
+// (Reading 16-wide strips in place thrashes one L1 set when B's pitch is a multiple of
+// 4 KiB, and strided 64-byte reads stall on memory latency.) K blocks are the outer
+// loop of a chunk so the packed A block stays in cache.
 template <typename T>
 void gemm_small_m(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlocking& bl,
                   int nt, std::atomic<bool>& oom) {
@@ -149,30 +154,33 @@ void gemm_small_m(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlo
     pack_a(p.a, 0, q * bl.kc, p.m, std::min(bl.kc, p.k - q * bl.kc), mr,
            apack + q * m_panels * mr * bl.kc);
   const i64 n_strips = ceil_div(p.n, nr);
-  const i64 chunk = nt > 1 ? std::max<i64>(1, n_strips / (kTasksPerThread * nt)) : n_strips;
+  const i64 l2_strips = std::max<i64>(1, cache_sizes().l2 / 2 / (bl.kc * nr * sizeof(T)));
+  const i64 per_thread = nt > 1 ? ceil_div(n_strips, kTasksPerThread * nt) : n_strips;
+  const i64 chunk = std::min(l2_strips, per_thread);
   const i64 n_chunks = ceil_div(n_strips, chunk);
   run_team(nt, [&] {
-    T* strip = nullptr;
+    T* bpack = nullptr;
     try {
-      strip = scratch<T>(ScratchSlot::edge, bl.kc * nr);
+      bpack = scratch<T>(ScratchSlot::edge, bl.kc * chunk * nr);
     } catch (const std::bad_alloc&) {
       oom = true;
     }
 #pragma omp for schedule(dynamic, 1)
     for (i64 t = 0; t < n_chunks; ++t) {
-      if (strip == nullptr) continue;
+      if (bpack == nullptr) continue;
+      const i64 j0 = t * chunk * nr, cols = std::min(chunk * nr, p.n - j0);
       for (i64 q = 0; q < n_kb; ++q) {
         const i64 k0 = q * bl.kc, kc = std::min(bl.kc, p.k - k0);
         const T beta = q == 0 ? p.beta : T(1);
         const T* ablk = apack + q * m_panels * mr * bl.kc;
-        for (i64 s = t * chunk; s < std::min(n_strips, (t + 1) * chunk); ++s) {
-          const i64 j0 = s * nr;
-          const int ncols = static_cast<int>(std::min<i64>(nr, p.n - j0));
-          pack_b_panel(p.b, k0, j0, kc, ncols, nr, strip);
+        pack_b(p.b, k0, j0, kc, cols, nr, bpack);
+        for (i64 s = 0; s * nr < cols; ++s) {
+          const int ncols = static_cast<int>(std::min<i64>(nr, cols - s * nr));
           const RowTiles tiles{p.m, mr};
           for (i64 ip = 0; ip < tiles.count(); ++ip)
-            kern.tile(kc, ablk + ip * mr * kc, strip, nr, p.c + tiles.start(ip) * p.ldc + j0,
-                      p.ldc, tiles.rows(ip), ncols, p.alpha, beta);
+            kern.tile(kc, ablk + ip * mr * kc, bpack + s * nr * kc, nr,
+                      p.c + tiles.start(ip) * p.ldc + j0 + s * nr, p.ldc, tiles.rows(ip), ncols,
+                      p.alpha, beta);
         }
       }
     }

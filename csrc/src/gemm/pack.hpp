@@ -19,11 +19,12 @@ template <typename T>
 void pack_a(const MatView<T>& a, std::int64_t i0, std::int64_t k0, std::int64_t mc,
             std::int64_t kc, int mr, T* dst);
 
-/// Packs rows [k0, k0+kc) x cols [j0, j0+n) of op(B), n <= nr, into one micro-panel
-/// (nr values per k), zero-filling columns n..nr-1.
+/// Packs rows [k0, k0+kc) x cols [j0, j0+n) of op(B) into ceil(n/nr) micro-panels,
+/// panel p at dst + p*nr*kc holding nr values per k; the last panel's missing columns
+/// are zero (kernels read all nr).
 template <typename T>
-void pack_b_panel(const MatView<T>& b, std::int64_t k0, std::int64_t j0, std::int64_t kc, int n,
-                  int nr, T* dst);
+void pack_b(const MatView<T>& b, std::int64_t k0, std::int64_t j0, std::int64_t kc,
+            std::int64_t n, int nr, T* dst);
 
 /// Copies op(A) rows [0, m) x cols [0, k) into a dense m x k row-major buffer.
 template <typename T>
