@@ -7,6 +7,9 @@
 #include "gemm/kernels.hpp"
 
 namespace pyfrozen::detail {
+// The named `avx2` namespace puts "avx2" in every symbol of this file, so a test can
+// check the linked library: no function outside it may touch ymm registers.
+namespace avx2 {
 namespace {
 
 constexpr int kMR = 6;  // 6 rows x 2 vectors = 12 accumulators: covers FMA latency 5 x 2 pipes
@@ -198,12 +201,14 @@ void dot_any(std::int64_t k, const T* a, std::int64_t lda, const T* b, std::int6
 }
 
 }  // namespace
+}  // namespace avx2
 
 GemmKernels<float> gemm_kernels_avx2_f32() {
-  return {kMR, 16, tile_any<float>, kDotMR, kDotNR, dot_any<float>};
+  return {avx2::kMR, 16, avx2::tile_any<float>, avx2::kDotMR, avx2::kDotNR, avx2::dot_any<float>};
 }
 GemmKernels<double> gemm_kernels_avx2_f64() {
-  return {kMR, 8, tile_any<double>, kDotMR, kDotNR, dot_any<double>};
+  return {avx2::kMR, 8, avx2::tile_any<double>, avx2::kDotMR, avx2::kDotNR,
+          avx2::dot_any<double>};
 }
 
 }  // namespace pyfrozen::detail
