@@ -62,19 +62,19 @@ struct Problem {
   i64 ldc;
 };
 
-// Runs body() on nt threads in one parallel region (or inline when nt == 1). The
-// body's worksharing loops are orphaned `omp for`, so the same code serves both.
+// Runs body() on a team of nt threads; the body's worksharing loops are orphaned
+// `omp for`. The region is always opened (inactive when nt == 1, which costs little):
+// called inline, those loops would bind to a caller's own parallel region and split
+// one thread's GEMM across the caller's team (wrong results, or a hang).
 template <typename Body>
 void run_team(int nt, Body&& body) {
 #ifdef _OPENMP
-  if (nt > 1) {
-#pragma omp parallel num_threads(nt)
-    body();
-    return;
-  }
-#endif
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  body();
+#else
   (void)nt;
   body();
+#endif
 }
 
 // Work units per thread so a slower second vCPU does not leave the other idle.

@@ -11,7 +11,7 @@ constexpr int kDotMR = 4;
 constexpr int kDotNR = 3;
 
 template <typename T>
-void store(T* c, std::int64_t ldc, T value, T alpha, T beta) {
+void store(T* c, T value, T alpha, T beta) {
   *c = beta == T(0) ? alpha * value : alpha * value + beta * *c;  // beta == 0: C not read
 }
 
@@ -23,7 +23,7 @@ void tile_ref(std::int64_t kc, const T* a, const T* b, std::int64_t ldb, T* c, s
     for (int i = 0; i < m; ++i)
       for (int j = 0; j < NR; ++j) acc[i][j] += a[i] * b[j];
   for (int i = 0; i < m; ++i)
-    for (int j = 0; j < n; ++j) store(c + i * ldc + j, ldc, acc[i][j], alpha, beta);
+    for (int j = 0; j < n; ++j) store(c + i * ldc + j, acc[i][j], alpha, beta);
 }
 
 template <typename T>
@@ -33,7 +33,7 @@ void dot_ref(std::int64_t k, const T* a, std::int64_t lda, const T* b, std::int6
     for (int j = 0; j < n; ++j) {
       T s = 0;
       for (std::int64_t kk = 0; kk < k; ++kk) s += a[i * lda + kk] * b[j * ldb + kk];
-      store(c + i * ldc + j, ldc, s, alpha, beta);
+      store(c + i * ldc + j, s, alpha, beta);
     }
 }
 
