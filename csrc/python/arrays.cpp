@@ -14,6 +14,21 @@ std::string shape_str(const py::array& a) {
   return s + (a.ndim() == 1 ? ",)" : ")");
 }
 
+std::string shape_str(const std::vector<std::int64_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+std::vector<std::int64_t> shape_of(const py::array& a) {
+  std::vector<std::int64_t> shape(static_cast<size_t>(a.ndim()));
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) shape[static_cast<size_t>(i)] = a.shape(i);
+  return shape;
+}
+
 std::string dtype_str(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
 
 py::array require_array(const char* op, const char* arg, const py::handle& obj) {
@@ -67,6 +82,36 @@ MatrixArg as_matrix(const char* op, const char* arg, const py::array& a) {
   if (fits(cols, rows, s1, s0))
     return {a.data(), rows, cols, cols <= 1 ? std::max<std::int64_t>(1, rows) : s1, true};
   bad_layout(op, arg, a, "needs unit stride along one axis and non-overlapping rows");
+}
+
+py::array require_tensor(const char* op, const char* arg, const py::handle& obj, Dtype dtype,
+                         int ndim) {
+  py::array a = require_array(op, arg, obj);
+  if (float_dtype(op, arg, a) != dtype)
+    throw py::type_error(std::string(op) + ": " + arg + " must be " +
+                         (dtype == Dtype::f32 ? "float32" : "float64") +
+                         " like the other arguments, got " + dtype_str(a) + " " + shape_str(a));
+  if (ndim >= 0 && a.ndim() != ndim)
+    throw py::value_error(std::string(op) + ": " + arg + " must have " + std::to_string(ndim) +
+                          " dimensions, got shape " + shape_str(a));
+  if (!(a.flags() & py::array::c_style))
+    throw py::value_error(std::string(op) + ": " + arg + " " + shape_str(a) +
+                          " must be C-contiguous; pass np.ascontiguousarray(" + arg + ")");
+  return a;
+}
+
+py::array require_output(const char* op, const char* arg, const py::handle& obj, Dtype dtype,
+                         int ndim) {
+  py::array a = require_tensor(op, arg, obj, dtype, ndim);
+  require_writeable(op, arg, a);
+  return a;
+}
+
+void require_shape(const char* op, const char* arg, const py::array& a,
+                   const std::vector<std::int64_t>& shape, const std::string& context) {
+  if (shape_of(a) != shape)
+    throw py::value_error(std::string(op) + ": " + arg + " must have shape " + shape_str(shape) +
+                          " " + context + ", got " + shape_str(a));
 }
 
 void require_writeable(const char* op, const char* arg, const py::array& out) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace pyfrozen::python {
 
@@ -36,6 +37,34 @@ struct MatrixArg {
 /// Raises ValueError if `a` is not 2-D, misaligned, or has no unit stride along an
 /// axis with the other stride covering that axis (overlapping rows are refused).
 MatrixArg as_matrix(const char* op, const char* arg, const py::array& a);
+
+/// Sizes of every axis.
+std::vector<std::int64_t> shape_of(const py::array& a);
+
+/// A numpy array of float `dtype`, C-contiguous, with `ndim` axes (ndim < 0: any).
+/// Raises TypeError for a non-array or another dtype (naming both), ValueError for
+/// another rank or a non-contiguous layout (arrays are never silently copied).
+py::array require_tensor(const char* op, const char* arg, const py::handle& obj, Dtype dtype,
+                         int ndim);
+
+/// require_tensor for an output: also writeable.
+py::array require_output(const char* op, const char* arg, const py::handle& obj, Dtype dtype,
+                         int ndim);
+
+/// Raises ValueError unless `a` has exactly `shape`; `context` names what it must
+/// match, e.g. "(input (8, 32, 32, 3))".
+void require_shape(const char* op, const char* arg, const py::array& a,
+                   const std::vector<std::int64_t>& shape, const std::string& context);
+
+/// "(3, 4)" for a shape vector.
+std::string shape_str(const std::vector<std::int64_t>& shape);
+
+/// Calls f(float{}) or f(double{}) for the dtype: one binding body for both types.
+template <typename F>
+decltype(auto) with_dtype(Dtype dtype, F&& f) {
+  if (dtype == Dtype::f32) return f(float{});
+  return f(double{});
+}
 
 /// Raises ValueError unless `out` is writeable.
 void require_writeable(const char* op, const char* arg, const py::array& out);

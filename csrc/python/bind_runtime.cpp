@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "pyfrozen/counters.hpp"
 #include "pyfrozen/gemm.hpp"
 #include "pyfrozen/runtime.hpp"
 
@@ -55,6 +56,13 @@ void init_runtime(py::module_& m) {
     d["l3"] = cs.l3;
     return d;
   }, "Detected data-cache sizes in bytes (L1d and L2 per core, L3 total).");
+  m.def("kernel_counts", [] {
+    py::list out;
+    for (const KernelCount& c : kernel_counts())
+      out.append(py::make_tuple(c.kernel, pass_name(c.pass), c.calls, c.work));
+    return out;
+  }, "Kernel calls since the last reset: (kernel, pass, calls, work) tuples.");
+  m.def("reset_kernel_counts", &reset_kernel_counts, "Zeroes the kernel call counters.");
   m.def("gemm_blocking", &blocking_dict, py::arg("dtype") = "float32",
         "GEMM blocking on the active path: micro-tile mr x nr, cache blocks mc, kc, nc.");
 }

@@ -1,5 +1,6 @@
 #pragma once
 // Umbrella header: the whole public C++ API of pyfrozen's core.
+#include "pyfrozen/counters.hpp"
 #include "pyfrozen/errors.hpp"
 #include "pyfrozen/export.hpp"
 #include "pyfrozen/gemm.hpp"
