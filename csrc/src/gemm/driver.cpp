@@ -5,17 +5,15 @@
 #include <new>
 #include <string>
 
-#include "gemm/arena.hpp"
 #include "gemm/kernels.hpp"
 #include "gemm/pack.hpp"
 #include "gemm/row_tiles.hpp"
+#include "parallel.hpp"
+#include "scratch.hpp"
 #include "pyfrozen/errors.hpp"
 #include "pyfrozen/gemm.hpp"
 #include "pyfrozen/runtime.hpp"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace pyfrozen {
 namespace detail {
@@ -62,21 +60,6 @@ struct Problem {
   i64 ldc;
 };
 
-// Runs body() on a team of nt threads; the body's worksharing loops are orphaned
-// `omp for`. The region is always opened (inactive when nt == 1, which costs little):
-// called inline, those loops would bind to a caller's own parallel region and split
-// one thread's GEMM across the caller's team (wrong results, or a hang).
-template <typename Body>
-void run_team(int nt, Body&& body) {
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  body();
-#else
-  (void)nt;
-  body();
-#endif
-}
-
 // Work units per thread so a slower second vCPU does not leave the other idle.
 constexpr i64 kTasksPerThread = 4;
 // B micro-panels packed together by one thread of the general path.
@@ -87,12 +70,12 @@ template <typename T>
 void gemm_packed(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlocking& bl,
                  int nt, std::atomic<bool>& oom) {
   const int mr = kern.mr, nr = kern.nr;
-  T* bbuf = scratch<T>(ScratchSlot::b_block, bl.kc * ceil_div(bl.nc, nr) * nr);
+  T* bbuf = scratch<T>(ScratchSlot::gemm_b, bl.kc * ceil_div(bl.nc, nr) * nr);
   const i64 n_ic = ceil_div(p.m, bl.mc);
   run_team(nt, [&] {
     T* abuf = nullptr;
     try {
-      abuf = scratch<T>(ScratchSlot::a_block, ceil_div(bl.mc, mr) * mr * bl.kc);
+      abuf = scratch<T>(ScratchSlot::gemm_a, ceil_div(bl.mc, mr) * mr * bl.kc);
     } catch (const std::bad_alloc&) {
       oom = true;  // an exception must not leave the parallel region
     }
@@ -149,7 +132,7 @@ void gemm_small_m(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlo
                   int nt, std::atomic<bool>& oom) {
   const int mr = kern.mr, nr = kern.nr;
   const i64 m_panels = ceil_div(p.m, mr), n_kb = ceil_div(p.k, bl.kc);
-  T* apack = scratch<T>(ScratchSlot::b_block, n_kb * m_panels * mr * bl.kc);
+  T* apack = scratch<T>(ScratchSlot::gemm_b, n_kb * m_panels * mr * bl.kc);
   for (i64 q = 0; q < n_kb; ++q)
     pack_a(p.a, 0, q * bl.kc, p.m, std::min(bl.kc, p.k - q * bl.kc), mr,
            apack + q * m_panels * mr * bl.kc);
@@ -161,7 +144,7 @@ void gemm_small_m(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlo
   run_team(nt, [&] {
     T* bpack = nullptr;
     try {
-      bpack = scratch<T>(ScratchSlot::edge, bl.kc * chunk * nr);
+      bpack = scratch<T>(ScratchSlot::gemm_edge, bl.kc * chunk * nr);
     } catch (const std::bad_alloc&) {
       oom = true;
     }
@@ -193,7 +176,7 @@ void gemm_small_m_nt(const Problem<T>& p, const GemmKernels<T>& kern, int nt) {
   const T* a = p.a.data;
   i64 lda = p.a.ld;
   if (p.a.trans) {  // A^T is not k-contiguous: copy it once into m x k rows
-    T* rows = scratch<T>(ScratchSlot::b_block, p.m * p.k);
+    T* rows = scratch<T>(ScratchSlot::gemm_b, p.m * p.k);
     pack_rows(p.a, p.m, p.k, rows);
     a = rows;
     lda = p.k;
@@ -263,7 +246,7 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
   const GemmBlocking& bl = isa == Isa::avx2 ? bl_avx2 : bl_generic;
 
   const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-  const int nt = flops < kSerialFlops ? 1 : get_num_threads();
+  const int nt = threads_for(flops, kSerialFlops);
   const Problem<T> p{{a, lda, trans_a}, {b, ldb, trans_b}, m, n, k, alpha, beta, c, ldc};
   std::atomic<bool> oom{false};
   if (m <= kSmallM && trans_b)

@@ -1,6 +1,6 @@
 #pragma once
-// Private: per-thread scratch buffers that grow and are then reused, so the GEMM
-// hot path allocates nothing once warm. thread_local makes each buffer belong to
+// Private: per-thread scratch buffers that grow and are then reused, so kernels
+// allocate nothing once warm. thread_local makes each buffer belong to
 // the thread using it: OpenMP workers have their own, and two Python threads that
 // call at once (the GIL is released) never share one.
 #include <cstddef>
@@ -9,7 +9,9 @@
 
 namespace pyfrozen::detail {
 
-enum class ScratchSlot { a_block = 0, b_block = 1, edge = 2, count = 3 };
+/// One buffer per slot and thread. GEMM owns the gemm_* slots; a kernel that calls
+/// GEMM while holding a buffer (e.g. a convolution's im2col tile) uses the op_* slots.
+enum class ScratchSlot { gemm_a = 0, gemm_b, gemm_edge, op_0, op_1, op_2, count };
 
 class Scratch {
  public:
