@@ -57,7 +57,9 @@ def batchnorm_backward_training(
     need_dgamma: bool = True,
     need_dbeta: bool = True,
 ) -> tuple[
-    npt.NDArray[np.floating] | None, npt.NDArray[np.floating] | None, npt.NDArray[np.floating] | None
+    npt.NDArray[np.floating] | None,
+    npt.NDArray[np.floating] | None,
+    npt.NDArray[np.floating] | None,
 ]: ...
 def batchnorm_backward_inference(
     dy: npt.NDArray[np.floating],
@@ -71,5 +73,7 @@ def batchnorm_backward_inference(
     need_dgamma: bool = True,
     need_dbeta: bool = True,
 ) -> tuple[
-    npt.NDArray[np.floating] | None, npt.NDArray[np.floating] | None, npt.NDArray[np.floating] | None
+    npt.NDArray[np.floating] | None,
+    npt.NDArray[np.floating] | None,
+    npt.NDArray[np.floating] | None,
 ]: ...
