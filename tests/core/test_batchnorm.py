@@ -20,8 +20,10 @@ EPS = 1e-3  # Keras defaults
 MOMENTUM = 0.99
 
 # (..., C) shapes: rows = product of the leading axes. Odd channel counts (1, 3, 13),
-# a single row, 1x1 images, and one big enough (> 32768 elements) for 2 threads to run.
-SHAPES = [(1, 3), (1, 1), (7, 3), (2, 5, 5, 13), (3, 1, 1, 13), (5, 2, 3, 1), (16, 20, 20, 13)]
+# a single row, 1x1 images, more than one 256-channel block (300), and two big enough
+# (> 32768 elements) for 2 threads to run.
+SHAPES = [(1, 3), (1, 1), (7, 3), (2, 5, 5, 13), (3, 1, 1, 13), (5, 2, 3, 1), (16, 20, 20, 13),
+          (130, 300)]
 GRAD_FLAGS = list(itertools.product([False, True], repeat=3))  # need_dx, need_dgamma, need_dbeta
 
 
