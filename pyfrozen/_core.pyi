@@ -25,3 +25,55 @@ def gemm(
     alpha: float = 1.0,
     beta: float = 0.0,
 ) -> npt.NDArray[np.floating]: ...
+def batchnorm_forward_training(
+    x: npt.NDArray[np.floating],
+    gamma: npt.NDArray[np.floating] | None,
+    beta: npt.NDArray[np.floating] | None,
+    *,
+    epsilon: float = 1e-3,
+    momentum: float = 0.99,
+    running_mean: npt.NDArray[np.floating] | None = None,
+    running_var: npt.NDArray[np.floating] | None = None,
+    out: npt.NDArray[np.floating] | None = None,
+) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating], npt.NDArray[np.floating]]: ...
+def batchnorm_forward_inference(
+    x: npt.NDArray[np.floating],
+    gamma: npt.NDArray[np.floating] | None,
+    beta: npt.NDArray[np.floating] | None,
+    running_mean: npt.NDArray[np.floating],
+    running_var: npt.NDArray[np.floating],
+    *,
+    epsilon: float = 1e-3,
+    out: npt.NDArray[np.floating] | None = None,
+) -> npt.NDArray[np.floating]: ...
+def batchnorm_backward_training(
+    dy: npt.NDArray[np.floating],
+    x: npt.NDArray[np.floating] | None,
+    gamma: npt.NDArray[np.floating] | None,
+    mean: npt.NDArray[np.floating] | None,
+    inv_std: npt.NDArray[np.floating] | None,
+    *,
+    need_dx: bool = True,
+    need_dgamma: bool = True,
+    need_dbeta: bool = True,
+) -> tuple[
+    npt.NDArray[np.floating] | None,
+    npt.NDArray[np.floating] | None,
+    npt.NDArray[np.floating] | None,
+]: ...
+def batchnorm_backward_inference(
+    dy: npt.NDArray[np.floating],
+    x: npt.NDArray[np.floating] | None,
+    gamma: npt.NDArray[np.floating] | None,
+    running_mean: npt.NDArray[np.floating],
+    running_var: npt.NDArray[np.floating],
+    *,
+    epsilon: float = 1e-3,
+    need_dx: bool = True,
+    need_dgamma: bool = True,
+    need_dbeta: bool = True,
+) -> tuple[
+    npt.NDArray[np.floating] | None,
+    npt.NDArray[np.floating] | None,
+    npt.NDArray[np.floating] | None,
+]: ...

@@ -1,0 +1,208 @@
+// BatchNorm backward, training mode (batch statistics: one reduction pass, one pass
+// writing dx) and inference mode (running statistics: one fused pass). Only the
+// requested outputs are computed, and only the sums they need are accumulated.
+#include <cmath>
+#include <string>
+
+#include "batchnorm/common.hpp"
+#include "pyfrozen/batchnorm.hpp"
+#include "pyfrozen/counters.hpp"
+#include "scratch.hpp"
+
+namespace pyfrozen {
+namespace detail::bn {
+namespace {
+
+/// The caller's buffers: partials of two sums and their per-channel totals.
+struct SumBuffers {
+  Partials p_dy, p_dyx;  // sum(dy), sum(dy * (x - center))
+  double* dy_sum;
+  double* dyx_sum;
+};
+
+SumBuffers sum_buffers(const Grid& g) {
+  const i64 C = g.channels;
+  double* buf = scratch<double>(ScratchSlot::op_0,
+                                static_cast<std::size_t>((2 * g.n_chunks + 2) * C));
+  double* totals = buf + 2 * g.n_chunks * C;
+  return {{buf, C}, {buf + g.n_chunks * C, C}, totals, totals + C};
+}
+
+void count_grads(bool dx, bool dgamma, bool dbeta, i64 work) {
+  if (dx) count_kernel("batchnorm", Pass::backward_input, work);
+  if (dgamma) count_kernel("batchnorm", Pass::backward_weight, work);
+  if (dbeta) count_kernel("batchnorm", Pass::backward_bias, work);
+}
+
+// The one pass of the inference backward, and the reduction pass of the training
+// backward (DX false): dx = dy * k, and the sums of dy (DY) and dy * (x - center)
+// (DYX) into the partials. Flags are template arguments: no branch in the inner loop.
+template <typename T, bool DX, bool DY, bool DYX>
+void grad_pass(const Grid& g, int nt, const T* dy, const T* x, const T* center, const T* k,
+               T* dx, const SumBuffers& s) {
+  const i64 C = g.channels;
+  for_each_tile(g, nt, [&](const Tile& t) {
+    const T* m = DYX ? center + t.c0 : nullptr;  // null when not needed: no offset on null
+    const T* kk = DX ? k + t.c0 : nullptr;
+    auto row = [&](i64 r, T* s1, T* s2) {
+      const T* dr = dy + r * C + t.c0;
+      const T* xr = DYX ? x + r * C + t.c0 : nullptr;
+      T* dxr = DX ? dx + r * C + t.c0 : nullptr;
+      for (i64 c = 0; c < t.nc; ++c) {
+        const T d = dr[c];
+        if constexpr (DX) dxr[c] = d * kk[c];
+        if constexpr (DY) s1[c] += d;
+        if constexpr (DYX) s2[c] += d * (xr[c] - m[c]);
+      }
+    };
+    if constexpr (DY || DYX)
+      tile_sums<T>(t, DY ? s.p_dy.at(t) : nullptr, DYX ? s.p_dyx.at(t) : nullptr, row);
+    else
+      for (i64 r = t.r0; r < t.r1; ++r) row(r, nullptr, nullptr);
+  });
+  if constexpr (DY) s.p_dy.merge(g.n_chunks, s.dy_sum);
+  if constexpr (DYX) s.p_dyx.merge(g.n_chunks, s.dyx_sum);
+}
+
+/// grad_pass with run-time flags.
+template <typename T>
+void grad_pass(bool want_dx, bool want_dy, bool want_dyx, const Grid& g, int nt, const T* dy,
+               const T* x, const T* center, const T* k, T* dx, const SumBuffers& s) {
+  with_flag(want_dx, [&](auto DX) {
+    with_flag(want_dy, [&](auto DY) {
+      with_flag(want_dyx, [&](auto DYX) {
+        grad_pass<T, decltype(DX)::value, decltype(DY)::value, decltype(DYX)::value>(
+            g, nt, dy, x, center, k, dx, s);
+      });
+    });
+  });
+}
+
+// dx of the training backward: k1 * dy + k2 * (x - mean) + k3 per channel.
+template <typename T>
+void training_dx(const Grid& g, int nt, const T* dy, const T* x, const T* mean, const T* k,
+                 T* dx) {
+  const i64 C = g.channels;
+  const T* k1 = k;
+  const T* k2 = k + C;
+  const T* k3 = k + 2 * C;
+  for_each_tile(g, nt, [&](const Tile& t) {
+    for (i64 r = t.r0; r < t.r1; ++r) {
+      const i64 o = r * C + t.c0;
+      for (i64 c = 0; c < t.nc; ++c) {
+        const i64 j = t.c0 + c;
+        dx[o + c] = k1[j] * dy[o + c] + k2[j] * (x[o + c] - mean[j]) + k3[j];
+      }
+    }
+  });
+}
+
+template <typename T>
+void write_param_grads(i64 C, const SumBuffers& s, const T* inv_std_t, const double* inv_std_d,
+                       T* dgamma, T* dbeta) {
+  for (i64 c = 0; c < C; ++c) {
+    if (dbeta) dbeta[c] = static_cast<T>(s.dy_sum[c]);
+    if (dgamma) {
+      const double is = inv_std_d ? inv_std_d[c] : static_cast<double>(inv_std_t[c]);
+      dgamma[c] = static_cast<T>(s.dyx_sum[c] * is);
+    }
+  }
+}
+
+// Sums over zero rows are zero.
+template <typename T>
+void zero_sums(i64 C, T* dgamma, T* dbeta) {
+  for (i64 c = 0; c < C; ++c) {
+    if (dgamma) dgamma[c] = T(0);
+    if (dbeta) dbeta[c] = T(0);
+  }
+}
+
+}  // namespace
+}  // namespace detail::bn
+
+template <typename T>
+void batchnorm_backward_training(std::int64_t rows, std::int64_t channels, const T* dy,
+                                 const T* x, const T* gamma, const T* save_mean,
+                                 const T* save_inv_std, T* dx, T* dgamma, T* dbeta) {
+  using namespace detail;
+  using namespace detail::bn;
+  const char* op = "batchnorm_backward_training";
+  check_sizes(op, rows, channels);
+  const bool any = dx || dgamma || dbeta, stats = dx || dgamma;
+  const bool work = rows > 0 && channels > 0;
+  check_pointer(op, "dy", dy, any && work);
+  check_pointer(op, "x", x, stats && work);
+  check_pointer(op, "save_mean", save_mean, stats && work);
+  check_pointer(op, "save_inv_std", save_inv_std, stats && work);
+  count_grads(dx, dgamma, dbeta, rows * channels);
+  if (!work) return zero_sums(channels, dgamma, dbeta);
+  if (!any) return;
+
+  const Grid g = make_grid(rows, channels);
+  const int nt = threads_for(static_cast<double>(rows) * static_cast<double>(channels),
+                             kSerialElements);
+  const SumBuffers s = sum_buffers(g);
+  grad_pass<T>(false, dx || dbeta, stats, g, nt, dy, x, save_mean, nullptr, nullptr, s);
+  write_param_grads<T>(channels, s, save_inv_std, nullptr, dgamma, dbeta);
+  if (!dx) return;
+  T* k = scratch<T>(ScratchSlot::op_1, static_cast<std::size_t>(3 * channels));
+  const double n = static_cast<double>(rows);
+  for (i64 c = 0; c < channels; ++c) {
+    const double is = static_cast<double>(save_inv_std[c]);
+    const double gi = (gamma ? static_cast<double>(gamma[c]) : 1.0) * is;
+    k[c] = static_cast<T>(gi);
+    k[channels + c] = static_cast<T>(-gi * is * is * s.dyx_sum[c] / n);
+    k[2 * channels + c] = static_cast<T>(-gi * s.dy_sum[c] / n);
+  }
+  training_dx(g, nt, dy, x, save_mean, k, dx);
+}
+
+template <typename T>
+void batchnorm_backward_inference(std::int64_t rows, std::int64_t channels, const T* dy,
+                                  const T* x, const T* gamma, const T* running_mean,
+                                  const T* running_var, T epsilon, T* dx, T* dgamma, T* dbeta) {
+  using namespace detail;
+  using namespace detail::bn;
+  const char* op = "batchnorm_backward_inference";
+  check_sizes(op, rows, channels);
+  check_epsilon(op, static_cast<double>(epsilon));
+  const bool any = dx || dgamma || dbeta, inv = dx || dgamma;
+  const bool work = rows > 0 && channels > 0;
+  check_pointer(op, "dy", dy, any && work);
+  check_pointer(op, "x", x, dgamma && work);
+  check_pointer(op, "running_mean", running_mean, dgamma && work);
+  check_pointer(op, "running_var", running_var, inv && work);
+  count_grads(dx, dgamma, dbeta, rows * channels);
+  if (!work) return zero_sums(channels, dgamma, dbeta);
+  if (!any) return;
+
+  const Grid g = make_grid(rows, channels);
+  const int nt = threads_for(static_cast<double>(rows) * static_cast<double>(channels),
+                             kSerialElements);
+  const SumBuffers s = sum_buffers(g);
+  // Per channel: inv_std (double, for dgamma) and k = gamma * inv_std (T, for dx).
+  double* inv_std = scratch<double>(ScratchSlot::op_2, static_cast<std::size_t>(channels));
+  T* k = scratch<T>(ScratchSlot::op_1, static_cast<std::size_t>(channels));
+  for (i64 c = 0; c < channels && inv; ++c) {
+    inv_std[c] = 1.0 / std::sqrt(static_cast<double>(running_var[c]) +
+                                 static_cast<double>(epsilon));
+    k[c] = static_cast<T>((gamma ? static_cast<double>(gamma[c]) : 1.0) * inv_std[c]);
+  }
+  grad_pass<T>(dx != nullptr, dbeta != nullptr, dgamma != nullptr, g, nt, dy, x, running_mean,
+               k, dx, s);
+  write_param_grads<T>(channels, s, nullptr, inv_std, dgamma, dbeta);
+}
+
+#define PYFROZEN_INSTANTIATE(T)                                                          \
+  template PYFROZEN_API void batchnorm_backward_training<T>(                             \
+      std::int64_t, std::int64_t, const T*, const T*, const T*, const T*, const T*, T*, \
+      T*, T*);                                                                           \
+  template PYFROZEN_API void batchnorm_backward_inference<T>(                            \
+      std::int64_t, std::int64_t, const T*, const T*, const T*, const T*, const T*, T,  \
+      T*, T*, T*);
+PYFROZEN_INSTANTIATE(float)
+PYFROZEN_INSTANTIATE(double)
+#undef PYFROZEN_INSTANTIATE
+
+}  // namespace pyfrozen
