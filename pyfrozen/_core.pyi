@@ -77,3 +77,53 @@ def batchnorm_backward_inference(
     npt.NDArray[np.floating] | None,
     npt.NDArray[np.floating] | None,
 ]: ...
+def conv2d_forward(
+    x: npt.NDArray[np.floating],
+    w: npt.NDArray[np.floating],
+    bias: npt.NDArray[np.floating] | None = None,
+    out: npt.NDArray[np.floating] | None = None,
+    *,
+    stride: int | tuple[int, int] = 1,
+    dilation: int | tuple[int, int] = 1,
+    padding: str | tuple[int, int, int, int] = "valid",
+    groups: int = 1,
+    scale: npt.NDArray[np.floating] | None = None,
+    shift: npt.NDArray[np.floating] | None = None,
+    activation: str = "none",
+) -> npt.NDArray[np.floating]: ...
+def conv2d_backward_input(
+    dy: npt.NDArray[np.floating],
+    w: npt.NDArray[np.floating],
+    out: npt.NDArray[np.floating] | None = None,
+    *,
+    input_shape: tuple[int, int, int, int],
+    stride: int | tuple[int, int] = 1,
+    dilation: int | tuple[int, int] = 1,
+    padding: str | tuple[int, int, int, int] = "valid",
+    groups: int = 1,
+) -> npt.NDArray[np.floating]: ...
+def conv2d_backward_weight(
+    x: npt.NDArray[np.floating],
+    dy: npt.NDArray[np.floating],
+    out: npt.NDArray[np.floating] | None = None,
+    *,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] = 1,
+    dilation: int | tuple[int, int] = 1,
+    padding: str | tuple[int, int, int, int] = "valid",
+    groups: int = 1,
+    channels: npt.NDArray[np.int64] | None = None,
+) -> npt.NDArray[np.floating]: ...
+def conv2d_backward_bias(
+    dy: npt.NDArray[np.floating],
+    out: npt.NDArray[np.floating] | None = None,
+) -> npt.NDArray[np.floating]: ...
+def conv2d_padding(
+    h: int,
+    w: int,
+    kh: int,
+    kw: int,
+    stride: int | tuple[int, int] = 1,
+    dilation: int | tuple[int, int] = 1,
+    padding: str = "valid",
+) -> tuple[int, int, int, int]: ...
