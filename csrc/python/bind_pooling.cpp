@@ -26,24 +26,35 @@ bool is_int(const py::handle& o) {
   return py::isinstance<py::int_>(o) && !py::isinstance<py::bool_>(o);
 }
 
-// An int or a sequence of exactly two ints, else TypeError naming the option.
+// A Python int with |v| <= 2**31 (larger sizes would overflow the geometry's sums).
+bool small_int(const py::handle& o, i64& v) {
+  if (!is_int(o)) return false;
+  int overflow = 0;
+  const long long x = PyLong_AsLongLongAndOverflow(o.ptr(), &overflow);
+  if (overflow != 0 || x < -(1LL << 31) || x > (1LL << 31)) return false;
+  v = x;
+  return true;
+}
+
+// An int or a sequence of exactly two ints.
 bool to_pair(const py::handle& o, Pair& out) {
-  if (is_int(o)) {
-    out = {o.cast<i64>(), o.cast<i64>()};
+  i64 a = 0, b = 0;
+  if (small_int(o, a)) {
+    out = {a, a};
     return true;
   }
   if (!(py::isinstance<py::tuple>(o) || py::isinstance<py::list>(o)) || py::len(o) != 2)
     return false;
   const py::sequence s = py::reinterpret_borrow<py::sequence>(o);
-  if (!is_int(s[0]) || !is_int(s[1])) return false;
-  out = {s[0].cast<i64>(), s[1].cast<i64>()};
+  if (!small_int(s[0], a) || !small_int(s[1], b)) return false;
+  out = {a, b};
   return true;
 }
 
 Pair int_pair(const char* op, const char* arg, const py::handle& o) {
   Pair p{};
   if (!to_pair(o, p))
-    throw py::type_error(std::string(op) + ": " + arg + " must be an int or a pair of ints, got " +
+    throw py::type_error(std::string(op) + ": " + arg + " must be an int or a pair of ints (at most 2**31), got " +
                          repr_of(o));
   return p;
 }
@@ -84,12 +95,13 @@ std::vector<i64> input_shape_arg(const char* op, const py::handle& obj) {
   std::vector<i64> shape;
   if (py::isinstance<py::tuple>(obj) || py::isinstance<py::list>(obj))
     for (const py::handle& v : obj) {
-      if (!is_int(v) || v.cast<i64>() < 0) break;
-      shape.push_back(v.cast<i64>());
+      i64 d = 0;
+      if (!small_int(v, d) || d < 0) break;
+      shape.push_back(d);
     }
   if (shape.size() != 4 || shape.size() != py::len(obj))
     throw py::value_error(std::string(op) +
-                          ": input_shape must be 4 non-negative ints (N, H, W, C), got " +
+                          ": input_shape must be 4 non-negative ints (N, H, W, C) up to 2**31, got " +
                           repr_of(obj));
   return shape;
 }
