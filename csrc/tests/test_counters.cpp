@@ -43,7 +43,8 @@ void counting_is_thread_safe() {
       for (int i = 0; i < 10000; ++i) pyfrozen::count_kernel("k", Pass::update, 1);
     });
   for (auto& t : threads) t.join();
-  const auto* c = find(pyfrozen::kernel_counts(), "k", Pass::update);
+  const auto counts = pyfrozen::kernel_counts();  // find() points into it: keep it alive
+  const auto* c = find(counts, "k", Pass::update);
   CHECK(c != nullptr && c->calls == 40000 && c->work == 40000);
   pyfrozen::reset_kernel_counts();
 }
