@@ -127,3 +127,95 @@ def conv2d_padding(
     dilation: int | tuple[int, int] = 1,
     padding: str = "valid",
 ) -> tuple[int, int, int, int]: ...
+def bias_act_forward(
+    x: npt.NDArray[np.floating],
+    bias: npt.NDArray[np.floating] | None = None,
+    out: npt.NDArray[np.floating] | None = None,
+    *,
+    activation: str = "relu",
+) -> npt.NDArray[np.floating]: ...
+def bias_act_backward(
+    dy: npt.NDArray[np.floating],
+    y: npt.NDArray[np.floating],
+    *,
+    activation: str,
+    need_dx: bool = True,
+    need_dbias: bool = True,
+) -> tuple[npt.NDArray[np.floating] | None, npt.NDArray[np.floating] | None]: ...
+def softmax(
+    x: npt.NDArray[np.floating], out: npt.NDArray[np.floating] | None = None
+) -> npt.NDArray[np.floating]: ...
+def log_softmax(
+    x: npt.NDArray[np.floating], out: npt.NDArray[np.floating] | None = None
+) -> npt.NDArray[np.floating]: ...
+def softmax_backward(
+    dy: npt.NDArray[np.floating],
+    y: npt.NDArray[np.floating],
+    out: npt.NDArray[np.floating] | None = None,
+) -> npt.NDArray[np.floating]: ...
+def log_softmax_backward(
+    dy: npt.NDArray[np.floating],
+    y: npt.NDArray[np.floating],
+    out: npt.NDArray[np.floating] | None = None,
+) -> npt.NDArray[np.floating]: ...
+def softmax_cross_entropy(
+    logits: npt.NDArray[np.floating],
+    labels: npt.NDArray[np.int64] | npt.NDArray[np.floating],
+    *,
+    need_grad: bool = True,
+) -> tuple[float, npt.NDArray[np.floating] | None]: ...
+def binary_cross_entropy(
+    pred: npt.NDArray[np.floating],
+    target: npt.NDArray[np.floating],
+    *,
+    from_logits: bool = False,
+    need_grad: bool = True,
+) -> tuple[float, npt.NDArray[np.floating] | None]: ...
+def mse(
+    pred: npt.NDArray[np.floating],
+    target: npt.NDArray[np.floating],
+    *,
+    need_grad: bool = True,
+) -> tuple[float, npt.NDArray[np.floating] | None]: ...
+def max_pool2d_forward(
+    x: npt.NDArray[np.floating],
+    out: npt.NDArray[np.floating] | None = None,
+    *,
+    pool_size: int | tuple[int, int],
+    strides: int | tuple[int, int] | None = None,
+    padding: str | tuple[tuple[int, int], tuple[int, int]] = "valid",
+) -> npt.NDArray[np.floating]: ...
+def max_pool2d_backward(
+    dy: npt.NDArray[np.floating],
+    x: npt.NDArray[np.floating],
+    out: npt.NDArray[np.floating] | None = None,
+    *,
+    pool_size: int | tuple[int, int],
+    strides: int | tuple[int, int] | None = None,
+    padding: str | tuple[tuple[int, int], tuple[int, int]] = "valid",
+) -> npt.NDArray[np.floating]: ...
+def avg_pool2d_forward(
+    x: npt.NDArray[np.floating],
+    out: npt.NDArray[np.floating] | None = None,
+    *,
+    pool_size: int | tuple[int, int],
+    strides: int | tuple[int, int] | None = None,
+    padding: str | tuple[tuple[int, int], tuple[int, int]] = "valid",
+) -> npt.NDArray[np.floating]: ...
+def avg_pool2d_backward(
+    dy: npt.NDArray[np.floating],
+    input_shape: tuple[int, int, int, int],
+    out: npt.NDArray[np.floating] | None = None,
+    *,
+    pool_size: int | tuple[int, int],
+    strides: int | tuple[int, int] | None = None,
+    padding: str | tuple[tuple[int, int], tuple[int, int]] = "valid",
+) -> npt.NDArray[np.floating]: ...
+def global_avg_pool_forward(
+    x: npt.NDArray[np.floating], out: npt.NDArray[np.floating] | None = None
+) -> npt.NDArray[np.floating]: ...
+def global_avg_pool_backward(
+    dy: npt.NDArray[np.floating],
+    input_shape: tuple[int, int, int, int],
+    out: npt.NDArray[np.floating] | None = None,
+) -> npt.NDArray[np.floating]: ...

@@ -12,6 +12,9 @@ void init_runtime(py::module_& m);
 void init_gemm(py::module_& m);
 void init_batchnorm(py::module_& m);
 void init_conv2d(py::module_& m);
+void init_elementwise(py::module_& m);
+void init_loss(py::module_& m);
+void init_pooling(py::module_& m);
 }  // namespace pyfrozen::python
 
 PYBIND11_MODULE(_core, m) {
@@ -29,4 +32,7 @@ PYBIND11_MODULE(_core, m) {
   pyfrozen::python::init_gemm(m);
   pyfrozen::python::init_batchnorm(m);
   pyfrozen::python::init_conv2d(m);
+  pyfrozen::python::init_elementwise(m);
+  pyfrozen::python::init_loss(m);
+  pyfrozen::python::init_pooling(m);
 }

@@ -7,5 +7,7 @@
 #include "pyfrozen/errors.hpp"
 #include "pyfrozen/export.hpp"
 #include "pyfrozen/gemm.hpp"
+#include "pyfrozen/loss.hpp"
+#include "pyfrozen/pooling.hpp"
 #include "pyfrozen/runtime.hpp"
 #include "pyfrozen/version.hpp"

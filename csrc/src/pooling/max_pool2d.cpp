@@ -1,0 +1,137 @@
+// 2-D max pooling, NHWC. Forward: threads take output rows. Backward recomputes each
+// window's argmax from x (no saved indices) and scatters dy there; a task owns an
+// (image, channel block) slice of dx, so overlapping windows accumulate race-free.
+#include <algorithm>
+#include <type_traits>
+
+#include "chunked_for.hpp"
+#include "pooling/window.hpp"
+#include "pyfrozen/counters.hpp"
+#include "pyfrozen/pooling.hpp"
+
+namespace pyfrozen {
+namespace detail {
+namespace {
+
+using i64 = std::int64_t;
+
+// Replace the running max when v is larger, or NaN (the first NaN wins and stays).
+// Bitwise & and |, not && and ||: no short-circuit branches, so loops over it vectorise.
+template <typename T>
+bool takes_over(T v, T best) {
+  return (best == best) & ((v > best) | (v != v));
+}
+
+template <typename T>
+void forward_pixel(const T* x, i64 w, i64 c, const Window& win, T* y) {
+  const T* first = x + (win.h0 * w + win.w0) * c;
+  std::copy(first, first + c, y);
+  for (i64 ih = win.h0; ih < win.h1; ++ih)
+    for (i64 iw = win.w0; iw < win.w1; ++iw) {
+      const T* xc = x + (ih * w + iw) * c;
+      for (i64 j = 0; j < c; ++j) y[j] = takes_over(xc[j], y[j]) ? xc[j] : y[j];
+    }
+}
+
+// One window, channels [c0, c0 + cb): dx at the argmax += dy. The argmax is kept as the
+// cell's pixel index in an integer as wide as T (Idx), so the compare-and-select loop
+// vectorises (a coin-toss branch per element was ~10x slower).
+template <typename T, typename Idx>
+void backward_pixel(const T* x, i64 w, i64 c, i64 c0, i64 cb, const Window& win, const T* dy,
+                    T* dx) {
+  T best[kPoolChannelBlock];
+  Idx arg[kPoolChannelBlock];
+  const T* first = x + (win.h0 * w + win.w0) * c + c0;
+  for (i64 j = 0; j < cb; ++j) {
+    best[j] = first[j];
+    arg[j] = static_cast<Idx>(win.h0 * w + win.w0);
+  }
+  for (i64 ih = win.h0; ih < win.h1; ++ih)
+    for (i64 iw = win.w0; iw < win.w1; ++iw) {
+      const Idx pixel = static_cast<Idx>(ih * w + iw);
+      const T* xc = x + (ih * w + iw) * c + c0;
+      for (i64 j = 0; j < cb; ++j) {
+        const bool take = takes_over(xc[j], best[j]);
+        best[j] = take ? xc[j] : best[j];
+        arg[j] = take ? pixel : arg[j];
+      }
+    }
+  for (i64 j = 0; j < cb; ++j) dx[static_cast<i64>(arg[j]) * c + c0 + j] += dy[c0 + j];
+}
+
+// Pixel indices fit in 32 bits for any realistic image; 64 bits otherwise.
+template <typename T>
+using NarrowIdx = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
+
+template <typename T>
+void backward_image(const T* x, i64 h, i64 w, i64 c, i64 c0, i64 cb, const Pool2d& p,
+                    const PoolOutput& o, const T* dy, T* dx) {
+  const bool narrow = h * w < (i64(1) << 31);
+  for (i64 oh = 0; oh < o.h; ++oh)
+    for (i64 ow = 0; ow < o.w; ++ow) {
+      const Window win = window_at(p, h, w, oh, ow);
+      const T* d = dy + (oh * o.w + ow) * c;
+      if (narrow) backward_pixel<T, NarrowIdx<T>>(x, w, c, c0, cb, win, d, dx);
+      else backward_pixel<T, i64>(x, w, c, c0, cb, win, d, dx);
+    }
+}
+
+void check(const char* op, i64 n, i64 c) {
+  require_non_negative(op, "batch size", n);
+  require_non_negative(op, "channels", c);
+}
+
+}  // namespace
+}  // namespace detail
+
+template <typename T>
+void max_pool2d_forward(std::int64_t n, std::int64_t h, std::int64_t w, std::int64_t c,
+                        const Pool2d& p, const T* x, T* y) {
+  using namespace detail;
+  check("max_pool2d_forward", n, c);
+  const PoolOutput o = pool2d_output("max_pool2d_forward", h, w, p);
+  const i64 work = n * o.h * o.w * c * p.pool_h * p.pool_w;
+  count_kernel("max_pool2d", Pass::forward, work);
+  if (n == 0 || c == 0) return;
+  chunked_for(n * o.h, 1, static_cast<double>(work), [&](i64, i64 row, i64) {
+    const i64 img = row / o.h, oh = row % o.h;
+    for (i64 ow = 0; ow < o.w; ++ow)
+      forward_pixel(x + img * h * w * c, w, c, window_at(p, h, w, oh, ow),
+                    y + ((img * o.h + oh) * o.w + ow) * c);
+  });
+}
+
+template <typename T>
+void max_pool2d_backward(std::int64_t n, std::int64_t h, std::int64_t w, std::int64_t c,
+                         const Pool2d& p, const T* x, const T* dy, T* dx) {
+  using namespace detail;
+  check("max_pool2d_backward", n, c);
+  const PoolOutput o = pool2d_output("max_pool2d_backward", h, w, p);
+  const i64 work = n * o.h * o.w * c * p.pool_h * p.pool_w;
+  count_kernel("max_pool2d", Pass::backward_input, work);
+  if (n == 0 || c == 0) return;
+  const i64 blocks = (c + kPoolChannelBlock - 1) / kPoolChannelBlock;
+  chunked_for(n * blocks, 1, static_cast<double>(work), [&](i64, i64 task, i64) {
+    const i64 img = task / blocks, c0 = task % blocks * kPoolChannelBlock;
+    const i64 cb = std::min(kPoolChannelBlock, c - c0);
+    const T* xi = x + img * h * w * c;
+    T* dxi = dx + img * h * w * c;
+    for (i64 cell = 0; cell < h * w; ++cell) std::fill_n(dxi + cell * c + c0, cb, T(0));
+    backward_image(xi, h, w, c, c0, cb, p, o, dy + img * o.h * o.w * c, dxi);
+  });
+}
+
+template PYFROZEN_API void max_pool2d_forward<float>(std::int64_t, std::int64_t, std::int64_t,
+                                                     std::int64_t, const Pool2d&, const float*,
+                                                     float*);
+template PYFROZEN_API void max_pool2d_forward<double>(std::int64_t, std::int64_t, std::int64_t,
+                                                      std::int64_t, const Pool2d&,
+                                                      const double*, double*);
+template PYFROZEN_API void max_pool2d_backward<float>(std::int64_t, std::int64_t, std::int64_t,
+                                                      std::int64_t, const Pool2d&, const float*,
+                                                      const float*, float*);
+template PYFROZEN_API void max_pool2d_backward<double>(std::int64_t, std::int64_t, std::int64_t,
+                                                       std::int64_t, const Pool2d&,
+                                                       const double*, const double*, double*);
+
+}  // namespace pyfrozen
