@@ -10,6 +10,7 @@ namespace py = pybind11;
 namespace pyfrozen::python {
 void init_runtime(py::module_& m);
 void init_gemm(py::module_& m);
+void init_optimizer(py::module_& m);
 }  // namespace pyfrozen::python
 
 PYBIND11_MODULE(_core, m) {
@@ -25,4 +26,5 @@ PYBIND11_MODULE(_core, m) {
   m.def("version", &pyfrozen::version, "Version of the loaded C++ core library.");
   pyfrozen::python::init_runtime(m);
   pyfrozen::python::init_gemm(m);
+  pyfrozen::python::init_optimizer(m);
 }

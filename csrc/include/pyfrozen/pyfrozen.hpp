@@ -5,5 +5,6 @@
 #include "pyfrozen/errors.hpp"
 #include "pyfrozen/export.hpp"
 #include "pyfrozen/gemm.hpp"
+#include "pyfrozen/optimizer.hpp"
 #include "pyfrozen/runtime.hpp"
 #include "pyfrozen/version.hpp"
