@@ -4,6 +4,10 @@ paths, 1 and 2 threads, counters and every argument check."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -472,3 +476,16 @@ def test_mask_checks():
         _core.sgd_update(w, g, learning_rate=0.1, mask=np.zeros(8, bool)[::2])
     with pytest.raises(TypeError, match="mask must be a numpy.ndarray"):
         _core.sgd_update(w, g, learning_rate=0.1, mask=[0, 0, 0, 0])
+
+
+# ---- fuzz ------------------------------------------------------------------------------
+
+
+def test_fuzzed_calls_never_crash(tmp_path):
+    fuzz = Path(__file__).with_name("fuzz_optimizer_calls.py")
+    cmd = [sys.executable, "-m", "pytest", str(fuzz), "-q", "-p", "no:cacheprovider",
+           "--import-mode=importlib", "-o", "addopts=", "-W", "error"]
+    # cwd outside the checkout, so the installed pyfrozen is imported, not the sources.
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=500)
+    assert proc.returncode == 0, f"fuzz exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert "2 passed" in proc.stdout
