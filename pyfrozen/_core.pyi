@@ -79,3 +79,24 @@ def rmsprop_update(
     weight_decay: float = 0.0,
     mask: npt.NDArray[np.bool_ | np.uint8] | None = None,
 ) -> None: ...
+def dense_backward_weight(
+    x: npt.NDArray[np.floating],
+    dy: npt.NDArray[np.floating],
+    dw: npt.NDArray[np.floating],
+    *,
+    columns: npt.NDArray[np.int64] | None = None,
+    rows: npt.NDArray[np.int64] | None = None,
+    accumulate: bool = False,
+) -> npt.NDArray[np.floating]: ...
+def gather_rows(
+    table: npt.NDArray[np.floating],
+    indices: npt.NDArray[np.int64],
+    out: npt.NDArray[np.floating] | None = None,
+) -> npt.NDArray[np.floating]: ...
+def scatter_add_rows(
+    grad: npt.NDArray[np.floating],
+    indices: npt.NDArray[np.int64],
+    dtable: npt.NDArray[np.floating],
+    *,
+    frozen_rows: npt.NDArray[np.bool_ | np.uint8] | None = None,
+) -> npt.NDArray[np.floating]: ...

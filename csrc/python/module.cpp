@@ -11,6 +11,7 @@ namespace pyfrozen::python {
 void init_runtime(py::module_& m);
 void init_gemm(py::module_& m);
 void init_optimizer(py::module_& m);
+void init_dense(py::module_& m);
 }  // namespace pyfrozen::python
 
 PYBIND11_MODULE(_core, m) {
@@ -27,4 +28,5 @@ PYBIND11_MODULE(_core, m) {
   pyfrozen::python::init_runtime(m);
   pyfrozen::python::init_gemm(m);
   pyfrozen::python::init_optimizer(m);
+  pyfrozen::python::init_dense(m);
 }

@@ -2,6 +2,7 @@
 // Umbrella header: the whole public C++ API of pyfrozen's core.
 #include "pyfrozen/activation.hpp"
 #include "pyfrozen/counters.hpp"
+#include "pyfrozen/dense.hpp"
 #include "pyfrozen/errors.hpp"
 #include "pyfrozen/export.hpp"
 #include "pyfrozen/gemm.hpp"
