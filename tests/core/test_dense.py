@@ -4,6 +4,10 @@ scatter-add against numpy and torch.nn.functional.embedding."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -283,3 +287,13 @@ def test_embedding_checks():
     ro.flags.writeable = False
     with pytest.raises(ValueError, match=r"dtable is read-only"):
         _core.scatter_add_rows(np.ones((1, 4), np.float32), np.array([0], np.int64), ro)
+
+
+def test_fuzzed_calls_never_crash(tmp_path):
+    fuzz = Path(__file__).with_name("fuzz_dense_calls.py")
+    cmd = [sys.executable, "-m", "pytest", str(fuzz), "-q", "-p", "no:cacheprovider",
+           "--import-mode=importlib", "-o", "addopts=", "-W", "error"]
+    # cwd outside the checkout, so the installed pyfrozen is imported, not the sources.
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=500)
+    assert proc.returncode == 0, f"fuzz exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert "2 passed" in proc.stdout
