@@ -18,15 +18,17 @@ namespace pyfrozen {
 //   they never multiply. Trainable elements get bit-identically what the unmasked
 //   update gives them.
 // - Weight decay is decoupled as in Keras 3 (and torch's AdamW): first
-//   w = w - w * (learning_rate * weight_decay), then the gradient step with the
-//   unchanged gradient. weight_decay == 0 skips that line entirely (so -0.0, Inf and
-//   NaN weights are not touched by it).
+//   w = w - w * c with c = learning_rate * weight_decay (computed in double, rounded to
+//   T), then the gradient step with the unchanged gradient, in the same pass. c == 0
+//   (weight_decay == 0, or learning_rate == 0) skips that line entirely, so -0.0, Inf
+//   and NaN weights are not touched by it (Keras would compute w - w * 0).
 // - Both ISA paths compute the same operations in the same order without FMA, so the
 //   generic and AVX2 paths give bit-identical results.
 // - Threads: get_num_threads() above ~32K elements; results do not depend on the
 //   thread count (every element is computed on its own).
 // - Counters: count_kernel(name, Pass::update, n) once per call; the work is all n
-//   elements, frozen ones included (the pass streams over all of them).
+//   elements, frozen ones included (the pass streams over all of them; the AVX2 path
+//   skips vectors whose lanes are all frozen, without loading or storing them).
 // - Hyper-parameters are checked before anything is written: std::invalid_argument
 //   (ValueError in Python) names the op and the bad value.
 

@@ -57,7 +57,10 @@ struct Vec<float> {
   /// All-ones lanes where the mask byte is nonzero (frozen); lanes >= n read as 0.
   static __m256i frozen_lanes(const std::uint8_t* m, int n) {
     std::uint64_t bytes = 0;
-    std::memcpy(&bytes, m, static_cast<std::size_t>(n));
+    if (n == W)  // a fixed size: one 8-byte load, not a memcpy call
+      std::memcpy(&bytes, m, 8);
+    else
+      std::memcpy(&bytes, m, static_cast<std::size_t>(n));
     const __m256i wide = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(bytes)));
     const __m256i trainable = _mm256_cmpeq_epi32(wide, _mm256_setzero_si256());
     return _mm256_xor_si256(trainable, _mm256_set1_epi32(-1));
@@ -88,7 +91,10 @@ struct Vec<double> {
   }
   static __m256i frozen_lanes(const std::uint8_t* m, int n) {
     std::uint32_t bytes = 0;
-    std::memcpy(&bytes, m, static_cast<std::size_t>(n));
+    if (n == W)
+      std::memcpy(&bytes, m, 4);
+    else
+      std::memcpy(&bytes, m, static_cast<std::size_t>(n));
     const __m256i wide = _mm256_cvtepu8_epi64(_mm_cvtsi32_si128(static_cast<int>(bytes)));
     const __m256i trainable = _mm256_cmpeq_epi64(wide, _mm256_setzero_si256());
     return _mm256_xor_si256(trainable, _mm256_set1_epi32(-1));
