@@ -219,3 +219,78 @@ def global_avg_pool_backward(
     input_shape: tuple[int, int, int, int],
     out: npt.NDArray[np.floating] | None = None,
 ) -> npt.NDArray[np.floating]: ...
+def sgd_update(
+    param: npt.NDArray[np.floating],
+    grad: npt.NDArray[np.floating],
+    velocity: npt.NDArray[np.floating] | None = None,
+    *,
+    learning_rate: float,
+    momentum: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    mask: npt.NDArray[np.bool_ | np.uint8] | None = None,
+) -> None: ...
+def adam_update(
+    param: npt.NDArray[np.floating],
+    grad: npt.NDArray[np.floating],
+    m: npt.NDArray[np.floating],
+    v: npt.NDArray[np.floating],
+    *,
+    step: int,
+    learning_rate: float,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-7,
+    weight_decay: float = 0.0,
+    mask: npt.NDArray[np.bool_ | np.uint8] | None = None,
+) -> None: ...
+def adamw_update(
+    param: npt.NDArray[np.floating],
+    grad: npt.NDArray[np.floating],
+    m: npt.NDArray[np.floating],
+    v: npt.NDArray[np.floating],
+    *,
+    step: int,
+    learning_rate: float,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-7,
+    weight_decay: float = 0.004,
+    mask: npt.NDArray[np.bool_ | np.uint8] | None = None,
+) -> None: ...
+def rmsprop_update(
+    param: npt.NDArray[np.floating],
+    grad: npt.NDArray[np.floating],
+    velocity: npt.NDArray[np.floating],
+    *,
+    learning_rate: float,
+    rho: float = 0.9,
+    momentum: float = 0.0,
+    momentum_buffer: npt.NDArray[np.floating] | None = None,
+    centered: bool = False,
+    mean_grad: npt.NDArray[np.floating] | None = None,
+    epsilon: float = 1e-7,
+    weight_decay: float = 0.0,
+    mask: npt.NDArray[np.bool_ | np.uint8] | None = None,
+) -> None: ...
+def dense_backward_weight(
+    x: npt.NDArray[np.floating],
+    dy: npt.NDArray[np.floating],
+    dw: npt.NDArray[np.floating],
+    *,
+    columns: npt.NDArray[np.int64] | None = None,
+    rows: npt.NDArray[np.int64] | None = None,
+    accumulate: bool = False,
+) -> npt.NDArray[np.floating]: ...
+def gather_rows(
+    table: npt.NDArray[np.floating],
+    indices: npt.NDArray[np.int64],
+    out: npt.NDArray[np.floating] | None = None,
+) -> npt.NDArray[np.floating]: ...
+def scatter_add_rows(
+    grad: npt.NDArray[np.floating],
+    indices: npt.NDArray[np.int64],
+    dtable: npt.NDArray[np.floating],
+    *,
+    frozen_rows: npt.NDArray[np.bool_ | np.uint8] | None = None,
+) -> npt.NDArray[np.floating]: ...

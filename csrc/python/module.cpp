@@ -15,6 +15,8 @@ void init_conv2d(py::module_& m);
 void init_elementwise(py::module_& m);
 void init_loss(py::module_& m);
 void init_pooling(py::module_& m);
+void init_optimizer(py::module_& m);
+void init_dense(py::module_& m);
 }  // namespace pyfrozen::python
 
 PYBIND11_MODULE(_core, m) {
@@ -35,4 +37,6 @@ PYBIND11_MODULE(_core, m) {
   pyfrozen::python::init_elementwise(m);
   pyfrozen::python::init_loss(m);
   pyfrozen::python::init_pooling(m);
+  pyfrozen::python::init_optimizer(m);
+  pyfrozen::python::init_dense(m);
 }
