@@ -120,48 +120,45 @@ void gemm_packed(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBloc
   });
 }
 
-// ---- small M, op(B) = B: A packed once; B packed chunk by chunk into L2 ---------
-// A is small (M <= 64), so it is packed once for the whole call. B is used only M
-// times per element: it is packed a KC x chunk block at a time into a per-thread
-// buffer that stays in L2, reading B rows sequentially, never a whole-B buffer.
-// (Reading 16-wide strips in place thrashes one L1 set when B's pitch is a multiple of
-// 4 KiB, and strided 64-byte reads stall on memory latency.) K blocks are the outer
-// loop of a chunk so the packed A block stays in cache.
+// ---- small M, op(B) = B: per thread, A and B packed one KC block at a time -------
+// B is used only M times per element: it is packed a KC x chunk block at a time into
+// a per-thread buffer that stays in L2, reading B rows sequentially (reading 16-wide
+// strips in place thrashes one L1 set when B's pitch is a multiple of 4 KiB, and
+// strided 64-byte reads stall on memory latency). A's KC block (M x KC, small) is
+// packed next to it, so nothing proportional to K is ever buffered (K can be the
+// N*H*W of a convolution's weight gradient).
 template <typename T>
 void gemm_small_m(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlocking& bl,
                   int nt, std::atomic<bool>& oom) {
   const int mr = kern.mr, nr = kern.nr;
-  const i64 m_panels = ceil_div(p.m, mr), n_kb = ceil_div(p.k, bl.kc);
-  T* apack = scratch<T>(ScratchSlot::gemm_b, n_kb * m_panels * mr * bl.kc);
-  for (i64 q = 0; q < n_kb; ++q)
-    pack_a(p.a, 0, q * bl.kc, p.m, std::min(bl.kc, p.k - q * bl.kc), mr,
-           apack + q * m_panels * mr * bl.kc);
+  const RowTiles tiles{p.m, mr};
   const i64 n_strips = ceil_div(p.n, nr);
   const i64 l2_strips = std::max<i64>(1, cache_sizes().l2 / 2 / (bl.kc * nr * sizeof(T)));
   const i64 per_thread = nt > 1 ? ceil_div(n_strips, kTasksPerThread * nt) : n_strips;
   const i64 chunk = std::min(l2_strips, per_thread);
   const i64 n_chunks = ceil_div(n_strips, chunk);
   run_team(nt, [&] {
+    T* apack = nullptr;
     T* bpack = nullptr;
     try {
+      apack = scratch<T>(ScratchSlot::gemm_a, tiles.count() * mr * bl.kc);
       bpack = scratch<T>(ScratchSlot::gemm_edge, bl.kc * chunk * nr);
     } catch (const std::bad_alloc&) {
       oom = true;
     }
 #pragma omp for schedule(dynamic, 1)
     for (i64 t = 0; t < n_chunks; ++t) {
-      if (bpack == nullptr) continue;
+      if (apack == nullptr || bpack == nullptr) continue;
       const i64 j0 = t * chunk * nr, cols = std::min(chunk * nr, p.n - j0);
-      for (i64 q = 0; q < n_kb; ++q) {
-        const i64 k0 = q * bl.kc, kc = std::min(bl.kc, p.k - k0);
-        const T beta = q == 0 ? p.beta : T(1);
-        const T* ablk = apack + q * m_panels * mr * bl.kc;
+      for (i64 k0 = 0; k0 < p.k; k0 += bl.kc) {
+        const i64 kc = std::min(bl.kc, p.k - k0);
+        const T beta = k0 == 0 ? p.beta : T(1);
+        pack_a(p.a, 0, k0, p.m, kc, mr, apack);
         pack_b(p.b, k0, j0, kc, cols, nr, bpack);
         for (i64 s = 0; s * nr < cols; ++s) {
           const int ncols = static_cast<int>(std::min<i64>(nr, cols - s * nr));
-          const RowTiles tiles{p.m, mr};
           for (i64 ip = 0; ip < tiles.count(); ++ip)
-            kern.tile(kc, ablk + ip * mr * kc, bpack + s * nr * kc, nr,
+            kern.tile(kc, apack + ip * mr * kc, bpack + s * nr * kc, nr,
                       p.c + tiles.start(ip) * p.ldc + j0 + s * nr, p.ldc, tiles.rows(ip), ncols,
                       p.alpha, beta);
         }
