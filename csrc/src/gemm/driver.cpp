@@ -65,6 +65,32 @@ constexpr i64 kTasksPerThread = 4;
 // B micro-panels packed together by one thread of the general path.
 constexpr i64 kPackGroup = 8;
 
+// Up to this many columns A is read in place by the kernels, not packed: each A
+// element is then used by at most 4 micro-panels of B, too few to repay the copy
+// (1x1-convolution shapes such as 73728x64 @ 64x32: packing took as long as the math).
+constexpr i64 kInPlaceAMaxN = 64;
+
+// C[i0 .. i0+mc, panel] += op(A)[i0 .. i0+mc, k0 .. k0+kc] x one packed B micro-panel.
+// A comes from `apack` (laid out by pack_a) or, when apack is null, from A in place.
+template <typename T>
+void row_tiles_times_panel(const Problem<T>& p, const GemmKernels<T>& kern, const T* apack,
+                           i64 i0, i64 mc, i64 k0, i64 kc, const T* bpanel, T* cblk, int ncols,
+                           T beta) {
+  const RowTiles tiles{mc, kern.mr};
+  const i64 rs = p.a.trans ? 1 : p.a.ld, cs = p.a.trans ? p.a.ld : 1;
+  for (i64 ip = 0; ip < tiles.count(); ++ip) {
+    T* c = cblk + tiles.start(ip) * p.ldc;
+    if (apack != nullptr) {
+      kern.tile(kc, apack + ip * kern.mr * kc, 1, kern.mr, bpanel, kern.nr, c, p.ldc,
+                tiles.rows(ip), ncols, p.alpha, beta);
+    } else {
+      const T* a = p.a.data + (i0 + tiles.start(ip)) * rs + k0 * cs;
+      kern.tile_strided(kc, a, rs, cs, bpanel, kern.nr, c, p.ldc, tiles.rows(ip), ncols, p.alpha,
+                        beta);
+    }
+  }
+}
+
 // ---- general path: pack B (shared) and A (per thread) -------------------------------
 template <typename T>
 void gemm_packed(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlocking& bl,
@@ -72,6 +98,7 @@ void gemm_packed(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBloc
   const int mr = kern.mr, nr = kern.nr;
   T* bbuf = scratch<T>(ScratchSlot::gemm_b, bl.kc * ceil_div(bl.nc, nr) * nr);
   const i64 n_ic = ceil_div(p.m, bl.mc);
+  const bool pack = p.n > kInPlaceAMaxN;
   run_team(nt, [&] {
     T* abuf = nullptr;
     try {
@@ -100,19 +127,16 @@ void gemm_packed(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBloc
           if (abuf == nullptr) continue;
           const i64 ic = (t / n_chunks) * bl.mc, mc = std::min(bl.mc, p.m - ic);
           const i64 key = ((jc / bl.nc) * ceil_div(p.k, bl.kc) + pc / bl.kc) * n_ic + ic / bl.mc;
-          if (key != packed_key) {
+          if (pack && key != packed_key) {
             pack_a(p.a, ic, pc, mc, kc, mr, abuf);
             packed_key = key;
           }
           const i64 jp_end = std::min(n_panels, (t % n_chunks + 1) * chunk);
           for (i64 jp = (t % n_chunks) * chunk; jp < jp_end; ++jp) {
             const int ncols = static_cast<int>(std::min<i64>(nr, nc - jp * nr));
-            T* cblk = p.c + ic * p.ldc + jc + jp * nr;
-            const RowTiles tiles{mc, mr};
-            for (i64 ip = 0; ip < tiles.count(); ++ip)
-              kern.tile(kc, abuf + ip * mr * kc, bbuf + jp * nr * kc, nr,
-                        cblk + tiles.start(ip) * p.ldc, p.ldc, tiles.rows(ip), ncols, p.alpha,
-                        beta);
+            row_tiles_times_panel(p, kern, pack ? abuf : nullptr, ic, mc, pc, kc,
+                                  bbuf + jp * nr * kc, p.c + ic * p.ldc + jc + jp * nr, ncols,
+                                  beta);
           }
         }  // implicit barrier: bbuf is repacked only after every thread is done with it
       }
@@ -132,6 +156,7 @@ void gemm_small_m(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlo
                   int nt, std::atomic<bool>& oom) {
   const int mr = kern.mr, nr = kern.nr;
   const RowTiles tiles{p.m, mr};
+  const bool pack = p.n > kInPlaceAMaxN;
   const i64 n_strips = ceil_div(p.n, nr);
   const i64 l2_strips = std::max<i64>(1, cache_sizes().l2 / 2 / (bl.kc * nr * sizeof(T)));
   const i64 per_thread = nt > 1 ? ceil_div(n_strips, kTasksPerThread * nt) : n_strips;
@@ -153,14 +178,12 @@ void gemm_small_m(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlo
       for (i64 k0 = 0; k0 < p.k; k0 += bl.kc) {
         const i64 kc = std::min(bl.kc, p.k - k0);
         const T beta = k0 == 0 ? p.beta : T(1);
-        pack_a(p.a, 0, k0, p.m, kc, mr, apack);
+        if (pack) pack_a(p.a, 0, k0, p.m, kc, mr, apack);
         pack_b(p.b, k0, j0, kc, cols, nr, bpack);
         for (i64 s = 0; s * nr < cols; ++s) {
           const int ncols = static_cast<int>(std::min<i64>(nr, cols - s * nr));
-          for (i64 ip = 0; ip < tiles.count(); ++ip)
-            kern.tile(kc, apack + ip * mr * kc, bpack + s * nr * kc, nr,
-                      p.c + tiles.start(ip) * p.ldc + j0 + s * nr, p.ldc, tiles.rows(ip), ncols,
-                      p.alpha, beta);
+          row_tiles_times_panel(p, kern, pack ? apack : nullptr, 0, p.m, k0, kc,
+                                bpack + s * nr * kc, p.c + j0 + s * nr, ncols, beta);
         }
       }
     }

@@ -4,13 +4,15 @@
 
 namespace pyfrozen::detail {
 
-/// C[m x n] = alpha * sum_k a[k*mr + i] * b[k*ldb + j] + beta * C, for m <= mr, n <= nr.
-/// a: a packed A micro-panel (mr values per k). b: kc rows of nr values, ldb apart
-/// (a packed B micro-panel has ldb == nr; B read in place has its own ld); all nr
-/// values of each row are read even when n < nr. beta == 0: C is not read.
+/// C[m x n] = alpha * sum_k a[i*a_rs + k*a_cs] * b[k*ldb + j] + beta * C, for m <= mr,
+/// n <= nr. `tile` takes a packed A micro-panel and ignores a_rs / a_cs (they are 1
+/// and mr); `tile_strided` reads A in place with the given strides. b: kc rows of nr
+/// values, ldb apart (a packed B micro-panel has ldb == nr); all nr values of each
+/// row are read even when n < nr. beta == 0: C is not read.
 template <typename T>
-using TileKernel = void (*)(std::int64_t kc, const T* a, const T* b, std::int64_t ldb, T* c,
-                            std::int64_t ldc, int m, int n, T alpha, T beta);
+using TileKernel = void (*)(std::int64_t kc, const T* a, std::int64_t a_rs, std::int64_t a_cs,
+                            const T* b, std::int64_t ldb, T* c, std::int64_t ldc, int m, int n,
+                            T alpha, T beta);
 
 /// C[m x n] = alpha * A[m x k] * B[n x k]^T + beta * C for m <= dot_mr, n <= dot_nr,
 /// with the rows of A and B contiguous along k (the small-M "NT" case).
@@ -23,6 +25,7 @@ template <typename T>
 struct GemmKernels {
   int mr, nr;
   TileKernel<T> tile;
+  TileKernel<T> tile_strided;
   int dot_mr, dot_nr;
   DotKernel<T> dot;
 };

@@ -82,12 +82,13 @@ inline void store_vec(typename Vec<T>::R acc, T* c, int n, T alpha, T beta) {
   }
 }
 
-// M x (NV*W) register tile; a advances kMR values per k, b advances ldb.
-// Twelve named accumulators rather than an array: GCC keeps an array of vectors
+// M x (NV*W) register tile. Row i of A at step k is a[i*rs + k*cs]: a packed
+// micro-panel (rs = 1, cs = kMR, constants) or A read in place (kStrided, for a
+// product too narrow to repay packing). b advances ldb per k. Twelve named accumulators rather than an array: GCC keeps an array of vectors
 // in memory and stores it on every iteration, halving the speed.
 #define PYFROZEN_ROW(i)                                                   \
   if constexpr (M > i) {                                                  \
-    const R ai = V::bcast(a + i);                                         \
+    const R ai = V::bcast(a + i * rs);                                    \
     c##i##0 = V::fma(ai, b0, c##i##0);                                    \
     if constexpr (NV > 1) c##i##1 = V::fma(ai, b1, c##i##1);              \
   }
@@ -97,18 +98,19 @@ inline void store_vec(typename Vec<T>::R acc, T* c, int n, T alpha, T beta) {
     if constexpr (NV > 1) store_vec<T>(c##i##1, c + i * ldc + V::W, n - V::W, alpha, beta); \
   }
 
-template <typename T, int M, int NV>
-void tile(std::int64_t kc, const T* a, const T* b, std::int64_t ldb, T* c, std::int64_t ldc,
-          int n, T alpha, T beta) {
+template <typename T, int M, int NV, bool kStrided>
+void tile(std::int64_t kc, const T* a, std::int64_t a_rs, std::int64_t a_cs, const T* b,
+          std::int64_t ldb, T* c, std::int64_t ldc, int n, T alpha, T beta) {
   using V = Vec<T>;
   using R = typename V::R;
+  const std::int64_t rs = kStrided ? a_rs : 1, cs = kStrided ? a_cs : kMR;
   // alpha and beta wait in memory: kept in registers across the loop they push
   // an accumulator onto the stack (16 ymm: 12 accumulators, 2 of B, 1 broadcast).
   volatile T scale[2] = {alpha, beta};
   R c00 = V::zero(), c01 = V::zero(), c10 = V::zero(), c11 = V::zero();
   R c20 = V::zero(), c21 = V::zero(), c30 = V::zero(), c31 = V::zero();
   R c40 = V::zero(), c41 = V::zero(), c50 = V::zero(), c51 = V::zero();
-  for (std::int64_t k = 0; k < kc; ++k, a += kMR, b += ldb) {
+  for (std::int64_t k = 0; k < kc; ++k, a += cs, b += ldb) {
     const R b0 = V::load(b);
     const R b1 = NV > 1 ? V::load(b + V::W) : b0;
     PYFROZEN_ROW(0) PYFROZEN_ROW(1) PYFROZEN_ROW(2) PYFROZEN_ROW(3) PYFROZEN_ROW(4) PYFROZEN_ROW(5)
@@ -121,28 +123,28 @@ void tile(std::int64_t kc, const T* a, const T* b, std::int64_t ldb, T* c, std::
 #undef PYFROZEN_ROW
 #undef PYFROZEN_STORE
 
-template <typename T, int NV>
-void tile_rows(std::int64_t kc, const T* a, const T* b, std::int64_t ldb, T* c, std::int64_t ldc,
-               int m, int n, T alpha, T beta) {
+template <typename T, int NV, bool kStrided>
+void tile_rows(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t cs, const T* b,
+               std::int64_t ldb, T* c, std::int64_t ldc, int m, int n, T alpha, T beta) {
   switch (m) {
-    case 6: return tile<T, 6, NV>(kc, a, b, ldb, c, ldc, n, alpha, beta);
-    case 5: return tile<T, 5, NV>(kc, a, b, ldb, c, ldc, n, alpha, beta);
-    case 4: return tile<T, 4, NV>(kc, a, b, ldb, c, ldc, n, alpha, beta);
-    case 3: return tile<T, 3, NV>(kc, a, b, ldb, c, ldc, n, alpha, beta);
-    case 2: return tile<T, 2, NV>(kc, a, b, ldb, c, ldc, n, alpha, beta);
-    default: return tile<T, 1, NV>(kc, a, b, ldb, c, ldc, n, alpha, beta);
+    case 6: return tile<T, 6, NV, kStrided>(kc, a, rs, cs, b, ldb, c, ldc, n, alpha, beta);
+    case 5: return tile<T, 5, NV, kStrided>(kc, a, rs, cs, b, ldb, c, ldc, n, alpha, beta);
+    case 4: return tile<T, 4, NV, kStrided>(kc, a, rs, cs, b, ldb, c, ldc, n, alpha, beta);
+    case 3: return tile<T, 3, NV, kStrided>(kc, a, rs, cs, b, ldb, c, ldc, n, alpha, beta);
+    case 2: return tile<T, 2, NV, kStrided>(kc, a, rs, cs, b, ldb, c, ldc, n, alpha, beta);
+    default: return tile<T, 1, NV, kStrided>(kc, a, rs, cs, b, ldb, c, ldc, n, alpha, beta);
   }
 }
 
 // Edge tiles keep register blocking: a 4x16 or 2x16 tile for the last rows, one
 // vector wide when at most W columns remain; nothing is padded up to 6 rows.
-template <typename T>
-void tile_any(std::int64_t kc, const T* a, const T* b, std::int64_t ldb, T* c, std::int64_t ldc,
-              int m, int n, T alpha, T beta) {
+template <typename T, bool kStrided>
+void tile_any(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t cs, const T* b,
+              std::int64_t ldb, T* c, std::int64_t ldc, int m, int n, T alpha, T beta) {
   if (n > Vec<T>::W)
-    tile_rows<T, 2>(kc, a, b, ldb, c, ldc, m, n, alpha, beta);
+    tile_rows<T, 2, kStrided>(kc, a, rs, cs, b, ldb, c, ldc, m, n, alpha, beta);
   else
-    tile_rows<T, 1>(kc, a, b, ldb, c, ldc, m, n, alpha, beta);
+    tile_rows<T, 1, kStrided>(kc, a, rs, cs, b, ldb, c, ldc, m, n, alpha, beta);
 }
 
 // M x N dot products vectorised along k: 12 accumulators for 4x3.
@@ -204,11 +206,12 @@ void dot_any(std::int64_t k, const T* a, std::int64_t lda, const T* b, std::int6
 }  // namespace avx2
 
 GemmKernels<float> gemm_kernels_avx2_f32() {
-  return {avx2::kMR, 16, avx2::tile_any<float>, avx2::kDotMR, avx2::kDotNR, avx2::dot_any<float>};
+  return {avx2::kMR,          16,           avx2::tile_any<float, false>,
+          avx2::tile_any<float, true>, avx2::kDotMR, avx2::kDotNR, avx2::dot_any<float>};
 }
 GemmKernels<double> gemm_kernels_avx2_f64() {
-  return {avx2::kMR, 8, avx2::tile_any<double>, avx2::kDotMR, avx2::kDotNR,
-          avx2::dot_any<double>};
+  return {avx2::kMR,           8,            avx2::tile_any<double, false>,
+          avx2::tile_any<double, true>, avx2::kDotMR, avx2::kDotNR, avx2::dot_any<double>};
 }
 
 }  // namespace pyfrozen::detail
