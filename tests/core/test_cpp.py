@@ -213,7 +213,7 @@ def test_consumer_project_build_and_install(
     # Found the way a plain-CMake user would: site-packages on CMAKE_PREFIX_PATH
     # (CMake searches <prefix>/pyfrozen/lib/cmake/pyfrozen).
     cmake.configure(
-        REPO / "examples" / "cpp" / "dense_layer",
+        REPO / "examples" / "cpp" / "consumer",
         build,
         f"-DCMAKE_PREFIX_PATH={package_dir.parent}",
         f"-DCMAKE_INSTALL_PREFIX={prefix}",
@@ -223,6 +223,8 @@ def test_consumer_project_build_and_install(
 
     out = _run([str(build / "dense_layer")], "dense_layer (build tree)", env=env)
     assert "forward and backward match naive loops" in out, out
+    out = _run([str(build / "conv_bn_step")], "conv_bn_step (build tree)", env=env)
+    assert "conv + batchnorm step: forward and gradients match" in out, out
 
     _run([cmake.cmake, "--install", str(build)], "cmake --install")
     installed = prefix / "bin" / "dense_layer"
@@ -230,3 +232,6 @@ def test_consumer_project_build_and_install(
     # Its own INSTALL_RPATH must lead it to libpyfrozen_core.so: no LD_LIBRARY_PATH help.
     out = _run([str(installed)], "dense_layer (installed)", env=env, cwd=tmp_path)
     assert "forward and backward match naive loops" in out, out
+    out = _run([str(prefix / "bin" / "conv_bn_step")], "conv_bn_step (installed)", env=env,
+               cwd=tmp_path)
+    assert "conv + batchnorm step: forward and gradients match" in out, out
