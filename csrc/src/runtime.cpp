@@ -3,6 +3,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
+#include <fstream>
+#include <string>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -55,6 +58,33 @@ std::int64_t sysconf_or(int name, std::int64_t fallback) {
   return v > 0 ? static_cast<std::int64_t>(v) : fallback;
 }
 
+// Size in bytes of cpu0's data or unified cache of `level` as the kernel reports it
+// in sysfs ("32K", "1024K", "32768K"), or 0 when it does not say.
+std::int64_t sysfs_cache_size(int level) {
+  for (int index = 0; index < 8; ++index) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index);
+    std::ifstream level_file(dir + "/level"), type_file(dir + "/type"), size_file(dir + "/size");
+    int got_level = 0;
+    std::string type, size;
+    if (!(level_file >> got_level) || !(type_file >> type) || !(size_file >> size)) return 0;
+    if (got_level != level || type == "Instruction") continue;
+    std::int64_t value = 0;
+    size_t i = 0;
+    for (; i < size.size() && std::isdigit(static_cast<unsigned char>(size[i])); ++i)
+      value = value * 10 + (size[i] - '0');
+    const char unit = i < size.size() ? size[i] : 'B';
+    return unit == 'K' ? value << 10 : unit == 'M' ? value << 20 : value;
+  }
+  return 0;
+}
+
+// sysfs first: some VMs give glibc a wrong CPUID leaf (an EPYC with 32 MiB of L3
+// reported 320 MiB through sysconf).
+std::int64_t cache_size(int level, int sysconf_name, std::int64_t fallback) {
+  const std::int64_t from_sysfs = sysfs_cache_size(level);
+  return from_sysfs > 0 ? from_sysfs : sysconf_or(sysconf_name, fallback);
+}
+
 }  // namespace
 
 Isa detected_isa() {
@@ -101,10 +131,10 @@ bool has_openmp() {
 }
 
 CacheSizes cache_sizes() {
-  // glibc reads these from CPUID; some VMs report 0, hence the defaults (Zen 2 sizes).
-  static const CacheSizes sizes{sysconf_or(_SC_LEVEL1_DCACHE_SIZE, 32 << 10),
-                                sysconf_or(_SC_LEVEL2_CACHE_SIZE, 512 << 10),
-                                sysconf_or(_SC_LEVEL3_CACHE_SIZE, 16 << 20)};
+  // Defaults (Zen 2 sizes) where neither sysfs nor glibc says.
+  static const CacheSizes sizes{cache_size(1, _SC_LEVEL1_DCACHE_SIZE, 32 << 10),
+                                cache_size(2, _SC_LEVEL2_CACHE_SIZE, 512 << 10),
+                                cache_size(3, _SC_LEVEL3_CACHE_SIZE, 16 << 20)};
   return sizes;
 }
 
