@@ -144,6 +144,18 @@ void gemm_packed(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBloc
   });
 }
 
+// B is read from memory once, by pack_b, whose loads stall when the lines are not
+// cached yet. So while one K block is multiplied, the matching rows [r0, r1) of the
+// next block (clipped to r_end) are prefetched toward L2, a slice per strip.
+template <typename T>
+void prefetch_b_rows(const MatView<T>& b, i64 r0, i64 r1, i64 r_end, i64 j0, i64 cols) {
+  constexpr i64 kLine = 64 / sizeof(T);
+  for (i64 r = r0; r < std::min(r1, r_end); ++r) {
+    const T* row = b.data + r * b.ld + j0;
+    for (i64 j = 0; j < cols; j += kLine) __builtin_prefetch(row + j, 0, 2);
+  }
+}
+
 // ---- small M, op(B) = B: per thread, A and B packed one KC block at a time -------
 // B is used only M times per element: it is packed a KC x chunk block at a time into
 // a per-thread buffer that stays in L2, reading B rows sequentially (reading 16-wide
@@ -180,8 +192,11 @@ void gemm_small_m(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlo
         const T beta = k0 == 0 ? p.beta : T(1);
         if (pack) pack_a(p.a, 0, k0, p.m, kc, mr, apack);
         pack_b(p.b, k0, j0, kc, cols, nr, bpack);
-        for (i64 s = 0; s * nr < cols; ++s) {
+        const i64 strips = ceil_div(cols, nr);
+        for (i64 s = 0; s < strips; ++s) {
           const int ncols = static_cast<int>(std::min<i64>(nr, cols - s * nr));
+          prefetch_b_rows(p.b, k0 + kc + s * bl.kc / strips, k0 + kc + (s + 1) * bl.kc / strips,
+                          std::min(p.k, k0 + 2 * kc), j0, cols);
           row_tiles_times_panel(p, kern, pack ? apack : nullptr, 0, p.m, k0, kc,
                                 bpack + s * nr * kc, p.c + j0 + s * nr, ncols, beta);
         }
