@@ -69,6 +69,8 @@ constexpr i64 kPackGroup = 8;
 // element is then used by at most 4 micro-panels of B, too few to repay the copy
 // (1x1-convolution shapes such as 73728x64 @ 64x32: packing took as long as the math).
 constexpr i64 kInPlaceAMaxN = 64;
+// Up to this K a micro-tile's C lines are prefetched a panel ahead (see below).
+constexpr i64 kShortK = 64;
 
 // C[i0 .. i0+mc, panel] += op(A)[i0 .. i0+mc, k0 .. k0+kc] x one packed B micro-panel.
 // A comes from `apack` (laid out by pack_a) or, when apack is null, from A in place.
@@ -80,6 +82,10 @@ void row_tiles_times_panel(const Problem<T>& p, const GemmKernels<T>& kern, cons
   const i64 rs = p.a.trans ? 1 : p.a.ld, cs = p.a.trans ? p.a.ld : 1;
   for (i64 ip = 0; ip < tiles.count(); ++ip) {
     T* c = cblk + tiles.start(ip) * p.ldc;
+    // With a short K the tile is done in a few hundred cycles and C's lines are the
+    // stall: fetch (for writing) this tile's lines of the next micro-panel of C now.
+    if (kc <= kShortK)
+      for (int r = 0; r < tiles.rows(ip); ++r) __builtin_prefetch(c + r * p.ldc + kern.nr, 1, 3);
     if (apack != nullptr) {
       kern.tile(kc, apack + ip * kern.mr * kc, 1, kern.mr, bpanel, kern.nr, c, p.ldc,
                 tiles.rows(ip), ncols, p.alpha, beta);
