@@ -201,6 +201,13 @@ std::vector<Case> cases() {
       {"groups 2", {2, 7, 6, 6, 3, 3, 3, 10}, params(1, 2, 1, 1, {1, 0, 2, 1}, 2)},
       {"pointwise", {2, 5, 6, 13, 1, 1, 13, 6}, params(1, 1, 1, 1, {}, 1)},
       {"1x1 image", {3, 1, 1, 4, 3, 3, 4, 5}, params(1, 1, 1, 1, {1, 1, 1, 1}, 1)},
+      // kh * kw * c <= 64: the small-patch path (first layer of an image network)
+      {"small cin 3->32 s2 same", {2, 11, 12, 3, 3, 3, 3, 32},
+       params(2, 2, 1, 1, same(11, 12, 3, 2, 1), 1)},
+      {"small cin 1 5x5 asym", {1, 9, 8, 1, 5, 5, 1, 13}, params(1, 2, 1, 1, {2, 0, 1, 3}, 1)},
+      {"small cin 4 4x4 k64", {1, 7, 9, 4, 4, 4, 4, 9}, params(1, 1, 1, 1, {1, 2, 2, 1}, 1)},
+      {"small cin 2 threads", {6, 24, 24, 3, 3, 3, 3, 32},
+       params(2, 2, 1, 1, same(24, 24, 3, 2, 1), 1)},
       {"depthwise", {2, 9, 10, 13, 3, 3, 1, 13}, params(1, 1, 1, 1, {1, 1, 1, 1}, 13)},
       {"depthwise m2 s2", {2, 9, 8, 5, 3, 3, 1, 10}, params(2, 2, 1, 1, same(9, 8, 3, 2, 1), 5)},
       {"depthwise 5x5 d2", {1, 12, 11, 9, 5, 5, 1, 9}, params(1, 1, 2, 2, same(12, 11, 5, 1, 2), 9)},

@@ -8,6 +8,7 @@
 
 #include "conv2d/depthwise.hpp"
 #include "conv2d/gemm_conv.hpp"
+#include "conv2d/small_cin.hpp"
 #include "parallel.hpp"
 #include "scratch.hpp"
 #include "pyfrozen/conv2d.hpp"
@@ -113,6 +114,8 @@ void conv2d_backward_weight(const Conv2dShape& shape, const Conv2dParams& params
   }
   if (g.depthwise())
     depthwise_backward_weight(g, x, dy, dw, runs);
+  else if (small_cin(g) && selected == g.co)  // a channel subset keeps its proportional cost
+    small_cin_backward_weight(g, x, dy, dw);
   else
     gemm_backward_weight(g, x, dy, dw, runs, selected);
 }

@@ -6,6 +6,7 @@
 #include "conv2d/depthwise.hpp"
 #include "conv2d/epilogue.hpp"
 #include "conv2d/gemm_conv.hpp"
+#include "conv2d/small_cin.hpp"
 #include "parallel.hpp"
 #include "scratch.hpp"
 #include "pyfrozen/conv2d.hpp"
@@ -69,6 +70,8 @@ void conv2d_forward(const Conv2dShape& shape, const Conv2dParams& params, const 
   if (g.n == 0) return;
   if (g.depthwise())
     depthwise_forward(g, x, w, y, epilogue);
+  else if (small_cin(g))
+    small_cin_forward(g, x, w, y, epilogue);
   else
     gemm_forward(g, x, w, y, epilogue);
 }
