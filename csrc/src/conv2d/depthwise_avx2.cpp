@@ -294,7 +294,9 @@ __attribute__((always_inline)) inline void load_taps3(const T* w, i64 ld,
   }
 }
 
-template <typename T, int N, bool Check, bool Mirror>
+// Pl, Pr: columns known to lie in the padding at the left and right ends of the block's
+// N + 2 columns (skipped at compile time); Pl < 0: each column is checked at run time.
+template <typename T, int N, int Pl, int Pr, bool Mirror>
 __attribute__((always_inline)) inline void slide_block(const T* const* rows, const T* w,
                                                        T* out, i64 p, i64 c, const Slide& g) {
   using Vt = V<T>;
@@ -312,7 +314,9 @@ __attribute__((always_inline)) inline void slide_block(const T* const* rows, con
     const T* s = rows[a] + col0 * ld + c;
 #pragma GCC unroll 8
     for (int j = 0; j < N + 2; ++j) {
-      if (!Check || (col0 + j >= 0 && col0 + j < g.src_len)) {
+      const bool live =
+          Pl < 0 ? col0 + j >= 0 && col0 + j < g.src_len : j >= Pl && j < N + 2 - Pr;
+      if (live) {
         const R v = V<T>::loadu(s);
 #pragma GCC unroll 3
         for (int b = 0; b < 3; ++b)
@@ -342,10 +346,27 @@ __attribute__((always_inline)) inline void slide_block(const T* const* rows, con
   }
 }
 
-template <typename T, int N, bool Check, bool Mirror>
+template <typename T, int N, int Pl, int Pr, bool Mirror>
 void slide_groups(const T* const* rows, const T* w, T* out, i64 p, i64 c0, i64 c1,
                   const Slide& g) {
-  for (i64 c = c0; c < c1; c += V<T>::W) slide_block<T, N, Check, Mirror>(rows, w, out, p, c, g);
+  for (i64 c = c0; c < c1; c += V<T>::W)
+    slide_block<T, N, Pl, Pr, Mirror>(rows, w, out, p, c, g);
+}
+
+// One block of N outputs at p over all channel groups, with the padding pattern of the
+// common cases (one padding column at either end: 'same' 3x3) resolved at compile time.
+template <typename T, int N, bool Mirror>
+void slide_at(const T* const* rows, const T* w, T* out, i64 p, i64 c0, i64 c1, const Slide& g) {
+  const i64 col0 = p + g.off;
+  const i64 l = col0 < 0 ? -col0 : 0;
+  const i64 r = col0 + N + 2 > g.src_len ? col0 + N + 2 - g.src_len : 0;
+  if (l == 0 && r == 0) return slide_groups<T, N, 0, 0, Mirror>(rows, w, out, p, c0, c1, g);
+  if (l == 0 && r == 1) return slide_groups<T, N, 0, 1, Mirror>(rows, w, out, p, c0, c1, g);
+  if constexpr (N == kSlide) {
+    if (l == 1 && r == 0) return slide_groups<T, N, 1, 0, Mirror>(rows, w, out, p, c0, c1, g);
+    if (l == 1 && r == 1) return slide_groups<T, N, 1, 1, Mirror>(rows, w, out, p, c0, c1, g);
+  }
+  slide_groups<T, N, -1, -1, Mirror>(rows, w, out, p, c0, c1, g);
 }
 
 // out[p][c] = sum_{a, b} rows[a][p + off + b][c] * t[a][b][c] for p < out_len and the
@@ -355,18 +376,14 @@ template <typename T, bool Mirror>
 void slide_row(const T* const* rows, const T* w, T* out, i64 out_len, i64 c0, i64 c1,
                const Slide& g) {
   i64 p = 0;
-  for (; p + kSlide <= out_len; p += kSlide) {
-    if (p + g.off >= 0 && p + g.off + kSlide + 1 < g.src_len)
-      slide_groups<T, kSlide, false, Mirror>(rows, w, out, p, c0, c1, g);
-    else
-      slide_groups<T, kSlide, true, Mirror>(rows, w, out, p, c0, c1, g);
-  }
+  for (; p + kSlide <= out_len; p += kSlide)
+    slide_at<T, kSlide, Mirror>(rows, w, out, p, c0, c1, g);
   switch (out_len - p) {
-    case 5: slide_groups<T, 5, true, Mirror>(rows, w, out, p, c0, c1, g); break;
-    case 4: slide_groups<T, 4, true, Mirror>(rows, w, out, p, c0, c1, g); break;
-    case 3: slide_groups<T, 3, true, Mirror>(rows, w, out, p, c0, c1, g); break;
-    case 2: slide_groups<T, 2, true, Mirror>(rows, w, out, p, c0, c1, g); break;
-    case 1: slide_groups<T, 1, true, Mirror>(rows, w, out, p, c0, c1, g); break;
+    case 5: slide_at<T, 5, Mirror>(rows, w, out, p, c0, c1, g); break;
+    case 4: slide_at<T, 4, Mirror>(rows, w, out, p, c0, c1, g); break;
+    case 3: slide_at<T, 3, Mirror>(rows, w, out, p, c0, c1, g); break;
+    case 2: slide_at<T, 2, Mirror>(rows, w, out, p, c0, c1, g); break;
+    case 1: slide_at<T, 1, Mirror>(rows, w, out, p, c0, c1, g); break;
     default: break;
   }
 }
