@@ -211,6 +211,9 @@ std::vector<Case> cases() {
       {"depthwise", {2, 9, 10, 13, 3, 3, 1, 13}, params(1, 1, 1, 1, {1, 1, 1, 1}, 13)},
       {"depthwise m2 s2", {2, 9, 8, 5, 3, 3, 1, 10}, params(2, 2, 1, 1, same(9, 8, 3, 2, 1), 5)},
       {"depthwise 5x5 d2", {1, 12, 11, 9, 5, 5, 1, 9}, params(1, 1, 2, 2, same(12, 11, 5, 1, 2), 9)},
+      // 3x3 stride-1 sliding window: padding 2 or 0 at either end, interior blocks, tails
+      {"depthwise pad 2 left", {1, 5, 13, 12, 3, 3, 1, 12}, params(1, 1, 1, 1, {2, 0, 2, 0}, 12)},
+      {"depthwise pad 2 right", {1, 5, 17, 12, 3, 3, 1, 12}, params(1, 1, 1, 1, {0, 2, 0, 2}, 12)},
       // above the serial threshold, so two threads really run
       {"general 2 threads", {4, 12, 12, 8, 3, 3, 8, 16}, params(1, 1, 1, 1, {1, 1, 1, 1}, 1)},
       {"depthwise 2 threads", {8, 16, 16, 16, 3, 3, 1, 16}, params(1, 1, 1, 1, {1, 1, 1, 1}, 16)},

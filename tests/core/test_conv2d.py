@@ -147,6 +147,12 @@ CASES = [
     Case("batch1_valid_5x5", 1, 12, 11, 3, 5, 5, 8),
     Case("kernel_is_image", 2, 4, 3, 3, 4, 3, 7),
     Case("explicit_asym", 2, 6, 6, 4, 3, 3, 5, padding=(2, 0, 0, 2)),
+    # 3x3 stride-1 depthwise (the sliding-window kernels): interior blocks, tails of every
+    # length, padding 0 and 2 on either side, channel tails, a row narrower than a block.
+    Case("depthwise_valid_w17", 2, 6, 17, 24, 3, 3, 24, groups=24),
+    Case("depthwise_pad2_left", 1, 5, 13, 16, 3, 3, 16, padding=(2, 0, 2, 0), groups=16),
+    Case("depthwise_pad2_right", 1, 4, 8, 9, 3, 3, 9, padding=(0, 2, 0, 2), groups=9),
+    Case("depthwise_w2_same", 2, 3, 2, 8, 3, 3, 8, padding="same", groups=8),
 ]
 IDS = [c.name for c in CASES]
 DTYPES = [np.float32, np.float64]
