@@ -119,5 +119,10 @@ def test_fuzz_valid_calls(kind, dtype, data, lr, mu, wd, nesterov, centered, ste
         runs.append([w] + [s[k] for k in need])
     starts = [param] + [states[k] for k in need]
     for masked, free, start in zip(runs[0], runs[1], starts, strict=True):
-        assert masked[mask].tobytes() == start[mask].tobytes()
-        assert masked[~mask].tobytes() == free[~mask].tobytes()
+        assert masked[mask].tobytes() == start[mask].tobytes()  # frozen: every bit kept
+        # Trainable: the unmasked call's bits, except that a NaN may carry another payload
+        # (with two NaN operands, which payload survives depends on the operation order,
+        # and the masked and unmasked paths may order a formula differently).
+        a, b = masked[~mask], free[~mask]
+        both_nan = np.isnan(a) & np.isnan(b)
+        assert a[~both_nan].tobytes() == b[~both_nan].tobytes()
