@@ -6,6 +6,10 @@
 
 #include "pyfrozen/runtime.hpp"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace pyfrozen::detail {
 
 /// Threads for a call doing `work` units (flops, or element operations): below
@@ -26,6 +30,15 @@ void run_team(int nt, Body&& body) {
 #else
   (void)nt;
   body();
+#endif
+}
+
+/// This thread's index in the current team (0 outside a region or without OpenMP).
+inline int thread_index() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
 #endif
 }
 

@@ -174,3 +174,19 @@ def test_matches_torch(rng, torch):
     a, b = operands(rng, 45, 77, 91, False, True, np.float64)
     want = torch.from_numpy(a) @ torch.from_numpy(b).T
     np.testing.assert_allclose(gemm(a, b, trans_b=True), want.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("shape", [(32, 3000, 40), (7, 2100, 5), (64, 2500, 128)])
+def test_long_k_small_output_splits_k_across_threads(rng, isa, threads, trans_a, shape):
+    # With 2 threads these take the split-K path: private partial C per thread, summed
+    # into C at the end (beta applied once, C read only when beta != 0).
+    m, k, n = shape
+    a, b = operands(rng, m, k, n, trans_a, False, np.float64)
+    c0 = rng.standard_normal((m, n))
+    out = c0.copy()
+    gemm(a, b, out, trans_a=trans_a, alpha=0.5, beta=-1.0)
+    assert_close(out, 0.5 * reference(a, b, trans_a, False) - c0, k, np.float64)
+    out = np.full((m, n), np.nan)
+    gemm(a, b, out, trans_a=trans_a)
+    assert_close(out, reference(a, b, trans_a, False), k, np.float64)

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "gemm/kernels.hpp"
 #include "gemm/pack.hpp"
@@ -211,6 +212,61 @@ void gemm_small_m(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlo
   });
 }
 
+// Split K when the columns give each thread at most four strips of work but K has
+// at least two blocks per thread.
+template <typename T>
+bool splits_k(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlocking& bl, int nt) {
+  return nt > 1 && ceil_div(p.n, kern.nr) <= 4 * nt && ceil_div(p.k, bl.kc) >= 2 * nt;
+}
+
+// ---- small M and N, long K (a convolution's weight gradient): split K -----------
+// C has too few tiles to share (32 x 64 is 12 of them), so the threads split the K
+// blocks instead, each accumulating into its own copy of C; the copies are summed
+// into C at the end (C = beta * C + sum: C is read only when beta != 0).
+template <typename T>
+void gemm_split_k(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlocking& bl,
+                  int nt, std::atomic<bool>& oom) {
+  const int mr = kern.mr, nr = kern.nr;
+  const i64 mn = p.m * p.n, n_kb = ceil_div(p.k, bl.kc), n_padded = ceil_div(p.n, nr) * nr;
+  const bool pack = p.n > kInPlaceAMaxN;
+  T* partial = scratch<T>(ScratchSlot::gemm_b, nt * mn);
+  std::vector<char> used(static_cast<size_t>(nt), 0);
+  run_team(nt, [&] {
+    const int tid = thread_index();
+    Problem<T> mine = p;  // this thread's copy of C, dense m x n
+    mine.c = partial + tid * mn;
+    mine.ldc = p.n;
+    T* apack = nullptr;
+    T* bpack = nullptr;
+    try {
+      apack = scratch<T>(ScratchSlot::gemm_a, RowTiles{p.m, mr}.count() * mr * bl.kc);
+      bpack = scratch<T>(ScratchSlot::gemm_edge, bl.kc * n_padded);
+    } catch (const std::bad_alloc&) {
+      oom = true;
+    }
+#pragma omp for schedule(dynamic, 1)
+    for (i64 q = 0; q < n_kb; ++q) {
+      if (apack == nullptr || bpack == nullptr) continue;
+      const i64 k0 = q * bl.kc, kc = std::min(bl.kc, p.k - k0);
+      const T beta = used[static_cast<size_t>(tid)] ? T(1) : T(0);
+      used[static_cast<size_t>(tid)] = 1;
+      if (pack) pack_a(p.a, 0, k0, p.m, kc, mr, apack);
+      pack_b(p.b, k0, 0, kc, p.n, nr, bpack);
+      for (i64 s = 0; s * nr < p.n; ++s)
+        row_tiles_times_panel(mine, kern, pack ? apack : nullptr, 0, p.m, k0, kc,
+                              bpack + s * nr * kc, mine.c + s * nr,
+                              static_cast<int>(std::min<i64>(nr, p.n - s * nr)), beta);
+    }
+  });
+  for (i64 i = 0; i < p.m; ++i)
+    for (i64 j = 0; j < p.n; ++j) {
+      T sum = p.beta == T(0) ? T(0) : p.beta * p.c[i * p.ldc + j];
+      for (int t = 0; t < nt; ++t)
+        if (used[static_cast<size_t>(t)]) sum += partial[t * mn + i * p.n + j];
+      p.c[i * p.ldc + j] = sum;
+    }
+}
+
 // ---- small M, op(B) = B^T: dot products along k, rows of A and B both contiguous -----
 template <typename T>
 void gemm_small_m_nt(const Problem<T>& p, const GemmKernels<T>& kern, int nt) {
@@ -292,6 +348,8 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
   std::atomic<bool> oom{false};
   if (m <= kSmallM && trans_b)
     gemm_small_m_nt(p, kern, nt);
+  else if (m <= kSmallM && splits_k(p, kern, bl, nt))
+    gemm_split_k(p, kern, bl, nt, oom);
   else if (m <= kSmallM)
     gemm_small_m(p, kern, bl, nt, oom);
   else
