@@ -13,6 +13,7 @@
 #include <pyfrozen/pyfrozen.hpp>
 
 #include "check.hpp"
+#include "rng.hpp"
 
 namespace {
 
@@ -20,21 +21,7 @@ using i64 = std::int64_t;
 using pyfrozen::Conv2dParams;
 using pyfrozen::Conv2dShape;
 
-// splitmix64: the same values on every platform.
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : state_(seed) {}
-  double next() {  // uniform in [-1, 1)
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return static_cast<double>(z >> 11) * 0x1.0p-52 - 1.0;
-  }
-
- private:
-  std::uint64_t state_;
-};
+using pyfrozen_test::Rng;
 
 struct Case {
   const char* name;

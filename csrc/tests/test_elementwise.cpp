@@ -10,27 +10,14 @@
 #include <pyfrozen/pyfrozen.hpp>
 
 #include "check.hpp"
+#include "rng.hpp"
 
 namespace {
 
 using i64 = std::int64_t;
 using pyfrozen::Activation;
 
-// splitmix64: the same values on every platform. Uniform in [-1, 1).
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : state_(seed) {}
-  double next() {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return static_cast<double>(z >> 11) * 0x1.0p-52 - 1.0;
-  }
-
- private:
-  std::uint64_t state_;
-};
+using pyfrozen_test::Rng;
 
 template <typename T>
 std::vector<T> random(Rng& rng, i64 n, double scale) {

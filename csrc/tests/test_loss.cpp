@@ -9,31 +9,18 @@
 #include <pyfrozen/pyfrozen.hpp>
 
 #include "check.hpp"
+#include "rng.hpp"
 
 namespace {
 
 using i64 = std::int64_t;
 
-// splitmix64: the same values on every platform. Uniform in [0, 1).
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : state_(seed) {}
-  double next() {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return static_cast<double>(z >> 11) * 0x1.0p-53;
-  }
-
- private:
-  std::uint64_t state_;
-};
+using pyfrozen_test::Rng;
 
 template <typename T>
 std::vector<T> random(Rng& rng, i64 n, double lo, double hi) {
   std::vector<T> v(static_cast<size_t>(n));
-  for (T& x : v) x = static_cast<T>(lo + (hi - lo) * rng.next());
+  for (T& x : v) x = static_cast<T>(lo + (hi - lo) * rng.unit());
   return v;
 }
 
@@ -52,7 +39,7 @@ template <typename T>
 void cross_entropy_case(Rng& rng, i64 n, i64 k) {
   const std::vector<T> x = random<T>(rng, n * k, -4, 4), t = random<T>(rng, n * k, 0, 1);
   std::vector<i64> labels(static_cast<size_t>(n));
-  for (i64& l : labels) l = static_cast<i64>(rng.next() * static_cast<double>(k));
+  for (i64& l : labels) l = static_cast<i64>(rng.unit() * static_cast<double>(k));
   std::vector<T> g(x.size()), gp(x.size());
   const double loss = pyfrozen::softmax_cross_entropy<T>(n, k, x.data(), labels.data(), g.data());
   const double lossp = pyfrozen::softmax_cross_entropy_probs<T>(n, k, x.data(), t.data(),
