@@ -7,7 +7,7 @@ run-time settings and the kernels that are public today.
 import os
 from importlib.metadata import version as _dist_version
 
-from pyfrozen import _core
+from pyfrozen import _core, autograd, ops  # noqa: E402, I001 (after Tensor exists)
 from pyfrozen._core import (
     cache_sizes,
     detected_isa,
@@ -19,20 +19,30 @@ from pyfrozen._core import (
     set_num_threads,
     supported_isas,
 )
+from pyfrozen.autograd import enable_grad, inference_mode, no_grad
+from pyfrozen.tensor import Parameter, Tensor, tensor
 
 __version__ = _dist_version("pyfrozen")
 
 __all__ = [
+    "Parameter",
+    "Tensor",
     "__version__",
+    "autograd",
     "cache_sizes",
     "detected_isa",
+    "enable_grad",
     "gemm",
     "get_isa",
     "get_num_threads",
     "has_openmp",
+    "inference_mode",
+    "no_grad",
+    "ops",
     "set_isa",
     "set_num_threads",
     "supported_isas",
+    "tensor",
 ]
 
 

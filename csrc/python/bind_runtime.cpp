@@ -63,6 +63,18 @@ void init_runtime(py::module_& m) {
     return out;
   }, "Kernel calls since the last reset: (kernel, pass, calls, work) tuples.");
   m.def("reset_kernel_counts", &reset_kernel_counts, "Zeroes the kernel call counters.");
+  m.def("count_kernel", [](const std::string& kernel, const std::string& pass,
+                           std::int64_t work) {
+    static const char* const names[] = {"forward", "backward_input", "backward_weight",
+                                        "backward_bias", "update"};
+    for (int p = 0; p < 5; ++p)
+      if (pass == names[p]) return count_kernel(kernel.c_str(), static_cast<Pass>(p), work);
+    throw py::value_error("count_kernel: unknown pass '" + pass +
+                          "' (forward, backward_input, backward_weight, backward_bias, update)");
+  }, py::arg("kernel"), py::arg("pass_"), py::arg("work"),
+        "Records one call of a kernel run outside the core (e.g. gemm for a dense layer's "
+        "input gradient) so kernel_counts() and autograd traces see it.");
+
   m.def("gemm_blocking", &blocking_dict, py::arg("dtype") = "float32",
         "GEMM blocking on the active path: micro-tile mr x nr, cache blocks mc, kc, nc.");
 }

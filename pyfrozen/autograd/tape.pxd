@@ -1,13 +1,47 @@
-# Augmenting declarations for tape.py: Cython compiles Node as an extension type
-# with typed slots and types the walk's loop variables.
+# Augmenting declarations for tape.py: Cython compiles Version and Node as extension
+# types with typed slots, keeps the mode flags in C variables and types the loops.
 cimport cython
 
+cdef bint _grad_enabled
+cdef object _tracer
+cdef object _scope
+cdef object _tensor_type
+cdef object _parameter_type
+
+cdef class Version:
+    cdef public long long value
+
 cdef class Node:
+    cdef dict __dict__
     cdef public str name
     cdef public tuple parents
     cdef public tuple needs_input_grad
-    cdef public object backward
+    cdef public object fn
+    cdef public bint recording
     cdef public tuple saved
+    cdef public tuple saved_versions
+    cdef public long long saved_bytes
+    cdef public tuple counted
+    cdef public object scope
+    cdef public tuple inputs
+    cdef public bint save_output_flag
+    cdef public Py_ssize_t view_of
+
+@cython.locals(t=object)
+cdef object _input_owning(tuple inputs, object array)
+
+@cython.locals(n=Py_ssize_t, i=Py_ssize_t, record=bint, needs=list, arrays=list, node=Node)
+cpdef object apply(object fn, tuple inputs, dict kwargs)
+
+cdef object _edge(object t)
 
 @cython.locals(order=list, visited=set, stack=list, node=Node, parent=object, i=Py_ssize_t)
 cpdef list reverse_topological_order(Node root)
+
+@cython.locals(node=Node, pending=dict, handed=set, i=Py_ssize_t, grads=object)
+cpdef run_backward(object root, object grad, bint retain_graph)
+
+@cython.locals(version=Version)
+cdef _check_versions(Node node)
+
+cdef _accumulate_leaf(object leaf, object g, object name, set handed)

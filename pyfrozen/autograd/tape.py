@@ -1,35 +1,116 @@
-"""The autograd tape: node records and the reverse topological walk.
+"""The autograd tape: recording ops and the backward sweep.
 
-This file is compiled by Cython together with ``tape.pxd`` (which makes ``Node`` an
-extension type and types the loop variables); the installed package holds only the
-compiled module. There is no pure-Python fallback: ``COMPILED`` is True in every
-working install, and a test asserts it.
+This file is compiled by Cython together with ``tape.pxd`` (which makes ``Node`` and
+``Version`` extension types, keeps the grad-mode flags in C variables and types the
+loops); the installed package holds only the compiled module. There is no pure-Python
+fallback: ``COMPILED`` is True in every working install, and a test asserts it.
 
-A :class:`Node` is recorded only for an op some input of which needs a gradient,
-and it keeps, per input, whether that gradient is needed. The walk follows only
-those edges, so a frozen branch of the graph is never visited.
+Recording is by need. :func:`apply` runs an op's forward and records a :class:`Node`
+only if some input requires a gradient; the node keeps, per input, whether that
+gradient is needed, so the op saves only what those gradients need and the backward
+sweep calls only the backward kernels whose results someone uses. Nodes keep arrays,
+never Tensors, so no reference cycle delays freeing a graph.
 """
 
 import cython
+import numpy as np
 
 COMPILED = cython.compiled
 
+_grad_enabled = True  # process-wide, like tinygrad's Tensor.training (not per thread)
+_tracer = None  # the active pyfrozen.autograd.trace() recorder, if any
+_scope = None  # name of the layer whose ops are being recorded, if any
+_tensor_type = None  # pyfrozen.tensor.Tensor, registered by tensor.py
+_parameter_type = None  # pyfrozen.tensor.Parameter
 
-class Node:
-    """One recorded op.
 
-    Args:
-        name: op or layer name, for traces and error messages.
-        parents: per input, the Node that produced it, or None for a leaf or an
-            input that was not recorded.
-        needs_input_grad: per input, whether backward must produce its gradient.
-        backward: callable run by the engine; None once released.
-        saved: the arrays backward needs (only those: saving is by need).
+def register_types(tensor_type, parameter_type):
+    """Called once by ``pyfrozen.tensor``: the tape builds outputs of these types."""
+    global _tensor_type, _parameter_type
+    _tensor_type = tensor_type
+    _parameter_type = parameter_type
+
+
+# ---------------------------------------------------------------------------------------
+# Global modes: grad recording, layer scope, tracer
+# ---------------------------------------------------------------------------------------
+
+
+def is_grad_enabled():
+    """Whether ops are recorded (False inside ``no_grad()``)."""
+    return _grad_enabled
+
+
+def set_grad_enabled(enabled):
+    """Sets grad recording on or off; returns the previous setting."""
+    global _grad_enabled
+    previous = _grad_enabled
+    _grad_enabled = bool(enabled)
+    return previous
+
+
+def current_scope():
+    """The layer name recorded with new nodes (None outside any layer)."""
+    return _scope
+
+
+def set_scope(name):
+    """Sets the layer name recorded with new nodes; returns the previous one."""
+    global _scope
+    previous = _scope
+    _scope = name
+    return previous
+
+
+def is_tracing():
+    """Whether a trace() is active (ops then count kernels the core cannot see)."""
+    return _tracer is not None
+
+
+def set_tracer(tracer):
+    """Installs a recorder of kernels and saved bytes (None removes it); returns the old one."""
+    global _tracer
+    previous = _tracer
+    _tracer = tracer
+    return previous
+
+
+# ---------------------------------------------------------------------------------------
+# Records
+# ---------------------------------------------------------------------------------------
+
+
+class Version:
+    """Counts in-place changes of one buffer; shared by a tensor and its views.
+
+    A node saving an array remembers the count; backward refuses to run if it changed.
     """
 
-    def __init__(self, name, parents, needs_input_grad, backward=None, saved=()):
+    def __init__(self):
+        self.value = 0
+
+    def bump(self):
+        self.value += 1
+
+
+class Node:
+    """One recorded op, and the ``ctx`` its forward and backward receive.
+
+    Args:
+        name: op name, for traces and error messages.
+        parents: per input, the Node that produced it, the leaf Tensor whose ``.grad``
+            receives the gradient, or None for an input that needs no gradient.
+        needs_input_grad: per input, whether backward must produce its gradient.
+        fn: the op (a class with ``forward(ctx, *arrays, **kw)`` and
+            ``backward(ctx, grad)``); None for a bare record.
+
+    Ops may set any other attribute on the node (shapes, strides, flags) in forward
+    and read it in backward.
+    """
+
+    def __init__(self, name, parents, needs_input_grad, fn=None):
         parents = tuple(parents)
-        needs_input_grad = tuple(bool(x) for x in needs_input_grad)
+        needs_input_grad = tuple([bool(x) for x in needs_input_grad])
         if len(parents) != len(needs_input_grad):
             raise ValueError(
                 f"Node {name!r}: {len(parents)} parents but "
@@ -38,16 +119,173 @@ class Node:
         self.name = name
         self.parents = parents
         self.needs_input_grad = needs_input_grad
-        self.backward = backward
-        self.saved = tuple(saved)
+        self.fn = fn
+        self.recording = True
+        self.saved = ()
+        self.saved_versions = ()
+        self.saved_bytes = 0
+        self.counted = ()
+        self.scope = _scope
+        self.inputs = None
+        self.save_output_flag = False
+        self.view_of = -1
+
+    def save_for_backward(self, *arrays):
+        """Keeps ``arrays`` (None allowed) for backward; a no-op when nothing is recorded.
+
+        An array that is an input's data is checked at backward time against that
+        input's version counter, so an in-place change in between raises instead of
+        giving a wrong gradient. Saved bytes are counted unless the array is a
+        Parameter's own storage (alive anyway).
+        """
+        if not self.recording:
+            return
+        versions = []
+        counted = []
+        for a in arrays:
+            if a is None:
+                continue
+            owner = _input_owning(self.inputs, a)
+            if owner is not None:
+                versions.append((owner._version, owner._version.value))
+                if isinstance(owner, _parameter_type):
+                    continue
+            counted.append(a)
+            self.saved_bytes += a.nbytes
+        self.saved = self.saved + tuple(arrays)
+        self.saved_versions = self.saved_versions + tuple(versions)
+        self.counted = self.counted + tuple(counted)
+
+    def save_output(self):
+        """Asks the tape to keep the op's output for backward (appended to ``saved``)."""
+        if self.recording:
+            self.save_output_flag = True
+
+    def mark_view_of(self, index):
+        """Declares the output a view of input ``index``: they share a version counter."""
+        self.view_of = index
+
+    @property
+    def saved_tensors(self):
+        """What ``save_for_backward`` (and ``save_output``) kept, in order."""
+        return self.saved
 
     def release(self):
-        """Drops the saved arrays and the backward closure (after backward ran)."""
+        """Drops the saved arrays and the op (after backward ran)."""
         self.saved = ()
-        self.backward = None
+        self.saved_versions = ()
+        self.counted = ()
+        self.fn = None
 
     def __repr__(self):
         return f"Node({self.name!r}, needs_input_grad={self.needs_input_grad})"
+
+
+def _input_owning(inputs, array):
+    if inputs is None:
+        return None
+    for t in inputs:
+        if t.data is array:
+            return t
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# Recording
+# ---------------------------------------------------------------------------------------
+
+
+def apply(fn, inputs, kwargs):
+    """Runs ``fn.forward`` on the inputs' arrays and records a node if a gradient is needed.
+
+    Args:
+        fn: the op class (``name``, ``forward``, ``backward``).
+        inputs: tuple of Tensors, the op's differentiable inputs.
+        kwargs: the op's other arguments, passed to forward as keywords.
+
+    Returns:
+        The output Tensor.
+    """
+    n = len(inputs)
+    record = False
+    needs = [False] * n
+    arrays = [None] * n
+    dtype = None
+    for i in range(n):
+        t = inputs[i]
+        if not isinstance(t, _tensor_type):
+            raise TypeError(
+                f"{fn.name}: input {i} is a {type(t).__name__}, expected a Tensor "
+                "(convert with pyfrozen.tensor(...))"
+            )
+        a = t.data
+        arrays[i] = a
+        if a.dtype.kind == "f":
+            if dtype is None:
+                dtype = a.dtype
+            elif a.dtype != dtype:
+                _raise_dtype_mix(fn.name, inputs)
+        if _grad_enabled and t._requires_grad:
+            needs[i] = True
+            record = True
+    node = Node.__new__(Node)
+    node.name = fn.name
+    node.fn = fn
+    node.needs_input_grad = tuple(needs)
+    node.recording = record
+    node.saved = ()
+    node.saved_versions = ()
+    node.saved_bytes = 0
+    node.counted = ()
+    node.scope = _scope
+    node.inputs = inputs
+    node.save_output_flag = False
+    node.view_of = -1
+    tracer = _tracer
+    snapshot = tracer.begin() if tracer is not None else None
+    out = fn.forward(node, *arrays, **kwargs)
+    node.inputs = None
+    result = _tensor_type.__new__(_tensor_type)
+    result.data = out
+    result.grad = None
+    result._version = inputs[node.view_of]._version if node.view_of >= 0 else Version()
+    if record:
+        node.parents = tuple([_edge(t) for t in inputs])
+        result._node = node
+        result._requires_grad = True
+        if node.save_output_flag:
+            node.saved = node.saved + (out,)
+            node.saved_versions = node.saved_versions + ((result._version, result._version.value),)
+            node.saved_bytes += out.nbytes
+            node.counted = node.counted + (out,)
+    else:
+        node.parents = ()
+        result._node = None
+        result._requires_grad = False
+    if snapshot is not None:
+        tracer.end(node, snapshot, "forward")
+    return result
+
+
+def _edge(t):
+    if t._node is not None:
+        return t._node
+    if t._requires_grad:
+        return t
+    return None
+
+
+def _raise_dtype_mix(name, inputs):
+    described = ", ".join(f"{t.data.dtype} {tuple(t.data.shape)}" for t in inputs)
+    raise TypeError(
+        f"{name}: inputs have different float dtypes ({described}); pyfrozen never casts "
+        "silently: convert one with .astype(...)"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# The backward sweep
+# ---------------------------------------------------------------------------------------
 
 
 def reverse_topological_order(root):
@@ -67,7 +305,7 @@ def reverse_topological_order(root):
         if i < len(node.parents):
             stack[-1] = (node, i + 1)
             parent = node.parents[i]
-            if parent is not None and node.needs_input_grad[i] and id(parent) not in visited:
+            if isinstance(parent, Node) and node.needs_input_grad[i] and id(parent) not in visited:
                 visited.add(id(parent))
                 stack.append((parent, 0))
         else:
@@ -75,3 +313,85 @@ def reverse_topological_order(root):
             order.append(node)
     order.reverse()
     return order
+
+
+def run_backward(root, grad, retain_graph):
+    """Propagates ``grad`` (the gradient of ``root``) to every leaf that requires grad.
+
+    Leaf gradients accumulate into ``.grad``; each node's saved arrays are freed as
+    soon as it ran unless ``retain_graph``.
+    """
+    handed = {id(grad)}  # arrays someone else may hold: copied before a leaf keeps them
+    root_node = root._node
+    if root_node is None:
+        _accumulate_leaf(root, grad, "backward", handed)
+        return
+    pending = {root_node: grad}
+    tracer = _tracer
+    for node in reverse_topological_order(root_node):
+        dy = pending.pop(node)
+        if node.fn is None:
+            raise RuntimeError(
+                f"backward through {node.name!r} a second time: its saved arrays were freed "
+                "after the first backward(); pass retain_graph=True to the first call"
+            )
+        _check_versions(node)
+        snapshot = tracer.begin() if tracer is not None else None
+        grads = node.fn.backward(node, dy)
+        if snapshot is not None:
+            tracer.end(node, snapshot, "backward")
+        if type(grads) is not tuple:
+            grads = (grads,)
+        if len(grads) != len(node.parents):
+            raise RuntimeError(
+                f"{node.name}: backward returned {len(grads)} gradients for "
+                f"{len(node.parents)} inputs"
+            )
+        for i in range(len(grads)):
+            if not node.needs_input_grad[i]:
+                continue
+            g = grads[i]
+            if g is None:
+                raise RuntimeError(f"{node.name}: backward gave no gradient for input {i}")
+            parent = node.parents[i]
+            if isinstance(parent, Node):
+                previous = pending.get(parent)
+                pending[parent] = g if previous is None else previous + g
+            else:
+                _accumulate_leaf(parent, g, node.name, handed)
+        if not retain_graph:
+            node.release()
+
+
+def _check_versions(node):
+    for version, value in node.saved_versions:
+        if version.value != value:
+            raise RuntimeError(
+                f"{node.name}: an array saved for backward was modified in place after it "
+                f"was saved (version {version.value}, saved at version {value}); the "
+                "gradient would be wrong. Do the in-place change after backward(), or on a copy"
+            )
+
+
+def _accumulate_leaf(leaf, g, name, handed):
+    data = leaf.data
+    if g.shape != data.shape or g.dtype != data.dtype:
+        raise RuntimeError(
+            f"{name}: gradient {g.dtype} {tuple(g.shape)} does not match its input "
+            f"{data.dtype} {tuple(data.shape)}"
+        )
+    frozen = leaf._frozen
+    existing = leaf.grad
+    if existing is None:
+        if id(g) in handed or not g.flags.owndata or not g.flags.writeable:
+            g = g.copy()
+        handed.add(id(g))
+        if frozen is not None:
+            np.copyto(g, 0, where=frozen)
+        leaf.grad = _tensor_type._wrap(g)
+    else:
+        acc = existing.data
+        np.add(acc, g, out=acc)
+        if frozen is not None:
+            np.copyto(acc, 0, where=frozen)
+        existing._version.bump()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.machinery
 
+import numpy as np
 import pytest
 
 from pyfrozen.autograd import tape
@@ -13,8 +14,11 @@ from pyfrozen.autograd.tape import Node, reverse_topological_order
 def test_compiled_module_not_python_fallback():
     assert tape.COMPILED is True
     assert tape.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
-    # A cdef class from tape.pxd: fixed slots, no per-instance __dict__.
-    assert not hasattr(Node("n", (), ()), "__dict__")
+    # A cdef class from tape.pxd: the fixed fields are C slots, not dict entries.
+    node = Node("n", (), ())
+    node.stride = 2  # ops may add attributes of their own
+    assert "name" not in node.__dict__ and node.__dict__ == {"stride": 2}
+    assert type(Node).__name__ == "type" and not hasattr(Node, "__slots__")
 
 
 def test_diamond_order_puts_each_node_before_its_inputs():
@@ -50,9 +54,11 @@ def test_deep_chain_needs_no_recursion():
 
 
 def test_release_drops_saved_arrays():
-    n = Node("op", (), (), backward=lambda g: g, saved=(1, 2))
+    n = Node("op", (), (), fn=object())
+    n.save_for_backward(np.ones(3), None)
+    assert len(n.saved) == 2 and n.saved_bytes == 24
     n.release()
-    assert n.saved == () and n.backward is None
+    assert n.saved == () and n.fn is None and n.counted == ()
 
 
 def test_mismatched_flags_are_an_error():
