@@ -4,7 +4,7 @@ While a trace is active the tape reads the C++ kernel counters around every forw
 and backward call and attributes the difference to the op (and the layer whose scope
 it ran in). Ops computed with numpy, which no counter sees, appear under their own
 name with the pass the tape asked for. Saved bytes are the arrays nodes keep for
-backward, each array counted once; a Parameter's own storage is not counted (it is
+backward, each buffer counted once; a Parameter's own storage is not counted (it is
 alive anyway).
 """
 
@@ -35,7 +35,8 @@ class Trace:
 
     Attributes:
         kernels: list of :class:`KernelRecord`, in the order they ran.
-        saved_bytes: bytes of arrays the recorded nodes keep for backward.
+        saved_bytes: bytes of arrays the recorded nodes keep for backward, each buffer
+            once (``by_layer()`` gives each layer's own, so shared buffers appear twice).
         nodes: how many nodes were recorded.
     """
 
@@ -43,7 +44,7 @@ class Trace:
         self.kernels: list[KernelRecord] = []
         self.saved_bytes = 0
         self.nodes = 0
-        self._saved: dict[int, weakref.ref] = {}  # id -> array, each array counted once
+        self._saved: dict[tuple[int, int], weakref.ref] = {}  # (address, size) -> array
         self._bytes_by_layer: dict[str, int] = {}
 
     # Called by the tape (compiled) around each forward / backward.
@@ -75,14 +76,15 @@ class Trace:
                 self.kernels.append(KernelRecord(layer, node.name, node.name, pass_, 1, 0))
 
     def _count_saved(self, node: tape.Node, layer: str) -> None:
-        nbytes = 0
+        # Per layer: everything its nodes keep. In total: each buffer once, since a
+        # layer's output is often kept both by it (activation) and by the next layer.
+        self._bytes_by_layer[layer] = self._bytes_by_layer.get(layer, 0) + node.saved_bytes
         for a in node.counted:
-            seen = self._saved.get(id(a))
-            if seen is None or seen() is not a:  # a dead entry's id may be reused
-                self._saved[id(a)] = weakref.ref(a)
-                nbytes += a.nbytes
-        self.saved_bytes += nbytes
-        self._bytes_by_layer[layer] = self._bytes_by_layer.get(layer, 0) + nbytes
+            key = (a.__array_interface__["data"][0], a.nbytes)
+            seen = self._saved.get(key)
+            if seen is None or seen() is None:  # a dead buffer's address may be reused
+                self._saved[key] = weakref.ref(a)
+                self.saved_bytes += a.nbytes
 
     # --- queries -------------------------------------------------------------------------
 

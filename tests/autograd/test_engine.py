@@ -1,0 +1,188 @@
+"""The backward sweep: accumulation, freeing, version checks, grad modes, errors."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+
+import pyfrozen
+from pyfrozen import Parameter
+from pyfrozen.autograd import Function, trace
+
+
+def leaf(values, **kw):
+    return pyfrozen.tensor(np.asarray(values, dtype=np.float64), requires_grad=True, **kw)
+
+
+def test_gradients_accumulate_until_reset():
+    x = leaf([1.0, 2.0])
+    for _ in range(2):
+        (x * x).backward(np.ones(2))
+    np.testing.assert_array_equal(x.grad.data, [4.0, 8.0])
+    x.grad = None
+    (x * 3.0).backward(np.ones(2))
+    np.testing.assert_array_equal(x.grad.data, [3.0, 3.0])
+
+
+def test_tensor_used_twice_sums_both_paths():
+    x = leaf([3.0])
+    y = x * x + x  # d/dx = 2x + 1
+    y.backward()
+    assert x.grad.item() == 7.0
+
+
+def test_leaf_gradients_never_alias():
+    a, b = leaf([1.0]), leaf([2.0])
+    dy = np.array([5.0])
+    (a + b).backward(dy)
+    a.grad.data[0] = 0.0
+    assert b.grad.item() == 5.0 and dy[0] == 5.0  # neither b's grad nor the caller's array
+
+
+def test_backward_errors():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        pyfrozen.tensor([1.0]).backward()
+    y = leaf([1.0, 2.0]) * 2.0
+    with pytest.raises(RuntimeError, match="one-element tensor"):
+        y.backward()
+    with pytest.raises(ValueError, match=r"grad float64 \(3,\) does not match"):
+        y.backward(np.ones(3))
+
+
+def test_second_backward_needs_retain_graph():
+    x = leaf([2.0])
+    y = x * x
+    y.backward(retain_graph=True)
+    y.backward()
+    assert x.grad.item() == 8.0
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+
+
+def test_saved_arrays_are_freed_after_backward():
+    x, w = leaf(np.ones(3)), leaf(np.ones(3))
+    y = x * w
+    node = y._node
+    assert len(node.saved) == 2
+    y.backward(np.ones(3))
+    assert node.saved == () and node.fn is None
+
+
+def test_in_place_change_of_a_saved_input_is_detected():
+    x, w = leaf([1.0]), pyfrozen.tensor([2.0], dtype=np.float64)
+    y = x * w  # saves w for x's gradient
+    w.fill_(3.0)
+    with pytest.raises(RuntimeError, match="modified in place.*version 1, saved at version 0"):
+        y.backward()
+
+
+def test_in_place_change_of_a_saved_output_is_detected():
+    a, b = leaf([1.0]), leaf([2.0])
+    y = a / b  # keeps y for b's gradient
+    with pyfrozen.no_grad():
+        y.fill_(0.0)
+    with pytest.raises(RuntimeError, match="div: an array saved for backward was modified"):
+        y.backward()
+
+
+def test_no_grad_records_nothing():
+    x = leaf([1.0])
+    with pyfrozen.no_grad():
+        y = x * 2.0
+        with pyfrozen.enable_grad():
+            z = x * 2.0
+    assert not y.requires_grad and y.grad_fn is None and z.grad_fn == "mul"
+
+    @pyfrozen.no_grad()
+    def f(t):
+        return t * 3.0
+
+    assert not f(x).requires_grad and pyfrozen.autograd.is_grad_enabled()
+    with pyfrozen.inference_mode():
+        assert not (x * 1.0).requires_grad
+
+
+def test_nodes_keep_arrays_not_tensors():
+    x = leaf(np.ones(4))
+    y = x * 2.0
+    z = y * y
+    ref = weakref.ref(y)
+    del y
+    gc.collect()
+    assert ref() is None  # no cycle keeps the intermediate Tensor alive
+    z.backward(np.ones(4))
+    np.testing.assert_array_equal(x.grad.data, 8 * np.ones(4))
+
+
+def test_frozen_branch_is_never_visited():
+    x = leaf([1.0])
+    frozen = pyfrozen.tensor([2.0], dtype=np.float64)
+    with trace() as t:
+        a = frozen * 3.0  # not recorded: no input needs grad
+        y = x * a
+        y.backward()
+    assert a.grad_fn is None
+    assert [(r.op, r.pass_) for r in t.kernels if r.pass_ != "forward"] == [
+        ("mul", "backward_input")]
+
+
+def test_deep_graph_has_no_recursion_limit():
+    x = leaf([1.0])
+    y = x
+    for _ in range(20_000):
+        y = y * 1.0
+    y.backward()
+    assert x.grad.item() == 1.0
+
+
+def test_missing_backward_is_not_implemented():
+    class NoGrad(Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a.copy()
+
+    y = NoGrad.apply(leaf([1.0]))
+    with pytest.raises(NotImplementedError, match="no_grad: no gradient is defined"):
+        y.backward()
+
+
+def test_backward_returning_nothing_for_a_needed_input_is_an_error():
+    class Broken(Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, dy):
+            return (None,)
+
+    with pytest.raises(RuntimeError, match="broken: backward gave no gradient for input 0"):
+        Broken.apply(leaf([1.0])).backward()
+
+
+def test_inputs_must_be_tensors():
+    class Ident(Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a
+
+    with pytest.raises(TypeError, match="ident: input 0 is a ndarray, expected a Tensor"):
+        Ident.apply(np.ones(2))
+
+
+def test_masked_parameter_gets_exact_zeros_and_accumulates():
+    p = Parameter(np.array([1.0, 2.0, 3.0]), freeze_mask=np.array([False, True, False]))
+    for _ in range(2):
+        (p * 5.0).backward(np.ones(3))
+    np.testing.assert_array_equal(p.grad.data, [10.0, 0.0, 10.0])
+
+
+def test_backward_on_a_leaf_copies_the_gradient():
+    x = leaf([1.0, 2.0])
+    g = np.array([3.0, 4.0])
+    x.backward(g)
+    g[0] = 0.0
+    assert x.grad.tolist() == [3.0, 4.0]
