@@ -22,18 +22,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
-    MIN_PAIRS,
-    Stats,
-    calls_per_sample,
-    interleave,
     machine_line,
     measured,
     optional_torch,
-    ratio_stats,
-    rounds_for,
     set_threads,
     table,
-    warm_up,
+    time_pair,
 )
 
 from pyfrozen import _core  # noqa: E402
@@ -135,18 +129,6 @@ def bn_passes(torch, rng) -> list[tuple[str, Callable, Callable]]:
          lambda: _core.batchnorm_forward_inference(x, gamma, beta, rm, rv, out=y),
          lambda: torch.ops.aten.native_batch_norm(tx, tg, tb, trm, trv, False, 0.01, 1e-3)),
     ]
-
-
-def time_pair(ours: Callable, peer: Callable, quick: bool) -> tuple[Stats, Stats, Stats]:
-    """Median seconds of each, and the per-round ratio peer / ours."""
-    fns = {"ours": ours, "peer": peer}
-    per_call = {name: warm_up(fn) for name, fn in fns.items()}
-    numbers = {name: calls_per_sample(t, 0.02 if quick else 0.05) for name, t in per_call.items()}
-    round_s = sum(numbers[n] * per_call[n] for n in fns)
-    rounds = rounds_for(round_s, 1.0 if quick else 4.0, 3 if quick else MIN_PAIRS, 41)
-    samples = interleave(fns, rounds, numbers)
-    return (Stats.of(samples["ours"]), Stats.of(samples["peer"]),
-            ratio_stats(samples["ours"], samples["peer"]))
 
 
 def rows_for(group: str, passes, quick: bool) -> list[list[str]]:

@@ -135,6 +135,24 @@ def interleave(
     return samples
 
 
+def time_pair(
+    ours: Callable[[], object], peer: Callable[[], object], quick: bool
+) -> tuple[Stats, Stats, Stats]:
+    """Median seconds per call of each, and the per-round ratio peer / ours.
+
+    Warmed up, then interleaved (A B A B) for about 4 s (1 s when ``quick``), at least
+    ``MIN_PAIRS`` rounds (3 when ``quick``).
+    """
+    fns = {"ours": ours, "peer": peer}
+    per_call = {name: warm_up(fn) for name, fn in fns.items()}
+    numbers = {name: calls_per_sample(t, 0.02 if quick else 0.05) for name, t in per_call.items()}
+    round_s = sum(numbers[n] * per_call[n] for n in fns)
+    rounds = rounds_for(round_s, 1.0 if quick else 4.0, 3 if quick else MIN_PAIRS, 41)
+    samples = interleave(fns, rounds, numbers)
+    return (Stats.of(samples["ours"]), Stats.of(samples["peer"]),
+            ratio_stats(samples["ours"], samples["peer"]))
+
+
 # ****** load from other processes ******
 
 SLACK_TICKS = 3
