@@ -1,4 +1,9 @@
-"""Elementwise arithmetic with numpy broadcasting: add, sub, mul, div, neg, cast."""
+"""Elementwise math with numpy broadcasting: add, sub, mul, div, neg, pow, exp, log, sqrt, cast.
+
+Each op saves only what the gradients it must produce use: ``mul`` with one operand
+frozen keeps just the other operand, ``exp`` and ``sqrt`` keep their output, ``log``
+its input. Python numbers take the tensor operand's dtype; two float dtypes never mix.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,32 @@ import numpy as np
 from pyfrozen.autograd.function import Function
 from pyfrozen.ops._util import broadcast_shape, float_operands, unbroadcast
 from pyfrozen.tensor import Tensor
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_operand(x: Any, op: str) -> Tensor:
+    """The single operand of a float op as a Tensor (a numpy array is wrapped, not copied).
+
+    Raises:
+        TypeError: ``x`` is not a Tensor or array, or not float32 / float64.
+    """
+    if isinstance(x, np.ndarray):
+        x = Tensor._wrap(x)
+    elif not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+    if x.data.dtype not in _FLOATS:
+        raise TypeError(
+            f"{op}: needs a float32 or float64 tensor, got {x.data.dtype} {x.shape}; "
+            "convert with .astype(...)"
+        )
+    return x
+
+
+def _reduce_to(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``grad`` summed back to an input's ``shape`` (an array: numpy makes 0-d results scalars)."""
+    return np.asarray(unbroadcast(grad, shape))
+
 
 # ---------------------------------------------------------------------------------------
 # Sums
@@ -21,13 +52,13 @@ class Add(Function):
         if a.shape != b.shape:
             broadcast_shape(a, b, "add")
         ctx.shapes = (a.shape, b.shape)
-        return np.add(a, b)
+        return np.asarray(np.add(a, b))
 
     @staticmethod
     def backward(ctx, dy):
         sa, sb = ctx.shapes
         na, nb = ctx.needs_input_grad
-        return (unbroadcast(dy, sa) if na else None, unbroadcast(dy, sb) if nb else None)
+        return (_reduce_to(dy, sa) if na else None, _reduce_to(dy, sb) if nb else None)
 
 
 class Sub(Function):
@@ -36,23 +67,23 @@ class Sub(Function):
         if a.shape != b.shape:
             broadcast_shape(a, b, "sub")
         ctx.shapes = (a.shape, b.shape)
-        return np.subtract(a, b)
+        return np.asarray(np.subtract(a, b))
 
     @staticmethod
     def backward(ctx, dy):
         sa, sb = ctx.shapes
         na, nb = ctx.needs_input_grad
-        return (unbroadcast(dy, sa) if na else None, unbroadcast(-dy, sb) if nb else None)
+        return (_reduce_to(dy, sa) if na else None, _reduce_to(-dy, sb) if nb else None)
 
 
 class Neg(Function):
     @staticmethod
     def forward(ctx, a):
-        return np.negative(a)
+        return np.asarray(np.negative(a))
 
     @staticmethod
     def backward(ctx, dy):
-        return (-dy,)
+        return (np.asarray(-dy),)
 
 
 # ---------------------------------------------------------------------------------------
@@ -69,15 +100,15 @@ class Mul(Function):
         # Each gradient needs only the other operand.
         ctx.save_for_backward(b if na else None, a if nb else None)
         ctx.shapes = (a.shape, b.shape)
-        return np.multiply(a, b)
+        return np.asarray(np.multiply(a, b))
 
     @staticmethod
     def backward(ctx, dy):
         b, a = ctx.saved_tensors
         sa, sb = ctx.shapes
         return (
-            unbroadcast(dy * b, sa) if b is not None else None,
-            unbroadcast(dy * a, sb) if a is not None else None,
+            _reduce_to(dy * b, sa) if b is not None else None,
+            _reduce_to(dy * a, sb) if a is not None else None,
         )
 
 
@@ -86,7 +117,7 @@ class Div(Function):
     def forward(ctx, a, b):
         if a.shape != b.shape:
             broadcast_shape(a, b, "div")
-        y = np.divide(a, b)
+        y = np.asarray(np.divide(a, b))
         na, nb = ctx.needs_input_grad
         ctx.save_for_backward(b if (na or nb) else None)
         if nb:
@@ -100,9 +131,105 @@ class Div(Function):
         saved = ctx.saved_tensors
         b = saved[0]
         sa, sb = ctx.shapes
-        da = unbroadcast(dy / b, sa) if na else None
-        db = unbroadcast(-dy * saved[1] / b, sb) if nb else None
+        da = _reduce_to(dy / b, sa) if na else None
+        db = _reduce_to(-dy * saved[1] / b, sb) if nb else None
         return da, db
+
+
+class Pow(Function):
+    """``a ** b``; the exponent's gradient ``y * log(a)`` is defined for ``a >= 0`` only."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        if a.shape != b.shape:
+            broadcast_shape(a, b, "pow")
+        na, nb = ctx.needs_input_grad
+        if nb and np.any(a < 0):
+            # log(a) is not real there: refuse instead of handing back NaN gradients.
+            raise ValueError(
+                f"pow: the gradient with respect to the exponent {b.shape} needs log(base), "
+                f"but the base {a.shape} has negative elements; freeze the exponent or use "
+                "a base >= 0"
+            )
+        y = np.asarray(np.power(a, b))
+        # d/da = b * a**(b-1) uses a and b; d/db = y * log(a) uses a and y.
+        ctx.save_for_backward(a if (na or nb) else None, b if na else None)
+        if nb:
+            ctx.save_output()
+        ctx.shapes = (a.shape, b.shape)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        na, nb = ctx.needs_input_grad
+        saved = ctx.saved_tensors
+        a, b = saved[0], saved[1]
+        sa, sb = ctx.shapes
+        da = _reduce_to(dy * _pow_base_grad(a, b), sa) if na else None
+        db = _reduce_to(dy * _pow_exponent_grad(a, saved[2]), sb) if nb else None
+        return da, db
+
+
+def _pow_base_grad(a, b):
+    # 0 ** -1 is inf: the forward already warned about it, backward stays quiet.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = b * np.power(a, b - 1)
+    zero = b == 0
+    # NOTE: a ** 0 is constant 1, so its slope is 0 even at a == 0 (b * 0**-1 is NaN there).
+    return np.where(zero, 0, g) if np.any(zero) else g
+
+
+def _pow_exponent_grad(a, y):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = y * np.log(a)
+    zero = a == 0
+    if not np.any(zero):
+        return g
+    # NOTE: 0 ** b is constant 0 for b > 0; torch also takes the slope at b == 0 as 0.
+    # The exponent was not saved (only a and y were): rebuild "b >= 0" from y, which is
+    # 0 (b > 0) or 1 (b == 0) where a == 0, and inf where b < 0.
+    return np.where(zero & (y <= 1), 0, g)
+
+
+# ---------------------------------------------------------------------------------------
+# Exponentials and roots
+# ---------------------------------------------------------------------------------------
+
+
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_output()  # d exp(x) = exp(x): the output is all backward needs
+        return np.asarray(np.exp(x))
+
+    @staticmethod
+    def backward(ctx, dy):
+        (y,) = ctx.saved_tensors
+        return (np.asarray(dy * y),)
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.asarray(np.log(x))
+
+    @staticmethod
+    def backward(ctx, dy):
+        (x,) = ctx.saved_tensors
+        return (np.asarray(dy / x),)
+
+
+class Sqrt(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_output()  # d sqrt(x) = 1 / (2 sqrt(x))
+        return np.asarray(np.sqrt(x))
+
+    @staticmethod
+    def backward(ctx, dy):
+        (y,) = ctx.saved_tensors
+        return (np.asarray(dy / (y + y)),)
 
 
 class Cast(Function):
@@ -147,7 +274,57 @@ def div(a: Any, b: Any) -> Tensor:
 
 def neg(a: Tensor) -> Tensor:
     """``-a``."""
-    return Neg.apply(a)
+    return Neg.apply(float_operand(a, "neg"))
+
+
+def pow(a: Any, b: Any) -> Tensor:
+    """``a ** b`` with broadcasting: tensor ** number, number ** tensor or tensor ** tensor.
+
+    The base's gradient is ``b * a ** (b - 1)`` (0 where ``b == 0``). The exponent's
+    gradient is ``y * log(a)``, which exists for ``a > 0``; where ``a == 0`` it is taken
+    as 0 for ``b >= 0`` (as torch does).
+
+    Args:
+        a: the base (Tensor or Python number).
+        b: the exponent (Tensor or Python number).
+
+    Returns:
+        A Tensor of the broadcast shape.
+
+    Raises:
+        ValueError: the shapes do not broadcast, or the exponent needs a gradient while
+            the base has negative elements (``log`` of a negative number is not real).
+        TypeError: an operand is not a float tensor, or the float dtypes differ.
+
+    Example:
+
+    >>> import numpy as np, pyfrozen
+    >>> x = pyfrozen.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> y = x ** 2
+    >>> y.backward(np.ones(3, np.float32))
+    >>> x.grad
+    tensor([2., 4., 6.])
+    """
+    a, b = float_operands(a, b, "pow")
+    return Pow.apply(a, b)
+
+
+def exp(x: Tensor) -> Tensor:
+    """``e ** x``, elementwise; saves its output for the gradient."""
+    return Exp.apply(float_operand(x, "exp"))
+
+
+def log(x: Tensor) -> Tensor:
+    """Natural logarithm, elementwise; saves its input for the gradient ``1 / x``.
+
+    As numpy: ``log(0)`` is ``-inf`` and a negative input gives NaN (with numpy's warning).
+    """
+    return Log.apply(float_operand(x, "log"))
+
+
+def sqrt(x: Tensor) -> Tensor:
+    """Square root, elementwise; saves its output for the gradient ``1 / (2 sqrt(x))``."""
+    return Sqrt.apply(float_operand(x, "sqrt"))
 
 
 def cast(a: Tensor, dtype: Any) -> Tensor:
