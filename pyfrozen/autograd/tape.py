@@ -244,6 +244,8 @@ def apply(fn, inputs, kwargs):
     tracer = _tracer
     snapshot = tracer.begin() if tracer is not None else None
     out = fn.forward(node, *arrays, **kwargs)
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)  # numpy gives scalars for 0-d results
     node.inputs = None
     result = _tensor_type.__new__(_tensor_type)
     result.data = out
@@ -353,6 +355,8 @@ def run_backward(root, grad, retain_graph):
             g = grads[i]
             if g is None:
                 raise RuntimeError(f"{node.name}: backward gave no gradient for input {i}")
+            if type(g) is not np.ndarray:
+                g = np.asarray(g)
             parent = node.parents[i]
             if isinstance(parent, Node):
                 previous = pending.get(parent)
