@@ -1,24 +1,34 @@
 """Differentiable ops on Tensors; each records itself on the tape only when needed."""
 
 from pyfrozen.ops.activation import log_softmax, relu, relu6, sigmoid, softmax, tanh
+from pyfrozen.ops.batchnorm import batch_norm
+from pyfrozen.ops.conv import conv2d, depthwise_conv2d
 from pyfrozen.ops.dropout import dropout
 from pyfrozen.ops.elementwise import add, cast, div, exp, log, mul, neg, pow, sqrt, sub
 from pyfrozen.ops.linalg import dense, matmul
+from pyfrozen.ops.pooling import avg_pool2d, global_avg_pool2d, global_max_pool2d, max_pool2d
 from pyfrozen.ops.reduction import mean, sum
 from pyfrozen.ops.shape import concat, getitem, reshape, transpose
 
 __all__ = [
     "add",
+    "avg_pool2d",
+    "batch_norm",
     "cast",
     "concat",
+    "conv2d",
     "dense",
+    "depthwise_conv2d",
     "div",
     "dropout",
     "exp",
     "getitem",
+    "global_avg_pool2d",
+    "global_max_pool2d",
     "log",
     "log_softmax",
     "matmul",
+    "max_pool2d",
     "mean",
     "mul",
     "neg",
