@@ -5,7 +5,9 @@ from pyfrozen.ops.batchnorm import batch_norm
 from pyfrozen.ops.conv import conv2d, depthwise_conv2d
 from pyfrozen.ops.dropout import dropout
 from pyfrozen.ops.elementwise import add, cast, div, exp, log, mul, neg, pow, sqrt, sub
+from pyfrozen.ops.embedding import embedding
 from pyfrozen.ops.linalg import dense, matmul
+from pyfrozen.ops.loss import binary_cross_entropy, mean_squared_error, softmax_cross_entropy
 from pyfrozen.ops.pooling import avg_pool2d, global_avg_pool2d, global_max_pool2d, max_pool2d
 from pyfrozen.ops.reduction import mean, sum
 from pyfrozen.ops.shape import concat, getitem, reshape, transpose
@@ -14,6 +16,7 @@ __all__ = [
     "add",
     "avg_pool2d",
     "batch_norm",
+    "binary_cross_entropy",
     "cast",
     "concat",
     "conv2d",
@@ -21,6 +24,7 @@ __all__ = [
     "depthwise_conv2d",
     "div",
     "dropout",
+    "embedding",
     "exp",
     "getitem",
     "global_avg_pool2d",
@@ -30,6 +34,7 @@ __all__ = [
     "matmul",
     "max_pool2d",
     "mean",
+    "mean_squared_error",
     "mul",
     "neg",
     "pow",
@@ -38,6 +43,7 @@ __all__ = [
     "reshape",
     "sigmoid",
     "softmax",
+    "softmax_cross_entropy",
     "sqrt",
     "sub",
     "sum",
