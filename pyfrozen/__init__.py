@@ -7,7 +7,7 @@ run-time settings and the kernels that are public today.
 import os
 from importlib.metadata import version as _dist_version
 
-from pyfrozen import _core, autograd, ops  # noqa: E402, I001 (after Tensor exists)
+from pyfrozen import _core, autograd, datasets, initializers, io, layers, models, ops
 from pyfrozen._core import (
     cache_sizes,
     detected_isa,
@@ -29,6 +29,7 @@ __all__ = [
     "Tensor",
     "__version__",
     "autograd",
+    "datasets",
     "cache_sizes",
     "detected_isa",
     "enable_grad",
@@ -37,6 +38,10 @@ __all__ = [
     "get_num_threads",
     "has_openmp",
     "inference_mode",
+    "initializers",
+    "io",
+    "layers",
+    "models",
     "no_grad",
     "ops",
     "set_isa",

@@ -1,0 +1,80 @@
+"""Dense: ``activation(inputs @ kernel + bias)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyfrozen import ops
+from pyfrozen.layers import activations
+from pyfrozen.layers.layer import Layer
+
+
+class Dense(Layer):
+    """A densely connected layer: ``activation(inputs @ kernel + bias)``.
+
+    The kernel has shape ``(input_dim, units)`` and the bias ``(units,)``, as in Keras,
+    so weights move between the two unchanged. relu, relu6, sigmoid and tanh are fused
+    into the matrix product's epilogue (one tape node).
+
+    Args:
+        units: output size.
+        activation: name ("relu", "softmax", ...) or callable; None for linear.
+        use_bias: whether to add a bias.
+        kernel_initializer: default "glorot_uniform".
+        bias_initializer: default "zeros".
+        **kwargs: ``name``, ``trainable``, ``dtype``, ``input_shape``.
+
+    Input shape:
+        ``(batch, ..., input_dim)``.
+
+    Output shape:
+        ``(batch, ..., units)``.
+
+    Freezing:
+        ``trainable=False`` freezes kernel and bias: backward computes only the input
+        gradient (needed by trainable layers below), keeps the kernel for it and not
+        the input, and runs no weight-gradient GEMM. A freeze mask on whole columns
+        (output units) or rows (input features) of the kernel limits the
+        weight-gradient GEMM to the trainable part.
+
+    Example:
+
+    >>> import numpy as np, pyfrozen
+    >>> layer = pyfrozen.layers.Dense(3, activation="relu")
+    >>> layer(np.ones((2, 4))).shape, layer.kernel.shape
+    ((2, 3), (4, 3))
+    """
+
+    def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or units < 1:
+            raise ValueError(f"Received an invalid value for `units`, expected a positive "
+                             f"integer. Received: units={units}")
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+
+    def build(self, input_shape: Any) -> None:
+        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
+                                      self.kernel_initializer)
+        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer) if (
+            self.use_bias) else None
+
+    def call(self, inputs: Any) -> Any:
+        name = activations.name_of(self.activation)
+        if name in activations.FUSABLE:
+            return ops.dense(inputs, self.kernel, self.bias, activation=name)
+        return self.activation(ops.dense(inputs, self.kernel, self.bias))
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "units": self.units,
+                "activation": activations.name_of(self.activation) or self.activation,
+                "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
+                "bias_initializer": self.bias_initializer}

@@ -1,0 +1,393 @@
+"""Layer: the Keras 3 layer contract on pyfrozen's autograd engine.
+
+A layer owns weights (Parameters made by ``add_weight``) and sub-layers (any Layer
+assigned to an attribute), builds itself lazily from the first input shape, and
+computes ``call(inputs, training=None)`` with the ops in ``pyfrozen.ops``. Called on
+symbolic tensors (``pyfrozen.layers.Input``) it records a node of a functional graph
+instead of computing.
+
+Freezing: ``layer.trainable = False`` sets every weight the layer created trainable
+and every sub-layer (recursively) to non-trainable, as in Keras 3; a non-trainable
+layer reports no trainable weights. ``set_freeze_mask`` freezes part of one weight.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from pyfrozen import initializers
+from pyfrozen.autograd import name_scope, no_grad
+from pyfrozen.layers.symbolic import is_symbolic, symbolic_call
+from pyfrozen.ops import cast
+from pyfrozen.tensor import Parameter, Tensor
+
+Shape = tuple[int | None, ...]
+
+_FLOAT_DTYPES = ("float32", "float64")
+
+
+# ---------------------------------------------------------------------------------------
+# Names and the training flag of the current call
+# ---------------------------------------------------------------------------------------
+
+_name_counts: dict[str, int] = {}
+
+
+def snake_case(name: str) -> str:
+    """``DepthwiseConv2D`` -> ``depthwise_conv2d`` (Keras's default layer names)."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def unique_name(base: str) -> str:
+    """``base``, then ``base_1``, ``base_2``, ... within this process (as Keras)."""
+    count = _name_counts.get(base, 0)
+    _name_counts[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+class _CallContext:
+    """The ``training`` value of the enclosing call, inherited by inner calls (Keras 3)."""
+
+    training: bool | None = None
+
+
+def resolve_training(training: bool | None) -> bool | None:
+    """An explicit ``training`` wins; otherwise the enclosing call's value holds."""
+    return _CallContext.training if training is None else bool(training)
+
+
+# ---------------------------------------------------------------------------------------
+# Layer
+# ---------------------------------------------------------------------------------------
+
+
+class Layer:
+    """Base class of every layer, built-in or user-defined (the Keras 3 contract).
+
+    Subclasses create weights in ``build(input_shape)`` with ``add_weight`` and compute
+    in ``call(inputs, training=None)``; ``__call__`` builds lazily, casts float inputs
+    to the layer's dtype and labels the recorded ops with the layer's name.
+
+    Args:
+        trainable: whether the layer's weights train.
+        name: unique name within a model; default: the snake-case class name with a
+            process-wide counter (``dense``, ``dense_1``, ...), as Keras.
+        dtype: "float32" (default) or "float64": weights and computation.
+
+    Freezing:
+        ``trainable=False`` makes every weight the layer created non-trainable and
+        sets it on every sub-layer: no gradient is computed for those weights, no
+        weight-gradient kernel runs and nothing is saved for it. Weights created with
+        ``add_weight(trainable=False)`` (BatchNormalization's moving statistics) never
+        train. ``set_freeze_mask`` freezes part of one weight.
+
+    Example:
+
+    >>> import numpy as np, pyfrozen
+    >>> class Scale(pyfrozen.layers.Layer):
+    ...     def build(self, input_shape):
+    ...         self.scale = self.add_weight("scale", (input_shape[-1],), "ones")
+    ...     def call(self, x):
+    ...         return x * self.scale
+    >>> layer = Scale()
+    >>> layer(np.ones((2, 3))).shape, layer.count_params()
+    ((2, 3), 3)
+    """
+
+    def __init__(
+        self,
+        trainable: bool = True,
+        name: str | None = None,
+        dtype: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        input_shape = kwargs.pop("input_shape", None)
+        if kwargs:
+            raise TypeError(
+                f"{type(self).__name__}: unexpected keyword arguments {sorted(kwargs)}"
+            )
+        dtype = "float32" if dtype is None else np.dtype(dtype).name
+        if dtype not in _FLOAT_DTYPES:
+            raise ValueError(f"{type(self).__name__}: dtype must be float32 or float64. "
+                             f"Received: dtype={dtype}")
+        self._tracked: list[Layer] = []
+        self._params: list[Parameter] = []
+        self._created_trainable: list[bool] = []
+        self._explicit_name = name is not None
+        self.name = name if name is not None else unique_name(snake_case(type(self).__name__))
+        self.dtype = dtype
+        self._trainable = bool(trainable)
+        self.built = False
+        self._inbound_nodes: list[Any] = []
+        self._build_shape: Any = None
+        self._declared_input_shape = None if input_shape is None else tuple(input_shape)
+
+    # --- attribute tracking ---------------------------------------------------------------
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        tracked = self.__dict__.get("_tracked")
+        if tracked is not None and not key.startswith("_"):
+            for item in value if isinstance(value, (list, tuple)) else (value,):
+                if isinstance(item, Layer) and item is not self and item not in tracked:
+                    tracked.append(item)
+        object.__setattr__(self, key, value)
+
+    @property
+    def layers(self) -> list[Layer]:
+        """Sub-layers, in the order they were assigned."""
+        return list(self._tracked)
+
+    # --- weights -----------------------------------------------------------------------------
+
+    def add_weight(
+        self,
+        name: str,
+        shape: Sequence[int],
+        initializer: Any = "glorot_uniform",
+        trainable: bool = True,
+        dtype: Any = None,
+    ) -> Parameter:
+        """Creates a weight of this layer (call it from ``build``).
+
+        Args:
+            name: unique within the layer; the weight's key in weight files.
+            shape: its shape.
+            initializer: name (``"zeros"``, ``"glorot_uniform"``, ...), an initializer
+                from ``pyfrozen.initializers`` or a callable ``(shape, dtype) -> array``.
+            trainable: False makes it a state that never trains (moving statistics).
+            dtype: default the layer's dtype.
+
+        Returns:
+            The Parameter (also listed in ``weights``).
+        """
+        if any(p.name == name for p in self._params):
+            raise ValueError(f"layer {self.name!r} already has a weight named {name!r}")
+        shape = tuple(int(s) for s in shape)
+        dtype = np.dtype(dtype or self.dtype)
+        init = initializers.get(initializer) if isinstance(initializer, (str, dict)) else (
+            initializer)
+        value = np.asarray(init(shape, dtype=dtype), dtype=dtype)
+        if value.shape != shape:
+            raise ValueError(f"initializer of {self.name}/{name} returned shape {value.shape}, "
+                             f"expected {shape}")
+        param = Parameter(np.ascontiguousarray(value), trainable=trainable and self._trainable,
+                          name=name)
+        self._params.append(param)
+        self._created_trainable.append(bool(trainable))
+        return param
+
+    def _own_weights(self, trainable: bool | None) -> list[Parameter]:
+        return [p for p, t in zip(self._params, self._created_trainable, strict=True)
+                if trainable is None or t == trainable]
+
+    @property
+    def weights(self) -> list[Parameter]:
+        """Every weight: own trainable-created, own non-trainable, then sub-layers'."""
+        out = self._own_weights(True) + self._own_weights(False)
+        for layer in self._tracked:
+            out += [w for w in layer.weights if all(w is not o for o in out)]
+        return out
+
+    @property
+    def trainable_weights(self) -> list[Parameter]:
+        """Weights that train: none at all when the layer is not trainable."""
+        if not self._trainable:
+            return []
+        return [w for w in self.weights if w.trainable and w.requires_grad]
+
+    @property
+    def non_trainable_weights(self) -> list[Parameter]:
+        """The other weights (all of them when the layer is not trainable)."""
+        trainable = self.trainable_weights
+        return [w for w in self.weights if all(w is not t for t in trainable)]
+
+    def get_weight(self, name: str) -> Parameter:
+        """This layer's own weight called ``name`` (ValueError listing the names if none)."""
+        for p in self._params:
+            if p.name == name:
+                return p
+        names = [p.name for p in self._params]
+        raise ValueError(f"layer {self.name!r} has no weight {name!r}; it has {names}")
+
+    def count_params(self) -> int:
+        """Number of scalars in all weights (the layer must be built)."""
+        if not self.built:
+            raise ValueError(
+                f"You tried to call `count_params` on layer '{self.name}', but the layer "
+                "isn't built. Call it on data first or call `build(input_shape)`."
+            )
+        return int(sum(w.size for w in self.weights))
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of every weight's value, in ``weights`` order."""
+        return [w.data.copy() for w in self.weights]
+
+    def set_weights(self, values: Sequence[Any]) -> None:
+        """Sets every weight from ``values`` (``weights`` order); shapes must match exactly.
+
+        Nothing is changed if any value does not fit.
+        """
+        weights = self.weights
+        if len(values) != len(weights):
+            raise ValueError(f"layer {self.name!r} has {len(weights)} weights, "
+                             f"but set_weights received {len(values)} values")
+        arrays = [np.asarray(v) for v in values]
+        for w, a in zip(weights, arrays, strict=True):
+            if a.shape != w.shape:
+                raise ValueError(f"layer {self.name!r}, weight {w.name!r}: expected shape "
+                                 f"{w.shape}, received {a.shape}")
+        with no_grad():
+            for w, a in zip(weights, arrays, strict=True):
+                np.copyto(w.data, a, casting="same_kind")
+                w._bump_version()
+
+    # --- freezing ----------------------------------------------------------------------------
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        value = bool(value)
+        self._trainable = value
+        for p, created in zip(self._params, self._created_trainable, strict=True):
+            if created:
+                p.trainable = value
+        for layer in self._tracked:
+            layer.trainable = value
+
+    def set_freeze_mask(self, weight_name: str, frozen: Any = None, axis: int | None = None
+                        ) -> None:
+        """Freezes the elements of weight ``weight_name`` where ``frozen`` is True.
+
+        Args:
+            weight_name: one of this layer's weights (``"kernel"``, ``"embeddings"``).
+            frozen: boolean mask broadcastable to the weight (or 1-D along ``axis``);
+                None clears it. Masks survive ``trainable`` toggles.
+            axis: with a 1-D mask, the axis it runs along.
+        """
+        self.get_weight(weight_name).set_freeze_mask(frozen, axis=axis)
+
+    # --- building and calling ------------------------------------------------------------------
+
+    def build(self, input_shape: Any) -> None:
+        """Creates the weights; the default creates none."""
+
+    def call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement call()")
+
+    def _maybe_build(self, input_shape: Any) -> None:
+        if not self.built:
+            self._build_shape = input_shape
+            with no_grad():
+                self.build(input_shape)
+            self.built = True
+
+    def _cast_input(self, x: Any) -> Any:
+        if isinstance(x, (list, tuple)):
+            return type(x)(self._cast_input(v) for v in x)
+        if isinstance(x, Tensor):
+            if x.data.dtype.kind == "f" and x.data.dtype.name != self.dtype:
+                return cast(x, self.dtype)
+            return x
+        array = np.asarray(x)
+        if array.dtype.kind == "f" and array.dtype.name != self.dtype:
+            array = array.astype(self.dtype)
+        elif array.dtype.kind == "b":
+            array = array.astype(self.dtype)
+        return Tensor.from_numpy(np.ascontiguousarray(array))
+
+    def __call__(self, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
+        if args and is_symbolic(args[0]):
+            return symbolic_call(self, args, training, kwargs)
+        inputs = self._cast_input(args[0])
+        self._maybe_build(shape_of(inputs))
+        training = resolve_training(training)
+        previous = _CallContext.training
+        _CallContext.training = training
+        try:
+            with name_scope(self.name):
+                if self._accepts_training():
+                    kwargs["training"] = training
+                return self.call(inputs, *args[1:], **kwargs)
+        finally:
+            _CallContext.training = previous
+
+    @classmethod
+    def _accepts_training(cls) -> bool:
+        cached = cls.__dict__.get("_training_arg")
+        if cached is None:
+            cached = "training" in inspect.signature(cls.call).parameters
+            cls._training_arg = cached
+        return cached
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        """Output shape for an input shape (batch may be None).
+
+        The default runs ``call`` on zeros under ``no_grad``; layers override it when
+        that is wasteful or the output shape is easy to state.
+        """
+        def concrete(shape):
+            return tuple(1 if d is None else d for d in shape)
+
+        def zeros(shape):
+            if isinstance(shape, list):
+                return [zeros(s) for s in shape]
+            return Tensor._wrap(np.zeros(concrete(shape), self.dtype))
+
+        with no_grad():
+            out = self(zeros(input_shape), training=False)
+        batch = input_shape[0][0] if isinstance(input_shape, list) else input_shape[0]
+        return _with_batch(shape_of(out), batch)
+
+    # --- graph accessors (functional models) -----------------------------------------------
+
+    @property
+    def output(self) -> Any:
+        """The symbolic output of this layer's first call in a functional graph."""
+        if not self._inbound_nodes:
+            raise AttributeError(f"layer {self.name!r} has never been called on a symbolic "
+                                 "input, so it has no defined output")
+        return self._inbound_nodes[0].output_structure
+
+    @property
+    def input(self) -> Any:
+        """The symbolic input of this layer's first call in a functional graph."""
+        if not self._inbound_nodes:
+            raise AttributeError(f"layer {self.name!r} has never been called on a symbolic "
+                                 "input, so it has no defined input")
+        return self._inbound_nodes[0].input_structure
+
+    # --- config ----------------------------------------------------------------------------------
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments that recreate this layer (without its weights)."""
+        return {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        """A new layer from ``get_config()``'s output."""
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}, built={self.built}>"
+
+
+def shape_of(value: Any) -> Any:
+    """Shape of a Tensor/array (or list of shapes for a list of them)."""
+    if isinstance(value, (list, tuple)):
+        return [shape_of(v) for v in value]
+    return tuple(value.shape)
+
+
+def _with_batch(shape: Any, batch: int | None) -> Any:
+    if isinstance(shape, list):
+        return [_with_batch(s, batch) for s in shape]
+    return (batch, *shape[1:])

@@ -1,0 +1,225 @@
+"""Model: a layer made of layers, functional (``Model(inputs, outputs)``) or subclassed.
+
+A functional model replays the graph of layer calls between its symbolic inputs and
+outputs; a subclass defines ``call`` itself. Either kind can be called inside another
+model like any layer, frozen as a whole (``trainable = False``), cut at a named layer
+(``Model(base.inputs, base.get_layer("conv_pw_13_relu").output)``), summarized,
+saved and loaded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pyfrozen.autograd import no_grad
+from pyfrozen.layers.layer import Layer, unique_name
+from pyfrozen.models.graph import Graph, flat
+from pyfrozen.tensor import Tensor
+
+
+class Model(Layer):
+    """Groups layers into a model with ``predict``, ``summary`` and weight files.
+
+    Args:
+        inputs: symbolic input(s) from ``pyfrozen.layers.Input`` (functional API).
+        outputs: symbolic output(s) computed from ``inputs`` by calling layers.
+        name: model name; default "functional" (with a counter), or the snake-case
+            class name for subclasses.
+        trainable: whether the model's layers train.
+
+    Freezing:
+        ``model.trainable = False`` freezes every layer inside, recursively (Keras 3):
+        no weight gradients, BatchNormalization in inference mode. Calling a frozen
+        base with ``training=False`` (``base(x, training=False)``) keeps its
+        BatchNormalization layers in inference mode even while the outer model trains.
+
+    Example:
+
+    >>> import numpy as np, pyfrozen
+    >>> from pyfrozen.layers import Dense, Input
+    >>> inputs = Input((4,))
+    >>> model = pyfrozen.models.Model(inputs, Dense(2)(inputs))
+    >>> model.predict(np.ones((3, 4))).shape
+    (3, 2)
+    """
+
+    def __init__(self, inputs: Any = None, outputs: Any = None, name: str | None = None,
+                 trainable: bool = True, **kwargs: Any) -> None:
+        if name is None and type(self) is Model:
+            name = unique_name("functional")
+        super().__init__(name=name, trainable=trainable, **kwargs)
+        self._explicit_name = "name" in kwargs or self._explicit_name
+        self._graph: Graph | None = None
+        if inputs is not None or outputs is not None:
+            if inputs is None or outputs is None:
+                raise ValueError("Model(inputs, outputs) needs both inputs and outputs")
+            self._set_graph(Graph(inputs, outputs))
+
+    def _set_graph(self, graph: Graph) -> None:
+        self._graph = graph
+        self._tracked = [layer for layer in graph.layers() if not _is_input_layer(layer)]
+        self._input_layers = [layer for layer in graph.layers() if _is_input_layer(layer)]
+        self.built = True
+
+    # --- structure -------------------------------------------------------------------------
+
+    @property
+    def inputs(self) -> list[Any]:
+        """The symbolic inputs (functional models)."""
+        return list(self._graph.inputs) if self._graph is not None else []
+
+    @property
+    def outputs(self) -> list[Any]:
+        """The symbolic outputs (functional models)."""
+        return list(self._graph.outputs) if self._graph is not None else []
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The model's layers in call order (input layers first for functional models)."""
+        if self._graph is not None:
+            return self._graph.layers()
+        return list(self._tracked)
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by name (or by position in ``layers``).
+
+        Raises:
+            ValueError: no layer has that name (the message lists the names).
+        """
+        layers = self.layers
+        if index is not None:
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"model {self.name!r} has {len(layers)} layers; "
+                                 f"index {index} is out of range")
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name}. Existing layers are: "
+                         f"{[layer.name for layer in layers]}.")
+
+    # --- calling ----------------------------------------------------------------------------
+
+    def _cast_input(self, x: Any) -> Any:
+        if self._graph is None:
+            return super()._cast_input(x)
+        values = flat(x)
+        if len(values) != len(self._graph.inputs):
+            raise ValueError(f"model {self.name!r} expects {len(self._graph.inputs)} "
+                             f"input(s), received {len(values)}")
+        cast = [_as_tensor(v, t.dtype) for v, t in zip(values, self._graph.inputs, strict=True)]
+        for v, t in zip(cast, self._graph.inputs, strict=True):
+            _check_shape(self.name, t, v)
+        return cast if isinstance(x, (list, tuple)) else cast[0]
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        if self._graph is None:
+            raise NotImplementedError(
+                f"{type(self).__name__}: subclassed models must implement call(); "
+                "functional models are made with Model(inputs, outputs)"
+            )
+        return self._graph.run(flat(inputs))
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        if self._graph is not None:
+            shapes = flat(input_shape) if isinstance(input_shape, list) else [input_shape]
+            same = all(tuple(s[1:]) == tuple(t.shape[1:])
+                       for s, t in zip(shapes, self._graph.inputs, strict=False))
+            if same and len(shapes) == len(self._graph.inputs):
+                batch = shapes[0][0]
+                out = [(batch, *t.shape[1:]) for t in self._graph.outputs]
+                return out if self._graph.output_is_list else out[0]
+        return super().compute_output_shape(input_shape)
+
+    def predict(self, x: Any, batch_size: int = 32) -> Any:
+        """Outputs for ``x`` as numpy arrays, in batches, in inference mode, tape-free.
+
+        Args:
+            x: an array (or a list of arrays for several inputs), batch first.
+            batch_size: samples per forward pass.
+
+        Returns:
+            An array, or a list of arrays for several outputs.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1. Received: batch_size={batch_size}")
+        values = flat(x)
+        n = len(values[0])
+        if any(len(v) != n for v in values):
+            raise ValueError(f"predict: inputs have different batch sizes "
+                             f"{[len(v) for v in values]}")
+        chunks: list[list[np.ndarray]] = []
+        with no_grad():
+            for start in range(0, n, batch_size):
+                batch = [v[start:start + batch_size] for v in values]
+                out = self(batch if isinstance(x, (list, tuple)) else batch[0], training=False)
+                chunks.append([t.data for t in flat(out)])
+        merged = [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
+        output_is_list = self._graph.output_is_list if self._graph is not None else isinstance(
+            out, (list, tuple))
+        return merged if output_is_list else merged[0]
+
+    # --- summary and weight files (pyfrozen.models.summary / saving) ---------------------------
+
+    def summary(self, show_trainable: bool = True, expand_nested: bool = False,
+                print_fn: Any = None) -> Any:
+        """Prints the layer table and the Keras footer; returns it as a ModelSummary.
+
+        Args:
+            show_trainable: add the Trainable column ("Y", "N", or "12,288 of 65,536"
+                for partly masked weights) and each BatchNormalization's mode.
+            expand_nested: also list the layers inside nested models.
+            print_fn: called with the text instead of ``print``.
+
+        Returns:
+            A :class:`pyfrozen.models.summary.ModelSummary` with the same numbers as
+            attributes (``total_params``, ``trainable_params``, ``non_trainable_params``).
+        """
+        from pyfrozen.models.summary import summarize
+
+        result = summarize(self, show_trainable=show_trainable, expand_nested=expand_nested)
+        (print_fn or print)(str(result))
+        return result
+
+    def save_weights(self, filepath: str) -> None:
+        """Writes every weight to a safetensors file, keyed by its path in the model."""
+        from pyfrozen.models.saving import save_weights
+
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath: str, skip_mismatch: bool = False) -> Any:
+        """Loads a file written by ``save_weights`` (see pyfrozen.models.saving)."""
+        from pyfrozen.models.saving import load_weights
+
+        return load_weights(self, filepath, skip_mismatch=skip_mismatch)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "trainable": self.trainable}
+
+
+def _is_input_layer(layer: Layer) -> bool:
+    return type(layer).__name__ == "InputLayer"
+
+
+def _as_tensor(value: Any, dtype: str) -> Tensor:
+    if isinstance(value, Tensor):
+        if value.data.dtype.kind == "f" and value.data.dtype.name != dtype:
+            from pyfrozen.ops import cast
+
+            return cast(value, dtype)
+        return value
+    array = np.asarray(value)
+    if array.dtype.name != dtype and (array.dtype.kind in "fb" or np.dtype(dtype).kind == "f"):
+        array = array.astype(dtype)
+    return Tensor.from_numpy(np.ascontiguousarray(array))
+
+
+def _check_shape(model: str, spec: Any, value: Tensor) -> None:
+    expected = spec.shape
+    got = tuple(value.shape)
+    if len(got) != len(expected) or any(
+            e is not None and e != g for e, g in zip(expected, got, strict=True)):
+        raise ValueError(f"model {model!r}: input {spec.name or ''} expects shape {expected}, "
+                         f"received {got}")

@@ -1,0 +1,97 @@
+"""Weight files of models: safetensors keyed by each weight's path inside the model.
+
+A path is the chain of layer names from the model down to the weight
+(``conv_pw_13/kernel``, ``base/conv1_bn/moving_mean``). Layers named by the user keep
+their name; auto-named layers get the Keras-style name they would have in a fresh
+process, counted within their parent (``dense``, ``dense_1``), so a model rebuilt in
+the same process (whose auto names carry higher global counters) loads its file.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from pyfrozen.autograd import no_grad
+from pyfrozen.io.weights import Mismatch, load_arrays, save_arrays
+from pyfrozen.layers.layer import Layer, snake_case
+from pyfrozen.tensor import Parameter
+
+
+class LoadResult(NamedTuple):
+    """What ``load_weights(..., skip_mismatch=True)`` left out."""
+
+    missing: list[str]
+    unexpected: list[str]
+    mismatched: list[Mismatch]
+
+
+def _child_names(layers: list[Layer]) -> list[str]:
+    taken = {layer.name for layer in layers if layer._explicit_name}
+    counts: dict[str, int] = {}
+    names = []
+    for layer in layers:
+        if layer._explicit_name:
+            names.append(layer.name)
+            continue
+        base = snake_case(type(layer).__name__)
+        while True:
+            k = counts.get(base, 0)
+            counts[base] = k + 1
+            name = base if k == 0 else f"{base}_{k}"
+            if name not in taken:
+                break
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def weight_paths(layer: Layer, prefix: str = "") -> list[tuple[str, Parameter]]:
+    """(path, weight) for every weight under ``layer``, in ``layer.weights`` order."""
+    out = [(f"{prefix}{p.name}", p) for p in layer._own_weights(True) + layer._own_weights(False)]
+    children = list(layer._tracked)
+    for name, child in zip(_child_names(children), children, strict=True):
+        out += weight_paths(child, f"{prefix}{name}/")
+    seen: set[int] = set()
+    unique = []
+    for path, p in out:  # a layer shared twice holds its weights once
+        if id(p) not in seen:
+            seen.add(id(p))
+            unique.append((path, p))
+    return unique
+
+
+def save_weights(model: Layer, filepath: str) -> None:
+    """Writes ``model``'s weights (atomically, with a sha256 per tensor)."""
+    if not model.built:
+        raise ValueError(f"model {model.name!r} is not built yet: call it on data or "
+                         "build(input_shape) before save_weights")
+    arrays = {path: p.data for path, p in weight_paths(model)}
+    save_arrays(filepath, arrays, metadata={"model": model.name})
+
+
+def load_weights(model: Layer, filepath: str, skip_mismatch: bool = False) -> Any:
+    """Loads a file written by ``save_weights`` into ``model``.
+
+    Names, shapes and dtypes are checked first; unless ``skip_mismatch``, any
+    difference raises ``WeightFileError`` listing every one and nothing is loaded. A
+    truncated or corrupted file always raises and leaves the model unchanged.
+
+    Returns:
+        With ``skip_mismatch``: a LoadResult (missing, unexpected, mismatched); else None.
+    """
+    if not model.built:
+        raise ValueError(f"model {model.name!r} is not built yet: call it on data or "
+                         "build(input_shape) before load_weights")
+    pairs = weight_paths(model)
+    expected = {path: (p.shape, p.dtype) for path, p in pairs}
+    result = load_arrays(filepath, expected, skip_mismatch=skip_mismatch)
+    with no_grad():
+        for path, p in pairs:
+            if path in result.arrays:
+                np.copyto(p.data, result.arrays[path])
+                p._bump_version()
+    if skip_mismatch:
+        return LoadResult(result.missing, result.unexpected, result.mismatched)
+    return None
