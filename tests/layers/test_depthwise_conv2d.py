@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import math
 
 import numpy as np
@@ -11,7 +10,6 @@ import pytest
 import pyfrozen
 from pyfrozen.autograd import trace
 from pyfrozen.layers import Conv2D, DepthwiseConv2D, Input
-from pyfrozen.layers import depthwise_conv2d as depthwise_module
 from pyfrozen.testing import check_layer
 
 
@@ -156,8 +154,3 @@ def test_input_channel_mask_limits_weight_gradient_work():
     g_full, g_masked = full.depthwise_kernel.grad.numpy(), masked.depthwise_kernel.grad.numpy()
     np.testing.assert_array_equal(g_masked[:, :, [0, 2, 3]], 0.0)
     np.testing.assert_allclose(g_masked[:, :, 1], g_full[:, :, 1], rtol=1e-12)
-
-
-def test_docstring_example_runs():
-    result = doctest.testmod(depthwise_module, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0

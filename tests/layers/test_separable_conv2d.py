@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 
 from pyfrozen.autograd import trace
 from pyfrozen.layers import Conv2D, DepthwiseConv2D, Input, SeparableConv2D
-from pyfrozen.layers import separable_conv2d as separable_module
 from pyfrozen.testing import check_layer
 
 CASES = [
@@ -139,8 +136,3 @@ def test_pointwise_output_channel_mask_limits_work():
                                full.pointwise_kernel.grad.numpy()[..., 0], rtol=1e-12)
     np.testing.assert_allclose(masked.depthwise_kernel.grad.numpy(),
                                full.depthwise_kernel.grad.numpy(), rtol=1e-12)
-
-
-def test_docstring_example_runs():
-    result = doctest.testmod(separable_module, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
