@@ -1,0 +1,127 @@
+"""Conv2D: ``activation(conv2d(inputs, kernel) + bias)`` over NHWC images."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyfrozen import ops
+from pyfrozen.layers import _conv_utils as cu
+from pyfrozen.layers import activations
+from pyfrozen.layers.layer import Layer
+
+
+class Conv2D(Layer):
+    """2-D convolution layer: ``activation(conv2d(inputs, kernel) + bias)``.
+
+    Slides ``filters`` kernels of size ``kernel_size`` over the height and width of an
+    NHWC input. The kernel has the Keras layout ``(kh, kw, in_channels // groups,
+    filters)`` (HWIO) and the bias shape ``(filters,)``, so weights move between Keras
+    and pyfrozen unchanged. "same" padding follows TensorFlow (output size
+    ``ceil(size / stride)``, an odd padding pixel at the bottom / right). relu, relu6,
+    sigmoid and tanh are fused into the convolution's output pass (one tape node);
+    other activations are applied after it.
+
+    Args:
+        filters: number of output channels, a positive int.
+        kernel_size: int or pair of ints (kh, kw).
+        strides: int or pair of ints; default (1, 1).
+        padding: "valid" (no padding) or "same", case-insensitive.
+        data_format: None or "channels_last" (the only layout pyfrozen has).
+        dilation_rate: int or pair of ints; default (1, 1). Cannot exceed 1 together
+            with strides > 1 (as Keras).
+        groups: number of channel groups; divides ``filters`` and the input channels.
+        activation: name ("relu", "softmax", ...) or callable; None for linear.
+        use_bias: whether to add a bias.
+        kernel_initializer: default "glorot_uniform".
+        bias_initializer: default "zeros".
+        **kwargs: ``name``, ``trainable``, ``dtype``, ``input_shape``.
+
+    Input shape:
+        ``(batch, height, width, channels)``.
+
+    Output shape:
+        ``(batch, new_height, new_width, filters)``.
+
+    Freezing:
+        ``trainable=False`` freezes kernel and bias: backward computes only the input
+        gradient (needed by trainable layers below), keeps the kernel for it and not
+        the input, and runs no weight- or bias-gradient kernel. When nothing below needs
+        a gradient either (a frozen stem), nothing is recorded at all. A freeze mask
+        freezing whole output channels of the kernel (``set_freeze_mask("kernel",
+        mask, axis=-1)`` with a ``(filters,)`` mask) limits the weight-gradient kernel
+        to the trainable channels.
+
+    Raises:
+        ValueError: a non-positive ``filters``, ``kernel_size``, ``strides`` or
+            ``dilation_rate``; strides and dilation both > 1; an unknown padding or
+            data format; ``groups`` not dividing ``filters`` or the input channels; an
+            input that is not 4-D.
+
+    Example:
+
+    >>> import numpy as np, pyfrozen
+    >>> layer = pyfrozen.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")
+    >>> layer(np.ones((2, 9, 9, 3))).shape, layer.kernel.shape
+    ((2, 5, 5, 8), (3, 3, 3, 8))
+    """
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1),
+                 padding: str = "valid", data_format: str | None = None,
+                 dilation_rate: Any = (1, 1), groups: int = 1, activation: Any = None,
+                 use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
+                 bias_initializer: Any = "zeros", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not cu.positive_int(filters):
+            raise ValueError("Invalid value for argument `filters`. Expected a strictly "
+                             f"positive value. Received filters={filters}.")
+        if not cu.positive_int(groups):
+            raise ValueError("The number of groups must be a positive integer. "
+                             f"Received: groups={groups}.")
+        if filters % groups:
+            raise ValueError("The number of filters must be evenly divisible by the number "
+                             f"of groups. Received: groups={groups}, filters={filters}.")
+        self.filters = int(filters)
+        self.groups = int(groups)
+        self.kernel_size = cu.standardize_tuple(kernel_size, 2, "kernel_size")
+        self.strides = cu.standardize_tuple(strides, 2, "strides")
+        self.dilation_rate = cu.standardize_tuple(dilation_rate, 2, "dilation_rate")
+        cu.check_strides_and_dilation(self.strides, self.dilation_rate)
+        self.padding = cu.standardize_padding(padding)
+        self.data_format = cu.standardize_data_format(data_format)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+
+    def build(self, input_shape: Any) -> None:
+        cu.check_input_ndim(self, input_shape, 4)
+        channels = cu.known_channels(self, input_shape)
+        if channels % self.groups:
+            raise ValueError("The number of input channels must be evenly divisible by the "
+                             f"number of groups. Received groups={self.groups}, but the input "
+                             f"has {channels} channels (full input shape is {input_shape}).")
+        shape = (*self.kernel_size, channels // self.groups, self.filters)
+        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer)
+        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if (
+            self.use_bias) else None
+
+    def call(self, inputs: Any) -> Any:
+        name = activations.name_of(self.activation)
+        fused = name if name in activations.FUSABLE else None
+        y = ops.conv2d(inputs, self.kernel, self.bias, strides=self.strides,
+                       padding=self.padding, dilation_rate=self.dilation_rate,
+                       groups=self.groups, activation=fused)
+        return y if fused else self.activation(y)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return cu.conv_output_shape(self, input_shape, self.kernel_size, self.strides,
+                                    self.dilation_rate, self.padding, self.filters)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": self.kernel_size, "strides": self.strides,
+                "padding": self.padding, "data_format": self.data_format,
+                "dilation_rate": self.dilation_rate, "groups": self.groups,
+                "activation": activations.name_of(self.activation) or self.activation,
+                "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
+                "bias_initializer": self.bias_initializer}
