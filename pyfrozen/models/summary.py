@@ -73,7 +73,7 @@ def _trainable_text(layer: Layer) -> str:
         return "N"
     if trainable == can_train:
         return "Y"
-    return f"{trainable:,} of {sum(w.size for w in weights):,}"
+    return f"{trainable:,} of {can_train:,}"  # of the weights that can train (not BN stats)
 
 
 def _created(layer: Layer) -> list[tuple[Any, bool]]:
