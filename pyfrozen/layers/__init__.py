@@ -1,8 +1,48 @@
 """Keras-style layers (NHWC, Keras weight shapes and names)."""
 
+from pyfrozen.layers.activation_layers import Activation, ReLU, Softmax
 from pyfrozen.layers.dense import Dense
+from pyfrozen.layers.dropout import Dropout
+from pyfrozen.layers.embedding import Embedding
 from pyfrozen.layers.input_layer import Input, InputLayer
 from pyfrozen.layers.layer import Layer
+from pyfrozen.layers.merging import Add, Concatenate
+from pyfrozen.layers.pooling import (
+    AveragePooling2D,
+    AvgPool2D,
+    GlobalAveragePooling2D,
+    GlobalAvgPool2D,
+    GlobalMaxPool2D,
+    GlobalMaxPooling2D,
+    MaxPool2D,
+    MaxPooling2D,
+)
+from pyfrozen.layers.rescaling import Rescaling
+from pyfrozen.layers.reshaping import Flatten, Reshape
 from pyfrozen.layers.symbolic import KerasTensor
 
-__all__ = ["Dense", "Input", "InputLayer", "KerasTensor", "Layer"]
+__all__ = [
+    "Activation",
+    "Add",
+    "AveragePooling2D",
+    "AvgPool2D",
+    "Concatenate",
+    "Dense",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "GlobalAveragePooling2D",
+    "GlobalAvgPool2D",
+    "GlobalMaxPool2D",
+    "GlobalMaxPooling2D",
+    "Input",
+    "InputLayer",
+    "KerasTensor",
+    "Layer",
+    "MaxPool2D",
+    "MaxPooling2D",
+    "ReLU",
+    "Reshape",
+    "Rescaling",
+    "Softmax",
+]
