@@ -365,7 +365,7 @@ class Parameter(Tensor):
         weight gradient only for the unfrozen part.
     """
 
-    __slots__ = ("name", "_trainable", "_freeze_mask", "_index_cache")
+    __slots__ = ("name", "_trainable", "_freeze_mask", "_index_cache", "_update_mask")
 
     def __init__(
         self,
@@ -459,11 +459,31 @@ class Parameter(Tensor):
         mask = self._freeze_mask
         self._frozen = None
         self._index_cache = {}
+        self._update_mask = None  # rebuilt from _frozen on first use
         all_frozen = False
         if mask is not None and mask.any():
             all_frozen = bool(mask.all())
             self._frozen = np.broadcast_to(mask, self.shape)
         self._requires_grad = self._trainable and not all_frozen
+
+    @property
+    def update_mask(self) -> np.ndarray | None:
+        """The freeze mask at full shape as a read-only C-contiguous bool array, or None.
+
+        True = frozen, the convention of the core's masked optimizer kernels, which
+        need exactly this layout (``_frozen`` is a broadcast view for row or column
+        masks). Built once per mask and cached until the mask changes. None when no
+        element is masked; ``trainable`` is not folded in (a parameter with
+        ``trainable=False`` gets no update at all).
+        """
+        if self._frozen is None:
+            return None
+        if self._update_mask is None:
+            mask = np.ascontiguousarray(self._frozen)
+            if mask.flags.writeable:  # a copy we own: lock it like the view it replaces
+                mask.flags.writeable = False
+            self._update_mask = mask
+        return self._update_mask
 
     def trainable_count(self) -> int:
         """How many elements may change (0 when not trainable)."""

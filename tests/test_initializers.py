@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import math
 import random
 
@@ -332,8 +331,3 @@ def test_bad_identifiers():
         init.get({"config": {}})
     with pytest.raises(ValueError, match="unknown initializer 'Nope'"):
         init.deserialize({"class_name": "Nope", "config": {}})
-
-
-def test_docstring_examples():
-    result = doctest.testmod(init, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0

@@ -97,6 +97,27 @@ def test_element_mask_is_not_a_slice_mask():
     assert "3 of 4 trainable" in repr(p)
 
 
+@pytest.mark.parametrize("shape", [(3,), (4, 1), (4, 3)], ids=str)
+def test_update_mask_is_a_cached_contiguous_copy_of_the_full_mask(shape):
+    p = Parameter(np.zeros((4, 3), np.float32))
+    assert p.update_mask is None  # no mask
+    mask = np.arange(np.prod(shape)).reshape(shape) % 2 == 0
+    p.set_freeze_mask(mask)
+    m = p.update_mask
+    assert m.dtype == np.bool_ and m.shape == (4, 3) and m.flags.c_contiguous
+    assert not m.flags.writeable and all(s > 0 for s in m.strides)  # no broadcast strides
+    np.testing.assert_array_equal(m, np.broadcast_to(mask, (4, 3)))
+    assert p.update_mask is m  # cached
+    p.trainable = False  # trainable is not folded in: the same mask stays
+    np.testing.assert_array_equal(p.update_mask, m)
+    p.set_freeze_mask(~mask)  # a new mask: recomputed
+    np.testing.assert_array_equal(p.update_mask, ~np.broadcast_to(mask, (4, 3)))
+    p.set_freeze_mask(np.zeros(3, bool))  # nothing frozen
+    assert p.update_mask is None
+    p.set_freeze_mask(None)
+    assert p.update_mask is None
+
+
 def test_bad_masks_are_reported():
     p = Parameter(np.zeros((4, 3)), name="kernel")
     with pytest.raises(ValueError, match=r"shape \(4,\) does not broadcast to .*\(4, 3\)"):

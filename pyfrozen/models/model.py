@@ -58,6 +58,11 @@ class Model(Layer):
             self._set_graph(Graph(inputs, outputs))
 
     def _set_graph(self, graph: Graph) -> None:
+        names = [layer.name for layer in graph.layers()]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f'The name "{name}" is used {names.count(name)} times in the '
+                                 "model. All layer names should be unique.")
         self._graph = graph
         self._tracked = [layer for layer in graph.layers() if not _is_input_layer(layer)]
         self._input_layers = [layer for layer in graph.layers() if _is_input_layer(layer)]

@@ -3,14 +3,15 @@
 from pyfrozen.ops.activation import log_softmax, relu, relu6, sigmoid, softmax, tanh
 from pyfrozen.ops.batchnorm import batch_norm
 from pyfrozen.ops.conv import conv2d, depthwise_conv2d
-from pyfrozen.ops.dropout import dropout
 from pyfrozen.ops.elementwise import add, cast, div, exp, log, mul, neg, pow, sqrt, sub
-from pyfrozen.ops.embedding import embedding
 from pyfrozen.ops.linalg import dense, matmul
+from pyfrozen.ops.lookup import embedding
 from pyfrozen.ops.loss import binary_cross_entropy, mean_squared_error, softmax_cross_entropy
 from pyfrozen.ops.pooling import avg_pool2d, global_avg_pool2d, global_max_pool2d, max_pool2d
 from pyfrozen.ops.reduction import mean, sum
+from pyfrozen.ops.regularization import dropout
 from pyfrozen.ops.shape import concat, getitem, reshape, transpose
+from pyfrozen.ops.spatial import pad2d, upsampling2d
 
 __all__ = [
     "add",
@@ -37,6 +38,7 @@ __all__ = [
     "mean_squared_error",
     "mul",
     "neg",
+    "pad2d",
     "pow",
     "relu",
     "relu6",
@@ -49,4 +51,5 @@ __all__ = [
     "sum",
     "tanh",
     "transpose",
+    "upsampling2d",
 ]

@@ -13,7 +13,7 @@ import numpy as np
 
 from pyfrozen import _core
 from pyfrozen.autograd.function import Function
-from pyfrozen.ops.elementwise import float_operand
+from pyfrozen.ops._util import as_rows, float_operand
 from pyfrozen.tensor import Tensor
 
 # ---------------------------------------------------------------------------------------
@@ -21,68 +21,37 @@ from pyfrozen.tensor import Tensor
 # ---------------------------------------------------------------------------------------
 
 
-def _as_rows(a: np.ndarray) -> np.ndarray:
-    """``a`` as a C-contiguous matrix of its last axis (a view when already contiguous).
+class _Pointwise(Function):
+    """An activation the core fuses as an epilogue; each subclass's ``name`` is the core's
+    name for it, so ``ctx.name`` tells the kernels which one to run."""
 
-    The core splits rows across threads, so a long 1-D tensor is one row: fine for the
-    small vectors that are 1-D in practice.
-    """
-    a = np.ascontiguousarray(a)
-    if a.ndim < 2:
-        return a.reshape(1, a.size)
-    return a.reshape(a.size // max(a.shape[-1], 1), a.shape[-1])
-
-
-def _act_forward(ctx, x: np.ndarray, activation: str) -> np.ndarray:
-    ctx.save_output()
-    return _core.bias_act_forward(_as_rows(x), None, activation=activation).reshape(x.shape)
-
-
-def _act_backward(ctx, dy: np.ndarray, activation: str) -> tuple[np.ndarray]:
-    (y,) = ctx.saved_tensors
-    dx, _ = _core.bias_act_backward(_as_rows(dy), _as_rows(y), activation=activation,
-                                    need_dbias=False)
-    return (dx.reshape(y.shape),)
-
-
-class Relu(Function):
     @staticmethod
     def forward(ctx, x):
-        return _act_forward(ctx, x, "relu")
+        ctx.save_output()
+        return _core.bias_act_forward(as_rows(x), None, activation=ctx.name).reshape(x.shape)
 
     @staticmethod
     def backward(ctx, dy):
-        return _act_backward(ctx, dy, "relu")
+        (y,) = ctx.saved_tensors
+        dx, _ = _core.bias_act_backward(as_rows(dy), as_rows(y), activation=ctx.name,
+                                        need_dbias=False)
+        return (dx.reshape(y.shape),)
 
 
-class Relu6(Function):
-    @staticmethod
-    def forward(ctx, x):
-        return _act_forward(ctx, x, "relu6")
-
-    @staticmethod
-    def backward(ctx, dy):
-        return _act_backward(ctx, dy, "relu6")
+class Relu(_Pointwise):
+    name = "relu"
 
 
-class Sigmoid(Function):
-    @staticmethod
-    def forward(ctx, x):
-        return _act_forward(ctx, x, "sigmoid")
-
-    @staticmethod
-    def backward(ctx, dy):
-        return _act_backward(ctx, dy, "sigmoid")
+class Relu6(_Pointwise):
+    name = "relu6"
 
 
-class Tanh(Function):
-    @staticmethod
-    def forward(ctx, x):
-        return _act_forward(ctx, x, "tanh")
+class Sigmoid(_Pointwise):
+    name = "sigmoid"
 
-    @staticmethod
-    def backward(ctx, dy):
-        return _act_backward(ctx, dy, "tanh")
+
+class Tanh(_Pointwise):
+    name = "tanh"
 
 
 # ---------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import numpy as np
 
 from pyfrozen import _core
 from pyfrozen.autograd.function import Function
-from pyfrozen.ops.conv import float_tensor
+from pyfrozen.ops._util import float_operand
 from pyfrozen.tensor import Tensor
 
 # ---------------------------------------------------------------------------------------
@@ -124,7 +124,7 @@ class BatchNormInference(Function):
 
 
 def _channel_tensor(t: Any, name: str, x: Tensor, op: str, *, stat: bool) -> Tensor:
-    t = float_tensor(t, op, name)
+    t = float_operand(t, op, name)
     if t.shape != (x.shape[-1],):
         raise ValueError(f"{op}: {name} {t.shape} does not match the channels of input "
                          f"{x.shape} (expected ({x.shape[-1]},))")
@@ -205,7 +205,7 @@ def batch_norm(
            [ 1.,  1.]]), array([0.02, 0.04]))
     """
     op = "batch_norm"
-    x = float_tensor(x, op)
+    x = float_operand(x, op)
     if x.ndim < 2:
         raise ValueError(f"{op}: input must have at least 2 dimensions (batch, ..., "
                          f"channels), got shape {x.shape}")

@@ -17,58 +17,29 @@ import numpy as np
 
 from pyfrozen import _core
 from pyfrozen.autograd.function import Function
+from pyfrozen.ops._util import (
+    activation_name,
+    float_operand,
+    int_pair,
+    is_int,
+    nhwc_operand,
+    padding_name,
+)
 from pyfrozen.tensor import Parameter, Tensor
 
-_ACTIVATIONS = ("relu", "relu6", "sigmoid", "tanh")
-
 # ---------------------------------------------------------------------------------------
-# Argument helpers (also used by batchnorm.py and pooling.py)
+# Argument helpers
 # ---------------------------------------------------------------------------------------
-
-
-def float_tensor(value: Any, op: str, what: str = "input") -> Tensor:
-    """``value`` (Tensor or ndarray) as a float Tensor; TypeError for anything else."""
-    if isinstance(value, np.ndarray):
-        value = Tensor._wrap(value)
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{op}: {what} must be a Tensor, got {type(value).__name__}")
-    if value.dtype.kind != "f":
-        raise TypeError(
-            f"{op}: {what} must be float32 or float64, got {value.dtype} {value.shape}; "
-            "convert with .astype(...)"
-        )
-    return value
-
-
-def int_pair(value: Any, op: str, what: str) -> tuple[int, int]:
-    """An int or a pair of ints, each >= 1, as a pair (Keras's ``strides=2`` == ``(2, 2)``)."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else value
-    ok = isinstance(pair, (tuple, list)) and len(pair) == 2 and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair
-    )
-    if not ok or isinstance(value, bool):
-        raise TypeError(f"{op}: {what} must be an int or a pair of ints, got {value!r}")
-    if min(pair) < 1:
-        raise ValueError(f"{op}: {what} must be >= 1, got {value!r}")
-    return int(pair[0]), int(pair[1])
-
-
-def padding_name(padding: Any, op: str, allowed: tuple[str, ...]) -> str:
-    """Keras's padding names, case-insensitive; ValueError naming the choices otherwise."""
-    if isinstance(padding, str) and padding.lower() in allowed:
-        return padding.lower()
-    choices = ", ".join(repr(a) for a in allowed)
-    raise ValueError(f"{op}: padding must be {choices}, got {padding!r}")
 
 
 def _explicit_padding(padding, x_shape, k_hw, strides, dilation, op):
     """(top, bottom, left, right) for 'valid', 'same' (TF's split) or 4 ints as given."""
     if isinstance(padding, str):
-        name = padding_name(padding, op, ("valid", "same"))
+        name = padding_name(padding, op)
         return _core.conv2d_padding(x_shape[1], x_shape[2], k_hw[0], k_hw[1],
                                     strides, dilation, name)
     ok = isinstance(padding, (tuple, list)) and len(padding) == 4 and all(
-        isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p >= 0 for p in padding
+        is_int(p) and p >= 0 for p in padding
     )
     if not ok:
         raise ValueError(
@@ -152,14 +123,6 @@ class DepthwiseConv2D(Conv2D):
 # ---------------------------------------------------------------------------------------
 
 
-def _check_activation(activation: str | None, op: str) -> str:
-    act = "none" if activation is None else activation
-    if act != "none" and act not in _ACTIVATIONS:
-        raise ValueError(f"{op}: unknown activation {activation!r} (expected one of "
-                         f"{_ACTIVATIONS} or None)")
-    return act
-
-
 def _check_output_size(x_shape, w_shape, geometry, op, kernel_shape):
     (sh, sw), (dh, dw), (pt, pb, pl, pr), _ = geometry
     eh = (w_shape[0] - 1) * dh + 1
@@ -174,6 +137,16 @@ def _check_output_size(x_shape, w_shape, geometry, op, kernel_shape):
             f"{op}: padding {(pt, pb, pl, pr)} must be smaller than the dilated kernel "
             f"extent ({eh}, {ew}) (input {x_shape}, kernel {kernel_shape})"
         )
+
+
+def _operands(x: Any, kernel: Any, op: str, last_axis: str) -> tuple[Tensor, Tensor]:
+    """The NHWC input and the 4-D kernel (its last axis named ``last_axis`` in messages)."""
+    x = nhwc_operand(x, op)
+    kernel = float_operand(kernel, op, "kernel")
+    if kernel.ndim != 4:
+        raise ValueError(f"{op}: kernel must be 4-D (height, width, in_channels, "
+                         f"{last_axis}), got shape {kernel.shape}")
+    return x, kernel
 
 
 def _trainable_channels(kernel: Tensor, c_out: int) -> np.ndarray | None:
@@ -192,7 +165,7 @@ def _trainable_channels(kernel: Tensor, c_out: int) -> np.ndarray | None:
 
 def _conv(fn, op, x, kernel, bias, w_shape, strides, padding, dilation_rate, groups,
           activation):
-    act = _check_activation(activation, op)
+    act = activation_name(activation, op)
     stride = int_pair(strides, op, "strides")
     dilation = int_pair(dilation_rate, op, "dilation_rate")
     pads = _explicit_padding(padding, x.shape, w_shape[:2], stride, dilation, op)
@@ -200,7 +173,7 @@ def _conv(fn, op, x, kernel, bias, w_shape, strides, padding, dilation_rate, gro
     _check_output_size(x.shape, w_shape, geometry, op, kernel.shape)
     inputs = (x, kernel)
     if bias is not None:
-        bias = float_tensor(bias, op, "bias")
+        bias = float_operand(bias, op, "bias")
         if bias.shape != (w_shape[3],):
             raise ValueError(f"{op}: bias {bias.shape} does not match kernel {kernel.shape} "
                              f"({w_shape[3]} output channels)")
@@ -262,15 +235,8 @@ def conv2d(
     (1, 4, 4, 5)
     """
     op = "conv2d"
-    x = float_tensor(x, op)
-    kernel = float_tensor(kernel, op, "kernel")
-    if x.ndim != 4:
-        raise ValueError(f"{op}: input must be 4-D (batch, height, width, channels), "
-                         f"got shape {x.shape}")
-    if kernel.ndim != 4:
-        raise ValueError(f"{op}: kernel must be 4-D (height, width, in_channels, "
-                         f"out_channels), got shape {kernel.shape}")
-    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+    x, kernel = _operands(x, kernel, op, "out_channels")
+    if not is_int(groups) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     c_in, (kc, c_out) = x.shape[3], kernel.shape[2:]
     if kc * groups != c_in:
@@ -329,14 +295,7 @@ def depthwise_conv2d(
     (1, 3, 3, 6)
     """
     op = "depthwise_conv2d"
-    x = float_tensor(x, op)
-    kernel = float_tensor(kernel, op, "kernel")
-    if x.ndim != 4:
-        raise ValueError(f"{op}: input must be 4-D (batch, height, width, channels), "
-                         f"got shape {x.shape}")
-    if kernel.ndim != 4:
-        raise ValueError(f"{op}: kernel must be 4-D (height, width, in_channels, "
-                         f"depth_multiplier), got shape {kernel.shape}")
+    x, kernel = _operands(x, kernel, op, "depth_multiplier")
     kh, kw, c_in, mult = kernel.shape
     if c_in != x.shape[3]:
         raise ValueError(f"{op}: input has {x.shape[3]} channels but kernel expects {c_in} "

@@ -12,33 +12,25 @@ from typing import Any
 import numpy as np
 
 from pyfrozen.autograd.function import Function
-from pyfrozen.ops._util import broadcast_shape, float_operands, unbroadcast
+from pyfrozen.ops._util import (
+    broadcast_shape,
+    float_operand,
+    float_operands,
+    tensor_operand,
+    unbroadcast,
+)
 from pyfrozen.tensor import Tensor
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+# NOTE: numpy gives scalars for 0-d results; the tape turns them back into arrays, so the
+# ops below return numpy's results as they are.
 
 
-def float_operand(x: Any, op: str) -> Tensor:
-    """The single operand of a float op as a Tensor (a numpy array is wrapped, not copied).
-
-    Raises:
-        TypeError: ``x`` is not a Tensor or array, or not float32 / float64.
-    """
-    if isinstance(x, np.ndarray):
-        x = Tensor._wrap(x)
-    elif not isinstance(x, Tensor):
-        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
-    if x.data.dtype not in _FLOATS:
-        raise TypeError(
-            f"{op}: needs a float32 or float64 tensor, got {x.data.dtype} {x.shape}; "
-            "convert with .astype(...)"
-        )
-    return x
-
-
-def _reduce_to(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``grad`` summed back to an input's ``shape`` (an array: numpy makes 0-d results scalars)."""
-    return np.asarray(unbroadcast(grad, shape))
+def _keep_shapes(ctx, a: np.ndarray, b: np.ndarray) -> None:
+    """Checks that the operands broadcast (naming both shapes) and keeps their shapes,
+    which backward sums the gradients back to."""
+    if a.shape != b.shape:
+        broadcast_shape(a, b, ctx.name)
+    ctx.shapes = (a.shape, b.shape)
 
 
 # ---------------------------------------------------------------------------------------
@@ -49,41 +41,36 @@ def _reduce_to(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
-        if a.shape != b.shape:
-            broadcast_shape(a, b, "add")
-        ctx.shapes = (a.shape, b.shape)
-        return np.asarray(np.add(a, b))
+        _keep_shapes(ctx, a, b)
+        return np.add(a, b)
 
     @staticmethod
     def backward(ctx, dy):
         sa, sb = ctx.shapes
         na, nb = ctx.needs_input_grad
-        return (_reduce_to(dy, sa) if na else None, _reduce_to(dy, sb) if nb else None)
+        return (unbroadcast(dy, sa) if na else None, unbroadcast(dy, sb) if nb else None)
 
 
 class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
-        if a.shape != b.shape:
-            broadcast_shape(a, b, "sub")
-        ctx.shapes = (a.shape, b.shape)
-        return np.asarray(np.subtract(a, b))
+        _keep_shapes(ctx, a, b)
+        return np.subtract(a, b)
 
     @staticmethod
     def backward(ctx, dy):
-        sa, sb = ctx.shapes
-        na, nb = ctx.needs_input_grad
-        return (_reduce_to(dy, sa) if na else None, _reduce_to(-dy, sb) if nb else None)
+        da, db = Add.backward(ctx, dy)
+        return da, (None if db is None else np.negative(db))
 
 
 class Neg(Function):
     @staticmethod
     def forward(ctx, a):
-        return np.asarray(np.negative(a))
+        return np.negative(a)
 
     @staticmethod
     def backward(ctx, dy):
-        return (np.asarray(-dy),)
+        return (np.negative(dy),)
 
 
 # ---------------------------------------------------------------------------------------
@@ -94,36 +81,31 @@ class Neg(Function):
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        if a.shape != b.shape:
-            broadcast_shape(a, b, "mul")
+        _keep_shapes(ctx, a, b)
         na, nb = ctx.needs_input_grad
         # Each gradient needs only the other operand.
         ctx.save_for_backward(b if na else None, a if nb else None)
-        ctx.shapes = (a.shape, b.shape)
-        return np.asarray(np.multiply(a, b))
+        return np.multiply(a, b)
 
     @staticmethod
     def backward(ctx, dy):
         b, a = ctx.saved_tensors
         sa, sb = ctx.shapes
         return (
-            _reduce_to(dy * b, sa) if b is not None else None,
-            _reduce_to(dy * a, sb) if a is not None else None,
+            unbroadcast(dy * b, sa) if b is not None else None,
+            unbroadcast(dy * a, sb) if a is not None else None,
         )
 
 
 class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
-        if a.shape != b.shape:
-            broadcast_shape(a, b, "div")
-        y = np.asarray(np.divide(a, b))
+        _keep_shapes(ctx, a, b)
         na, nb = ctx.needs_input_grad
         ctx.save_for_backward(b if (na or nb) else None)
         if nb:
             ctx.save_output()  # d(a/b)/db = -y / b
-        ctx.shapes = (a.shape, b.shape)
-        return y
+        return np.divide(a, b)
 
     @staticmethod
     def backward(ctx, dy):
@@ -131,8 +113,8 @@ class Div(Function):
         saved = ctx.saved_tensors
         b = saved[0]
         sa, sb = ctx.shapes
-        da = _reduce_to(dy / b, sa) if na else None
-        db = _reduce_to(-dy * saved[1] / b, sb) if nb else None
+        da = unbroadcast(dy / b, sa) if na else None
+        db = unbroadcast(-dy * saved[1] / b, sb) if nb else None
         return da, db
 
 
@@ -141,8 +123,7 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        if a.shape != b.shape:
-            broadcast_shape(a, b, "pow")
+        _keep_shapes(ctx, a, b)
         na, nb = ctx.needs_input_grad
         if nb and np.any(a < 0):
             # log(a) is not real there: refuse instead of handing back NaN gradients.
@@ -151,13 +132,11 @@ class Pow(Function):
                 f"but the base {a.shape} has negative elements; freeze the exponent or use "
                 "a base >= 0"
             )
-        y = np.asarray(np.power(a, b))
         # d/da = b * a**(b-1) uses a and b; d/db = y * log(a) uses a and y.
         ctx.save_for_backward(a if (na or nb) else None, b if na else None)
         if nb:
             ctx.save_output()
-        ctx.shapes = (a.shape, b.shape)
-        return y
+        return np.power(a, b)
 
     @staticmethod
     def backward(ctx, dy):
@@ -165,8 +144,8 @@ class Pow(Function):
         saved = ctx.saved_tensors
         a, b = saved[0], saved[1]
         sa, sb = ctx.shapes
-        da = _reduce_to(dy * _pow_base_grad(a, b), sa) if na else None
-        db = _reduce_to(dy * _pow_exponent_grad(a, saved[2]), sb) if nb else None
+        da = unbroadcast(dy * _pow_base_grad(a, b), sa) if na else None
+        db = unbroadcast(dy * _pow_exponent_grad(a, saved[2]), sb) if nb else None
         return da, db
 
 
@@ -200,36 +179,36 @@ class Exp(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_output()  # d exp(x) = exp(x): the output is all backward needs
-        return np.asarray(np.exp(x))
+        return np.exp(x)
 
     @staticmethod
     def backward(ctx, dy):
         (y,) = ctx.saved_tensors
-        return (np.asarray(dy * y),)
+        return (dy * y,)
 
 
 class Log(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.asarray(np.log(x))
+        return np.log(x)
 
     @staticmethod
     def backward(ctx, dy):
         (x,) = ctx.saved_tensors
-        return (np.asarray(dy / x),)
+        return (dy / x,)
 
 
 class Sqrt(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_output()  # d sqrt(x) = 1 / (2 sqrt(x))
-        return np.asarray(np.sqrt(x))
+        return np.sqrt(x)
 
     @staticmethod
     def backward(ctx, dy):
         (y,) = ctx.saved_tensors
-        return (np.asarray(dy / (y + y)),)
+        return (dy / (y + y),)
 
 
 class Cast(Function):
@@ -332,6 +311,7 @@ def cast(a: Tensor, dtype: Any) -> Tensor:
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"cast: target dtype {dtype} is not float32 or float64")
+    a = tensor_operand(a, "cast")
     if a.data.dtype.kind != "f":
         return Tensor._wrap(a.data.astype(dtype))
     return Cast.apply(a, dtype=dtype)

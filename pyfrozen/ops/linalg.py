@@ -13,16 +13,15 @@ import numpy as np
 
 from pyfrozen import _core
 from pyfrozen.autograd.function import Function
-from pyfrozen.ops._util import count, float_operands, unbroadcast
+from pyfrozen.ops._util import (
+    activation_name,
+    as_rows,
+    count,
+    float_operand,
+    float_operands,
+    unbroadcast,
+)
 from pyfrozen.tensor import Parameter, Tensor
-
-_ACTIVATIONS = ("relu", "relu6", "sigmoid", "tanh")
-
-
-def _rows(a: np.ndarray) -> np.ndarray:
-    """(..., k) as a C-contiguous (rows, k) matrix (a view when possible)."""
-    return np.ascontiguousarray(a).reshape(-1, a.shape[-1])
-
 
 # ---------------------------------------------------------------------------------------
 # matmul
@@ -43,7 +42,7 @@ class MatMul(Function):
         ctx.shapes = (a.shape, b.shape)
         if b.ndim == 2 and a.ndim >= 2:
             count("matmul", "forward", a.size // ka * b.shape[1] * ka)
-            return _core.gemm(_rows(a), b).reshape(*a.shape[:-1], b.shape[1])
+            return _core.gemm(as_rows(a), b).reshape(*a.shape[:-1], b.shape[1])
         return np.matmul(a, b)
 
     @staticmethod
@@ -51,14 +50,14 @@ class MatMul(Function):
         b, a = ctx.saved_tensors
         sa, sb = ctx.shapes
         if len(sb) == 2 and len(sa) >= 2:
-            dy2 = _rows(dy)
+            dy2 = as_rows(dy)
             da = db = None
             if b is not None:
                 count("matmul", "backward_input", dy2.shape[0] * sb[0] * sb[1])
                 da = _core.gemm(dy2, b, trans_b=True).reshape(sa)
             if a is not None:
                 count("matmul", "backward_weight", dy2.shape[0] * sb[0] * sb[1])
-                db = _core.gemm(_rows(a), dy2, trans_a=True)
+                db = _core.gemm(as_rows(a), dy2, trans_a=True)
             return da, db
         return _matmul_backward_general(dy, a, b, sa, sb)
 
@@ -99,7 +98,7 @@ class Dense(Function):
     @staticmethod
     def forward(ctx, x, kernel, bias=None, *, activation="none", columns=None, rows=None):
         nx, nk = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        x2 = _rows(x)
+        x2 = as_rows(x)
         y = _core.gemm(x2, kernel)
         count("dense", "forward", x2.shape[0] * kernel.shape[0] * kernel.shape[1])
         if activation != "none" or bias is not None:
@@ -117,12 +116,12 @@ class Dense(Function):
         needs = ctx.needs_input_grad
         saved = ctx.saved_tensors
         x2, kernel = saved[0], saved[1]
-        dy2 = _rows(dy)
+        dy2 = as_rows(dy)
         db = None
         need_db = len(needs) > 2 and needs[2]
         if ctx.activation != "none":
             dy2, db = _core.bias_act_backward(
-                dy2, _rows(saved[2]), activation=ctx.activation, need_dbias=need_db
+                dy2, as_rows(saved[2]), activation=ctx.activation, need_dbias=need_db
             )
         elif need_db:
             _, db = _core.bias_act_backward(dy2, dy2, activation="none", need_dx=False)
@@ -157,14 +156,12 @@ def dense(
         bias: optional (out,).
         activation: None, "relu", "relu6", "sigmoid" or "tanh".
     """
-    act = "none" if activation is None else activation
-    if act != "none" and act not in _ACTIVATIONS:
-        raise ValueError(
-            f"dense: unknown activation {activation!r} (expected one of {_ACTIVATIONS})"
-        )
+    act = activation_name(activation, "dense")
     x, kernel = float_operands(x, kernel, "dense")
     if kernel.ndim != 2 or x.ndim < 1 or x.shape[-1] != kernel.shape[0]:
         raise ValueError(f"dense: input {x.shape} does not match kernel {kernel.shape}")
+    if bias is not None:
+        bias = float_operand(bias, "dense", "bias")
     if bias is not None and bias.shape != (kernel.shape[1],):
         raise ValueError(f"dense: bias {bias.shape} does not match kernel {kernel.shape}")
     columns = rows = None

@@ -18,6 +18,7 @@ import numpy as np
 
 from pyfrozen import _core
 from pyfrozen.autograd.function import Function
+from pyfrozen.ops._util import float_operand
 from pyfrozen.tensor import Tensor
 
 _EPSILON = 1e-7  # Keras's backend.epsilon(): probabilities are clipped to [eps, 1 - eps]
@@ -86,21 +87,18 @@ def _target(value: Any, like: Tensor, op: str, name: str) -> Tensor:
     return Tensor._wrap(array.astype(like.data.dtype))
 
 
-def _check_pred(pred: Any, op: str, name: str) -> Tensor:
-    if not isinstance(pred, Tensor):
-        pred = Tensor(pred) if not isinstance(pred, np.ndarray) else Tensor._wrap(pred)
-    if pred.data.dtype.kind != "f":
-        raise TypeError(f"{op}: {name} must be float32 or float64, got {pred.data.dtype}")
-    return pred
-
-
-def _check_same_shape(pred: Tensor, target: Tensor, op: str) -> None:
+def _pred_and_target(pred: Any, target: Any, op: str) -> tuple[Tensor, Tensor]:
+    """The operands of an element-wise loss: a float pred with at least one axis and a
+    target of its shape."""
+    pred = float_operand(pred, op, "pred")
+    target = _target(target, pred, op, "target")
     if pred.ndim == 0:
         raise ValueError(f"{op}: pred must have at least one axis, got shape {pred.shape}")
     if pred.shape != target.shape:
         raise ValueError(
             f"{op}: target shape {target.shape} does not match pred shape {pred.shape}"
         )
+    return pred, target
 
 
 # ---------------------------------------------------------------------------------------
@@ -244,7 +242,7 @@ def softmax_cross_entropy(
     """
     op = "softmax_cross_entropy"
     reduction = _reduction(reduction, op)
-    logits = _check_pred(logits, op, "logits")
+    logits = float_operand(logits, op, "logits")
     if logits.ndim == 0 or logits.shape[-1] == 0:
         raise ValueError(
             f"{op}: logits need a class axis with at least one class, got shape {logits.shape}"
@@ -354,9 +352,7 @@ def binary_cross_entropy(
     """
     op = "binary_cross_entropy"
     reduction = _reduction(reduction, op)
-    pred = _check_pred(pred, op, "pred")
-    target = _target(target, pred, op, "target")
-    _check_same_shape(pred, target, op)
+    pred, target = _pred_and_target(pred, target, op)
     return BinaryCrossEntropy.apply(
         pred, target, from_logits=bool(from_logits), reduction=reduction
     )
@@ -420,7 +416,5 @@ def mean_squared_error(pred: Any, target: Any, *, reduction: str | None = "mean"
     """
     op = "mean_squared_error"
     reduction = _reduction(reduction, op)
-    pred = _check_pred(pred, op, "pred")
-    target = _target(target, pred, op, "target")
-    _check_same_shape(pred, target, op)
+    pred, target = _pred_and_target(pred, target, op)
     return MeanSquaredError.apply(pred, target, reduction=reduction)

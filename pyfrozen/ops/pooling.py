@@ -14,7 +14,7 @@ import numpy as np
 
 from pyfrozen import _core
 from pyfrozen.autograd.function import Function
-from pyfrozen.ops.conv import float_tensor, int_pair, padding_name
+from pyfrozen.ops._util import int_pair, nhwc_operand, padding_name
 from pyfrozen.tensor import Tensor
 
 # ---------------------------------------------------------------------------------------
@@ -58,13 +58,10 @@ class AvgPool2D(Function):
 
 
 def _window(x: Any, pool_size: Any, strides: Any, padding: str, op: str):
-    x = float_tensor(x, op)
-    if x.ndim != 4:
-        raise ValueError(f"{op}: input must be 4-D (batch, height, width, channels), "
-                         f"got shape {x.shape}")
+    x = nhwc_operand(x, op)
     pool = int_pair(pool_size, op, "pool_size")
     stride = pool if strides is None else int_pair(strides, op, "strides")
-    pad = padding_name(padding, op, ("valid", "same"))
+    pad = padding_name(padding, op)
     if pad == "valid" and (pool[0] > x.shape[1] or pool[1] > x.shape[2]):
         raise ValueError(f"{op}: pool_size {pool} is larger than the input {x.shape} "
                          "with padding 'valid'")
@@ -195,10 +192,7 @@ class GlobalMaxPool2D(Function):
 
 
 def _global_input(x: Any, op: str) -> Tensor:
-    x = float_tensor(x, op)
-    if x.ndim != 4:
-        raise ValueError(f"{op}: input must be 4-D (batch, height, width, channels), "
-                         f"got shape {x.shape}")
+    x = nhwc_operand(x, op)
     if x.shape[1] * x.shape[2] == 0:
         raise ValueError(f"{op}: input {x.shape} has no pixels to pool")
     return x

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from pyfrozen.autograd.function import Function
-from pyfrozen.ops.elementwise import float_operand
+from pyfrozen.ops._util import float_operand
 from pyfrozen.tensor import Tensor
 
 

@@ -14,16 +14,8 @@ from typing import Any
 import numpy as np
 
 from pyfrozen.autograd.function import Function
+from pyfrozen.ops._util import tensor_operand
 from pyfrozen.tensor import Tensor
-
-
-def _operand(x: Any, op: str) -> Tensor:
-    if isinstance(x, np.ndarray):
-        return Tensor._wrap(x)
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
-    return x
-
 
 # ---------------------------------------------------------------------------------------
 # Views: reshape, transpose
@@ -77,7 +69,7 @@ def reshape(x: Tensor, shape: Any) -> Tensor:
         ValueError: the element counts differ (the message names both shapes).
         TypeError: ``shape`` holds something other than integers.
     """
-    x = _operand(x, "reshape")
+    x = tensor_operand(x, "reshape")
     items = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
     try:
         shape = tuple(operator.index(n) for n in items)
@@ -92,7 +84,7 @@ def transpose(x: Tensor, axes: Any = None) -> Tensor:
     Raises:
         ValueError: ``axes`` is not a permutation of ``x``'s axes.
     """
-    x = _operand(x, "transpose")
+    x = tensor_operand(x, "transpose")
     n = x.ndim
     if axes is None:
         axes = tuple(range(n - 1, -1, -1))
@@ -145,7 +137,7 @@ def concat(tensors: Any, axis: int = 0) -> Tensor:
             shapes are named).
         TypeError: the dtypes differ.
     """
-    tensors = [_operand(t, "concat") for t in tensors]
+    tensors = [tensor_operand(t, "concat") for t in tensors]
     if not tensors:
         raise ValueError("concat: needs at least one tensor")
     shapes = [t.shape for t in tensors]
@@ -230,4 +222,4 @@ def getitem(x: Tensor, index: Any) -> Tensor:
     Raises:
         IndexError: the index is out of range or of an invalid kind.
     """
-    return GetItem.apply(_operand(x, "getitem"), index=_plain_index(index))
+    return GetItem.apply(tensor_operand(x, "getitem"), index=_plain_index(index))

@@ -7,8 +7,8 @@ work; an all-frozen mask is trainable=False; masks survive trainable toggles; ba
 raise clear errors.
 
 The core's masks use the Parameter's convention: True (nonzero) = frozen
-(csrc/include/pyfrozen/optimizer.hpp). The kernels need a C-contiguous mask, while
-``Parameter._frozen`` is a broadcast view for row or column masks, hence ``_mask()``.
+(csrc/include/pyfrozen/optimizer.hpp). The kernels need a C-contiguous mask, which
+``Parameter.update_mask`` gives (``_frozen`` is a broadcast view for row or column masks).
 """
 
 from __future__ import annotations
@@ -48,10 +48,6 @@ def bits(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a).view(np.uint32 if a.dtype == np.float32 else np.uint64)
 
 
-def _mask(p: pyfrozen.Parameter) -> np.ndarray | None:
-    return None if p._frozen is None else np.ascontiguousarray(p._frozen)
-
-
 class Optimizer:
     """The core's update kernels with lazily created state (random, so that frozen
     state elements are proven untouched, not just left at 0)."""
@@ -74,7 +70,7 @@ class Optimizer:
         self.step_count += 1
         with pyfrozen.no_grad():
             for p in params:
-                self._update(p, p.grad.data, self.state(p), _mask(p))
+                self._update(p, p.grad.data, self.state(p), p.update_mask)
                 p._bump_version()
                 p.grad = None
 

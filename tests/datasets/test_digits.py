@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import hashlib
 from importlib import resources
 from pathlib import Path
@@ -93,8 +92,3 @@ def test_descr_states_source_and_licence():
     d = load_digits()
     assert "CC BY 4.0" in d.DESCR and "10.24432/C50P49" in d.DESCR
     assert "CC BY 4.0" in digits.__doc__ and "Alpaydin" in digits.__doc__
-
-
-def test_docstring_examples():
-    result = doctest.testmod(digits, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0

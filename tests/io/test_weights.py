@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import json
 import os
 from pathlib import Path
@@ -384,8 +383,3 @@ def test_short_writes_are_completed(tmp_path, monkeypatch):
     save_arrays(path, {"w": np.arange(100.0)})
     monkeypatch.undo()
     np.testing.assert_array_equal(load_arrays(path).arrays["w"], np.arange(100.0))
-
-
-def test_docstring_examples():
-    result = doctest.testmod(weights, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0

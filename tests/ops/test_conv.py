@@ -4,7 +4,6 @@ trace(), channel-limited weight gradients for masked kernels, argument errors.""
 
 from __future__ import annotations
 
-import doctest
 from typing import NamedTuple
 
 import numpy as np
@@ -13,7 +12,6 @@ import pytest
 import pyfrozen
 from pyfrozen import ops
 from pyfrozen.autograd import trace
-from pyfrozen.ops import conv as conv_module
 from pyfrozen.testing import check_op
 
 # ---- torch references ----------------------------------------------------------------
@@ -361,8 +359,3 @@ def test_padding_names_are_case_insensitive_and_non_contiguous_input_works():
     got = ops.conv2d(pyfrozen.Tensor.from_numpy(x), k, padding="SAME").numpy()
     want = ops.conv2d(pyfrozen.tensor(np.ascontiguousarray(x)), k, padding="same").numpy()
     np.testing.assert_array_equal(got, want)
-
-
-def test_docstring_examples():
-    result = doctest.testmod(conv_module, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0

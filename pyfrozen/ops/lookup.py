@@ -16,6 +16,7 @@ import numpy as np
 from pyfrozen import _core
 from pyfrozen.autograd import tape
 from pyfrozen.autograd.function import Function
+from pyfrozen.ops._util import float_operand
 from pyfrozen.tensor import Parameter, Tensor
 
 
@@ -97,10 +98,7 @@ def embedding(indices: Any, table: Tensor) -> Tensor:
     >>> pyfrozen.ops.embedding([[2, 0]], table).shape
     (1, 2, 2)
     """
-    if not isinstance(table, Tensor):
-        raise TypeError(f"embedding: table must be a Tensor, got {type(table).__name__}")
-    if table.data.dtype.kind != "f":
-        raise TypeError(f"embedding: table must be float32 or float64, got {table.dtype}")
+    table = float_operand(table, "embedding", "table")
     if table.ndim != 2:
         raise ValueError(f"embedding: table must be 2-D (rows, dim), got shape {table.shape}")
     idx = _indices(indices)

@@ -1,4 +1,5 @@
-"""Inverted dropout, as Keras: zero a random fraction of elements, scale the rest up.
+"""Regularization ops: inverted dropout, as Keras (zero a random fraction of the
+elements, scale the rest up).
 
 The node saves only the boolean keep-mask (one byte per element): the gradient is
 ``dy`` scaled where the mask keeps and 0 elsewhere. The mask selects, it never
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from pyfrozen.autograd.function import Function
-from pyfrozen.ops.elementwise import float_operand
+from pyfrozen.ops._util import float_operand
 from pyfrozen.tensor import Tensor
 
 _rng: np.random.Generator | None = None  # the generator used when no seed is given

@@ -1,0 +1,140 @@
+"""The Layer contract: user-defined layers, weights, freezing, casting, training flag."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pyfrozen
+from pyfrozen.autograd import trace
+from pyfrozen.layers import Dense, Input, Layer
+from pyfrozen.models import Model, Sequential
+from pyfrozen.testing import check_layer
+
+
+class Affine(Layer):
+    """A user-defined layer: y = x * scale + shift, per feature."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+
+    def build(self, input_shape):
+        self.scale = self.add_weight("scale", (input_shape[-1],), "ones")
+        self.shift = self.add_weight("shift", (input_shape[-1],), "zeros")
+        self.calls = self.add_weight("calls", (), "zeros", trainable=False)
+
+    def call(self, x):
+        return x * self.scale + self.shift
+
+
+class SeesTraining(Layer):
+    """Records the training flag each call received."""
+
+    seen: list = []
+
+    def call(self, x, training=None):
+        SeesTraining.seen.append(training)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def test_user_layer_passes_the_layer_harness():
+    report = check_layer(Affine, {}, (3, 4), expected_output_shape=(3, 4),
+                         expected_num_trainable_weights=2, expected_num_non_trainable_weights=1,
+                         expected_num_params=9)
+    assert report.layer.built
+
+
+def test_user_layer_trains_and_freezes_like_a_builtin():
+    layer = Affine()
+    x = pyfrozen.tensor(np.arange(6.0, dtype=np.float32).reshape(2, 3))
+    layer(x).backward(np.ones((2, 3), np.float32))
+    np.testing.assert_array_equal(layer.scale.grad.data, [3.0, 5.0, 7.0])
+    layer.scale.grad = layer.shift.grad = None
+    layer.trainable = False
+    with trace() as t:
+        y = layer(x)
+    assert not y.requires_grad and t.nodes == 0 and layer.trainable_weights == []
+    assert len(layer.non_trainable_weights) == 3
+
+
+def test_weights_lists_and_copies():
+    layer = Dense(2)
+    layer.build((None, 3))
+    layer.built = True
+    assert [w.name for w in layer.weights] == ["kernel", "bias"]
+    values = layer.get_weights()
+    values[0][:] = 7.0
+    assert not (layer.kernel.data == 7.0).any()
+    with pytest.raises(ValueError, match=r"weight 'kernel': expected shape \(3, 2\), received"):
+        layer.set_weights([np.zeros((2, 2)), np.zeros(2)])
+    with pytest.raises(ValueError, match="has 2 weights, but set_weights received 1"):
+        layer.set_weights([np.zeros((3, 2))])
+    with pytest.raises(ValueError, match="already has a weight named 'kernel'"):
+        layer.add_weight("kernel", (1,))
+
+
+def test_count_params_needs_a_built_layer():
+    with pytest.raises(ValueError, match="isn't built"):
+        Dense(2).count_params()
+
+
+def test_trainable_is_recursive_and_gates_children():
+    inner = Dense(3, name="inner")
+    outer = Sequential([Input((2,)), inner, Dense(1)])
+    outer.trainable = False
+    assert outer.trainable_weights == [] and not inner.trainable
+    assert not inner.kernel.requires_grad
+    outer.trainable = True
+    assert len(outer.trainable_weights) == 4
+
+
+def test_freeze_masks_survive_trainable_toggles():
+    layer = Dense(4)
+    layer(np.ones((1, 3)))
+    layer.set_freeze_mask("kernel", np.array([True, False, False, True]))
+    layer.trainable = False
+    layer.trainable = True
+    assert layer.kernel.trainable_count() == 6
+    layer.set_freeze_mask("kernel", None)
+    assert layer.kernel.trainable_count() == 12
+    with pytest.raises(ValueError, match="has no weight 'gamma'; it has"):
+        layer.set_freeze_mask("gamma", np.array([True]))
+
+
+def test_float64_data_into_a_float32_layer_is_cast():
+    layer = Dense(2)
+    y = layer(np.ones((1, 3), np.float64))
+    assert y.dtype == np.float32 and layer.kernel.dtype == np.float32
+    x64 = pyfrozen.tensor(np.ones((1, 3)), requires_grad=True)
+    layer(x64).backward(np.ones((1, 2), np.float32))
+    assert x64.grad.dtype == np.float64  # the cast is differentiable
+
+
+def test_call_site_training_false_holds_for_a_sub_model():
+    inp = Input((2,))
+    base = Model(inp, SeesTraining()(inp), name="base_for_training")
+    x = Input((2,))
+    outer = Model(x, Dense(1)(base(x, training=False)))
+    SeesTraining.seen.clear()
+    outer(np.ones((1, 2)), training=True)
+    outer(np.ones((1, 2)))
+    direct = Model(x, SeesTraining()(x))
+    direct(np.ones((1, 2)), training=True)
+    assert SeesTraining.seen == [False, False, True]
+
+
+def test_bad_constructor_arguments():
+    with pytest.raises(ValueError, match="Received: units=0"):
+        Dense(0)
+    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+        Dense(2, dtype="int32")
+    with pytest.raises(TypeError, match=r"unexpected keyword arguments \['unit'\]"):
+        Dense(2, unit=3)
+
+
+def test_default_names_count_up_like_keras():
+    a, b = Affine(), Affine()
+    assert a.name.startswith("affine") and b.name != a.name
