@@ -19,6 +19,7 @@ from pyfrozen.layers.pooling import (
 )
 from pyfrozen.layers.rescaling import Rescaling
 from pyfrozen.layers.reshaping import Flatten, Reshape
+from pyfrozen.layers.spatial import UpSampling2D, ZeroPadding2D
 from pyfrozen.layers.symbolic import KerasTensor
 
 __all__ = [
@@ -45,4 +46,6 @@ __all__ = [
     "Reshape",
     "Rescaling",
     "Softmax",
+    "UpSampling2D",
+    "ZeroPadding2D",
 ]

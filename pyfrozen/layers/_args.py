@@ -6,12 +6,10 @@ import math
 import numbers
 from typing import Any
 
-Shape = tuple[int | None, ...]
+from pyfrozen.ops._util import is_int
 
-
-def is_int(value: Any) -> bool:
-    """A Python or numpy integer, never a bool."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+__all__ = ["channels_last", "check_ndim", "int_tuple", "is_int", "is_number", "padding_mode",
+           "positive_int", "product"]
 
 
 def is_number(value: Any) -> bool:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 
 import pyfrozen
 from pyfrozen import layers
 from pyfrozen.autograd import trace
-from pyfrozen.layers import activation_layers
 from pyfrozen.testing import check_layer
 
 
@@ -132,7 +129,3 @@ def test_freezing_changes_nothing_and_gradients_pass(make):
         make(dtype="float64")(pyfrozen.tensor(data))
     assert tr.nodes == 0
 
-
-def test_docstring_examples():
-    result = doctest.testmod(activation_layers, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0

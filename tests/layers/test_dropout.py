@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 
 import pyfrozen
 from pyfrozen import layers
 from pyfrozen.autograd import trace
-from pyfrozen.layers import dropout
 from pyfrozen.models import Model
 from pyfrozen.testing import check_layer
 
@@ -108,7 +105,3 @@ def test_argument_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         layers.Dropout(**kwargs)
 
-
-def test_docstring_examples():
-    result = doctest.testmod(dropout, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 
-import pyfrozen
 from pyfrozen import layers
 from pyfrozen.autograd import trace
-from pyfrozen.layers import embedding
 from pyfrozen.models import Model
 from pyfrozen.tensor import Tensor
 from pyfrozen.testing import check_layer
@@ -25,8 +21,8 @@ def test_embedding(dims, indices):
     report = check_layer(layers.Embedding, {"input_dim": dims[0], "output_dim": dims[1]},
                          indices.shape, input_data=indices,
                          expected_output_shape=(*indices.shape, dims[1]),
-                         expected_num_trainable_weights=1,
-                         expected_num_non_trainable_weights=0, expected_num_params=dims[0] * dims[1])
+                         expected_num_trainable_weights=1, expected_num_non_trainable_weights=0,
+                         expected_num_params=dims[0] * dims[1])
     table = report.layer.embeddings.numpy()
     np.testing.assert_array_equal(report.output, table[indices])
 
@@ -137,7 +133,3 @@ def test_argument_errors(kwargs, error, match):
     with pytest.raises(error, match=match):
         layers.Embedding(**kwargs)
 
-
-def test_docstring_examples():
-    result = doctest.testmod(embedding, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0

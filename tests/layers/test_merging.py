@@ -7,15 +7,12 @@ config round trips and the shape errors.
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 
 import pyfrozen
 from pyfrozen import layers
 from pyfrozen.autograd import gradcheck, trace
-from pyfrozen.layers import merging
 
 
 def _arrays(*shapes, seed=0):
@@ -183,7 +180,3 @@ def test_default_names():
     assert layers.Add().name.startswith("add")
     assert layers.Concatenate().name.startswith("concatenate")
 
-
-def test_docstring_examples():
-    result = doctest.testmod(merging, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 
 import pyfrozen
 from pyfrozen import layers
 from pyfrozen.autograd import trace
-from pyfrozen.layers import pooling
 from pyfrozen.testing import check_layer
 
 WINDOWED = [
@@ -150,7 +147,3 @@ def test_freezing_changes_nothing_and_gradients_pass(cls):
         y = cls(dtype="float64")(pyfrozen.tensor(x_data))
     assert not y.requires_grad and tr.nodes == 0
 
-
-def test_docstring_examples():
-    result = doctest.testmod(pooling, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 
 import pyfrozen
 from pyfrozen import layers
 from pyfrozen.autograd import trace
-from pyfrozen.layers import rescaling
 from pyfrozen.models import Model
 from pyfrozen.testing import check_layer
 
@@ -77,7 +74,3 @@ def test_freezing_changes_nothing_and_gradient_is_scaled():
         layers.Rescaling(0.25, dtype="float64")(pyfrozen.tensor(data))
     assert tr.nodes == 0
 
-
-def test_docstring_examples():
-    result = doctest.testmod(rescaling, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0
