@@ -37,6 +37,8 @@ class Flatten(Layer):
     (2, 60)
     """
 
+    passes_input_dtype = True  # integer inputs (token ids) stay integers
+
     def __init__(self, data_format: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.data_format = channels_last(data_format, "Flatten")
@@ -86,6 +88,8 @@ class Reshape(Layer):
     >>> pyfrozen.layers.Reshape((3, -1))(np.zeros((2, 12))).shape
     (2, 3, 4)
     """
+
+    passes_input_dtype = True  # integer inputs (token ids) stay integers
 
     def __init__(self, target_shape: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -46,6 +46,16 @@ def test_symbolic_shapes():
     assert layers.Flatten()(layers.Input((2, 3, 4))).shape == (None, 24)
 
 
+def test_integer_inputs_keep_their_dtype():
+    ids = layers.Input((2, 3), dtype="int32")
+    flat = layers.Flatten()(ids)
+    assert flat.dtype == "int32" and layers.Reshape((3, 2))(ids).dtype == "int32"
+    y = layers.Flatten()(np.arange(6, dtype=np.int32).reshape(1, 2, 3))
+    assert y.dtype == np.int32
+    table_rows = layers.Embedding(6, 2)(flat)
+    assert table_rows.shape == (None, 6, 2)
+
+
 def test_config():
     assert layers.Reshape([2, -1]).get_config()["target_shape"] == (2, -1)
     assert layers.Flatten().get_config()["data_format"] == "channels_last"
