@@ -7,7 +7,17 @@ run-time settings and the kernels that are public today.
 import os
 from importlib.metadata import version as _dist_version
 
-from pyfrozen import _core, autograd, datasets, initializers, io, layers, models, ops
+from pyfrozen import (
+    _core,
+    applications,
+    autograd,
+    datasets,
+    initializers,
+    io,
+    layers,
+    models,
+    ops,
+)
 from pyfrozen._core import (
     cache_sizes,
     detected_isa,
@@ -28,6 +38,7 @@ __all__ = [
     "Parameter",
     "Tensor",
     "__version__",
+    "applications",
     "autograd",
     "datasets",
     "cache_sizes",

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cmake-dir", action="store_true", help="print the CMake package folder")
     parser.add_argument("--include-dir", action="store_true", help="print the C++ header folder")
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("demo", help="fit a dense layer with the C++ GEMM and print its progress")
+    sub.add_parser("demo", help="transfer learning on the bundled digits with a frozen trunk")
     sub.add_parser("info", help="print the CPU path, threads and caches the kernels use")
     args = parser.parse_args(argv)
 

@@ -210,7 +210,7 @@ def test_summary_shows_the_mode():
     assert "N (BN: inference)" in _bn_row(model)
     model.get_layer("bn_sum").trainable = True
     model.get_layer("bn_sum").set_freeze_mask("gamma", np.ones(3, bool))
-    assert "3 of 12 (BN: batch stats when training)" in _bn_row(model)
+    assert "3 of 6 (BN: batch stats when training)" in _bn_row(model)
 
 
 def test_frozen_base_model_keeps_bn_in_inference_while_outer_trains():
