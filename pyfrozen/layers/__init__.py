@@ -1,6 +1,6 @@
 """Keras-style layers (NHWC, Keras weight shapes and names)."""
 
-from pyfrozen.layers.activation_layers import Activation, ReLU, Softmax
+from pyfrozen.layers.activation_layers import Activation, ReLU, ReLU6, Softmax
 from pyfrozen.layers.batch_normalization import BatchNormalization
 from pyfrozen.layers.conv2d import Conv2D
 from pyfrozen.layers.dense import Dense
@@ -50,6 +50,7 @@ __all__ = [
     "MaxPool2D",
     "MaxPooling2D",
     "ReLU",
+    "ReLU6",
     "Rescaling",
     "Reshape",
     "SeparableConv2D",

@@ -122,6 +122,37 @@ class ReLU(Layer):
                 "negative_slope": self.negative_slope, "threshold": self.threshold}
 
 
+class ReLU6(ReLU):
+    """``min(max(x, 0), 6)``: ``ReLU(max_value=6)`` under the name tfjs users know.
+
+    Args:
+        **kwargs: ``name``, ``trainable``, ``dtype``, ``input_shape``.
+
+    Input shape:
+        Any.
+
+    Output shape:
+        Same as the input.
+
+    Freezing:
+        No weights: ``trainable=False`` changes nothing for this layer. The gradient
+        passes through where the input is inside ``(0, 6)``; only the output is saved
+        for it, and only when a layer below trains.
+
+    Example:
+
+    >>> import numpy as np, pyfrozen
+    >>> pyfrozen.layers.ReLU6()(np.array([[-1.0, 3.0, 9.0]])).numpy()
+    array([[0., 3., 6.]], dtype=float32)
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_value=6.0, **kwargs)
+
+    def get_config(self) -> dict[str, Any]:
+        return Layer.get_config(self)
+
+
 class Softmax(Layer):
     """Softmax along one axis: ``exp(x) / sum(exp(x))`` (the maximum subtracted first).
 

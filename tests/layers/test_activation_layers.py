@@ -129,3 +129,10 @@ def test_freezing_changes_nothing_and_gradients_pass(make):
         make(dtype="float64")(pyfrozen.tensor(data))
     assert tr.nodes == 0
 
+
+
+def test_relu6_layer_is_relu_with_max_value_6():
+    report = check_layer(layers.ReLU6, {}, (2, 5), expected_num_params=0,
+                         input_data=np.array([[-2.0, 0.5, 3.0, 5.5, 9.0]] * 2))
+    np.testing.assert_array_equal(report.output, [[0.0, 0.5, 3.0, 5.5, 6.0]] * 2)
+    assert layers.ReLU6().get_config().keys() == {"name", "trainable", "dtype"}
