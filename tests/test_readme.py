@@ -25,3 +25,19 @@ def test_ci_runs_the_readme_test_command():
     install, _, run_tests = readme_commands()[1].rpartition(" && ")
     assert install in ci
     assert run_tests in ci.splitlines()
+
+
+def test_the_tour_runs_and_prints_what_it_says(tmp_path):
+    import re
+    import subprocess
+    import sys
+
+    text = (REPO / "README.md").read_text()
+    code = "\n".join(re.findall(r"```python\n(.*?)```", text, re.S))
+    code = code.replace("/tmp/model.safetensors", str(tmp_path / "model.safetensors"))
+    code += "\nassert (w.grad.numpy() == 4.0).all() and x.grad is None and not z.requires_grad\n"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Total params: 219,829" in proc.stdout and "Trainable params: 1,285" in proc.stdout
+    assert "\n2 8352\n" in proc.stdout
