@@ -27,6 +27,8 @@ cdef class Node:
     cdef public bint save_output_flag
     cdef public Py_ssize_t view_of
 
+cdef _init_node(Node node, str name, object fn, tuple needs_input_grad, bint recording)
+
 @cython.locals(t=object)
 cdef object _input_owning(tuple inputs, object array)
 

@@ -116,19 +116,8 @@ class Node:
                 f"Node {name!r}: {len(parents)} parents but "
                 f"{len(needs_input_grad)} needs_input_grad flags"
             )
-        self.name = name
+        _init_node(self, name, fn, needs_input_grad, True)
         self.parents = parents
-        self.needs_input_grad = needs_input_grad
-        self.fn = fn
-        self.recording = True
-        self.saved = ()
-        self.saved_versions = ()
-        self.saved_bytes = 0
-        self.counted = ()
-        self.scope = _scope
-        self.inputs = None
-        self.save_output_flag = False
-        self.view_of = -1
 
     def save_for_backward(self, *arrays):
         """Keeps ``arrays`` (None allowed) for backward; a no-op when nothing is recorded.
@@ -181,6 +170,22 @@ class Node:
         return f"Node({self.name!r}, needs_input_grad={self.needs_input_grad})"
 
 
+def _init_node(node, name, fn, needs_input_grad, recording):
+    node.name = name
+    node.fn = fn
+    node.needs_input_grad = needs_input_grad
+    node.recording = recording
+    node.parents = ()
+    node.saved = ()
+    node.saved_versions = ()
+    node.saved_bytes = 0
+    node.counted = ()
+    node.scope = _scope
+    node.inputs = None
+    node.save_output_flag = False
+    node.view_of = -1
+
+
 def _input_owning(inputs, array):
     if inputs is None:
         return None
@@ -228,19 +233,9 @@ def apply(fn, inputs, kwargs):
         if _grad_enabled and t._requires_grad:
             needs[i] = True
             record = True
-    node = Node.__new__(Node)
-    node.name = fn.name
-    node.fn = fn
-    node.needs_input_grad = tuple(needs)
-    node.recording = record
-    node.saved = ()
-    node.saved_versions = ()
-    node.saved_bytes = 0
-    node.counted = ()
-    node.scope = _scope
+    node = Node.__new__(Node)  # skips __init__'s argument checks: apply built them
+    _init_node(node, fn.name, fn, tuple(needs), record)
     node.inputs = inputs
-    node.save_output_flag = False
-    node.view_of = -1
     tracer = _tracer
     snapshot = tracer.begin() if tracer is not None else None
     out = fn.forward(node, *arrays, **kwargs)
@@ -261,7 +256,6 @@ def apply(fn, inputs, kwargs):
             node.saved_bytes += out.nbytes
             node.counted = node.counted + (out,)
     else:
-        node.parents = ()
         result._node = None
         result._requires_grad = False
     if snapshot is not None:
