@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,10 +35,42 @@ def threads(request: pytest.FixtureRequest):
     pyfrozen.set_num_threads(before)
 
 
+def _required() -> bool:
+    """CI (.ci/run) sets PYFROZEN_REQUIRE_TORCH=1: optional oracles must then be there."""
+    return os.environ.get("PYFROZEN_REQUIRE_TORCH") == "1"
+
+
 @pytest.fixture(scope="session")
 def torch():
     """PyTorch as an optional oracle: skipped for users without it, but a failure
     when PYFROZEN_REQUIRE_TORCH=1 (set by .ci/run), so CI never skips silently."""
-    if os.environ.get("PYFROZEN_REQUIRE_TORCH") == "1":
+    if _required():
         return importlib.import_module("torch")
     return pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="session")
+def h5py():
+    """h5py, to read Keras 3 weight files: optional like ``torch``, required in CI."""
+    if _required():
+        return importlib.import_module("h5py")
+    return pytest.importorskip("h5py")
+
+
+# Model files written by Keras 3 and TensorFlow.js themselves (their README says how):
+# $PYFROZEN_PEER_FIXTURES, else a copy under tests/data/peers, else the shared folder.
+_PEER_FIXTURE_DIRS = [Path(__file__).parent / "data" / "peers", Path("/work/shared/fixtures")]
+
+
+@pytest.fixture(scope="session")
+def peer_fixtures() -> Path:
+    """The folder holding keras3/ and tfjs/ (skipped when absent, a failure in CI)."""
+    override = os.environ.get("PYFROZEN_PEER_FIXTURES")
+    candidates = [Path(override)] if override else _PEER_FIXTURE_DIRS
+    for folder in candidates:
+        if (folder / "keras3").is_dir() and (folder / "tfjs").is_dir():
+            return folder
+    message = f"peer model files not found in {[str(c) for c in candidates]}"
+    if _required():
+        pytest.fail(message)
+    pytest.skip(message)

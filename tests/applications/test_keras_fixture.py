@@ -1,0 +1,177 @@
+"""pyfrozen's MobileNet against files written by Keras 3 itself (keras3/ of the peer fixtures).
+
+Keras 3.15.1 (TensorFlow backend) saved ``MobileNet(alpha=0.25, input_shape=(96, 96, 3),
+include_top=False, pooling="avg")`` with every BatchNormalization statistic moved away from
+its default, as a weights-only ``.weights.h5`` and as a ``.keras`` zip (``config.json`` +
+``model.weights.h5``), plus ``predict(x)`` in inference mode. The weights move over
+unchanged (no transposes): Keras and pyfrozen share layouts (HWIO kernels, channels last).
+
+How a Keras 3 weight file is keyed (the mapping lives here, not in pyfrozen): each layer is
+the group ``layers/<auto name>/vars`` holding datasets ``0, 1, ...`` in the layer's own
+variable order. The auto name is not the layer's name (``conv_pw_13_bn``) but its class in
+snake case with a per-class counter in the order of ``config.json``'s layer list
+(``batch_normalization``, ``batch_normalization_1``, ...). Keras also writes the real name
+as the ``name`` attribute of the ``vars`` group; the test checks both agree.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pyfrozen
+from pyfrozen.applications import MobileNet
+
+# Keras 3 variable order per layer class, as pyfrozen weight names; an absent optional
+# weight (use_bias=False, center/scale False) drops out of the list.
+KERAS_VARS = {
+    "Conv2D": ["kernel", "bias"],
+    "DepthwiseConv2D": ["depthwise_kernel", "bias"],
+    "BatchNormalization": ["gamma", "beta", "moving_mean", "moving_variance"],
+}
+
+# Computation-defining arguments, compared between config.json and pyfrozen's get_config.
+IGNORED_CONFIG_KEYS = {"name", "dtype", "trainable"}
+
+
+def keras_auto_name(class_name: str) -> str:
+    """Keras's snake case of a class name: ``ReLU`` -> ``re_lu``, ``Conv2D`` -> ``conv2d``."""
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", class_name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def h5_group_names(config: dict) -> dict[str, str]:
+    """Layer name -> its group in the weight file (class counter in config order)."""
+    seen: Counter[str] = Counter()
+    groups = {}
+    for spec in config["config"]["layers"]:
+        base = keras_auto_name(spec["class_name"])
+        groups[spec["config"]["name"]] = base if seen[base] == 0 else f"{base}_{seen[base]}"
+        seen[base] += 1
+    return groups
+
+
+def h5_datasets(h5py, h5file) -> dict[str, np.ndarray]:
+    """Every dataset of the file by its path."""
+    found: dict[str, np.ndarray] = {}
+
+    def visit(path, obj):
+        if isinstance(obj, h5py.Dataset):
+            found[path] = obj[()]
+
+    h5file.visititems(visit)
+    return found
+
+
+@pytest.fixture(scope="module")
+def keras_dir(peer_fixtures: Path) -> Path:
+    return peer_fixtures / "keras3"
+
+
+@pytest.fixture(scope="module")
+def config(keras_dir: Path) -> dict:
+    with zipfile.ZipFile(keras_dir / "mobilenet_025_96.keras") as archive:
+        return json.loads(archive.read("config.json"))
+
+
+def open_weights(h5py, keras_dir: Path, source: str):
+    """The weights-only file, or the copy inside the .keras zip (read from memory)."""
+    if source == "weights.h5":
+        return h5py.File(keras_dir / "mobilenet_025_96.weights.h5", "r")
+    with zipfile.ZipFile(keras_dir / "mobilenet_025_96.keras") as archive:
+        return h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
+
+
+def build_mobilenet():
+    return MobileNet(alpha=0.25, input_shape=(96, 96, 3), include_top=False, pooling="avg")
+
+
+def paired_layers(model, config: dict) -> list[tuple]:
+    """(pyfrozen layer, Keras layer spec) in order, after checking both lists line up."""
+    specs = config["config"]["layers"]
+    assert [type(layer).__name__ for layer in model.layers] == [s["class_name"] for s in specs]
+    return list(zip(model.layers, specs, strict=True))
+
+
+def load_keras_weights(model, config: dict, h5file) -> set[str]:
+    """Copies every layer's variables from the Keras file; returns the dataset paths used."""
+    groups = h5_group_names(config)
+    used: set[str] = set()
+    for layer, spec in paired_layers(model, config):
+        vars_path = f"layers/{groups[spec['config']['name']]}/vars"
+        stored = h5file[vars_path]
+        names = [n for n in KERAS_VARS.get(spec["class_name"], [])
+                 if any(w.name == n for w in layer.weights)]
+        assert len(stored) == len(names), (layer.name, list(stored), names)
+        if not names:
+            continue
+        assert layer.name == spec["config"]["name"]  # every layer with weights is named
+        for index, name in enumerate(names):
+            value = stored[str(index)][()]
+            weight = layer.get_weight(name)
+            assert value.dtype == np.float32 and value.shape == tuple(weight.shape), (
+                layer.name, name, value.shape, weight.shape)
+            with pyfrozen.no_grad():
+                weight.copy_(value)
+            used.add(f"{vars_path}/{index}")
+    return used
+
+
+def test_group_names_follow_the_config_order(h5py, keras_dir, config):
+    groups = h5_group_names(config)
+    assert groups["conv_pw_13_bn"] == "batch_normalization_26"
+    assert groups["conv_dw_13"] == "depthwise_conv2d_12"
+    assert groups["conv_pw_13_relu"] == "re_lu_26"
+    with open_weights(h5py, keras_dir, "weights.h5") as f:
+        assert set(f["layers"]) == set(groups.values())
+        for name, group in groups.items():  # Keras's own record of the real name
+            assert f[f"layers/{group}/vars"].attrs["name"] == name
+
+
+def test_mobilenet_has_the_keras_layer_configuration(config):
+    model = build_mobilenet()
+    compared = set()
+    for layer, spec in paired_layers(model, config):
+        ours, theirs = layer.get_config(), spec["config"]
+        for key in ours.keys() & theirs.keys() - IGNORED_CONFIG_KEYS:
+            if "initializer" in key:
+                continue  # pyfrozen names initializers by string: they never touch loaded weights
+            # JSON round trip: tuples become lists as in config.json.
+            assert json.loads(json.dumps(ours[key])) == theirs[key], (layer.name, key)
+            compared.add(key)
+    assert {"strides", "padding", "epsilon", "momentum", "max_value", "use_bias",
+            "depth_multiplier", "keepdims"} <= compared
+
+
+@pytest.mark.parametrize("source", ["weights.h5", "keras zip"])
+def test_keras_weights_give_keras_predictions(h5py, keras_dir, config, source, isa):
+    model = build_mobilenet()
+    with open_weights(h5py, keras_dir, source) as f:
+        datasets = h5_datasets(h5py, f)
+        used = load_keras_weights(model, config, f)
+    assert used == set(datasets)  # every Keras variable used, exactly once (paths are unique)
+    total = sum(v.size for v in datasets.values())
+    assert model.count_params() == total == 218_544
+    summary = model.summary(print_fn=lambda _: None)
+    assert summary.total_params == total
+    # The BN statistics were moved off their defaults: a loader dropping them is caught.
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            assert np.any(layer.moving_mean.numpy() != 0)
+            assert np.any(layer.moving_variance.numpy() != 1)
+            assert np.all(layer.moving_variance.numpy() > 0)
+
+    data = np.load(keras_dir / "mobilenet_025_96_io.npz")
+    x, expected = data["x"], data["y"]
+    out = model.predict(x)
+    assert out.dtype == np.float32 and out.shape == expected.shape == (4, 256)
+    # Measured: max |error| 8.9e-8 against max |y| 0.68 (1.3e-7 relative), on both ISA paths.
+    scale = float(np.abs(expected).max())
+    assert float(np.abs(out - expected).max()) <= 2e-6 * scale
