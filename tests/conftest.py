@@ -59,7 +59,7 @@ def h5py():
 
 # Model files written by Keras 3 and TensorFlow.js themselves (their README says how):
 # $PYFROZEN_PEER_FIXTURES, else a copy under tests/data/peers, else the shared folder.
-_PEER_FIXTURE_DIRS = [Path(__file__).parent / "data" / "peers", Path("/work/shared/fixtures")]
+_PEER_FIXTURE_DIRS = [Path(__file__).parent / "data" / "peers"]  # copied from shared/fixtures
 
 
 @pytest.fixture(scope="session")
