@@ -1,4 +1,9 @@
-"""Argument checks shared by layers, with Keras's wording ("Received: pool_size=...")."""
+"""Argument checks and window arithmetic shared by layers, with Keras's wording.
+
+One helper per check, so that one mistake reads the same in every layer
+("Received: pool_size=..."); the convolution and pooling layers share the output-size
+rule of a sliding window.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import Any
 from pyfrozen.ops._util import is_int
 
 __all__ = ["channels_last", "check_ndim", "int_tuple", "is_int", "is_number", "padding_mode",
-           "positive_int", "product"]
+           "positive_int", "product", "strictly_positive", "window_output_shape"]
 
 
 def is_number(value: Any) -> bool:
@@ -25,19 +30,51 @@ def positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
-def int_tuple(value: Any, n: int, name: str, minimum: int = 1) -> tuple[int, ...]:
-    """An int or ``n`` ints, each >= ``minimum``, as a tuple (Keras's standardize_tuple)."""
-    items = (value,) * n if is_int(value) else value
-    if not isinstance(items, (tuple, list)) or len(items) != n or not all(
-            is_int(v) for v in items):
-        raise ValueError(f"The `{name}` argument must be a tuple of {n} integers. "
-                         f"Received: {name}={value!r}")
-    low = [int(v) for v in items if v < minimum]
-    if low:
-        raise ValueError(f"The `{name}` argument must be a tuple of {n} integers. "
-                         f"Received: {name}={value!r} including values {low} that do not "
-                         f"satisfy `value >= {minimum}`")
-    return tuple(int(v) for v in items)
+def strictly_positive(value: Any, name: str) -> int:
+    """``value`` as an int >= 1 (ValueError in Keras's convolution wording otherwise).
+
+    The same check as :func:`positive_int`; Keras words it differently in its
+    convolution layers (``Received filters=0``), and pyfrozen's follow each.
+    """
+    if not is_int(value) or value < 1:
+        raise ValueError(f"Invalid value for argument `{name}`. Expected a strictly positive "
+                         f"value. Received {name}={value}.")
+    return int(value)
+
+
+def int_tuple(value: Any, n: int, name: str, *, distinct: bool = False) -> tuple[int, ...]:
+    """An int or ``n`` ints, each > 0, as a tuple (Keras's standardize_tuple: 2 == (2, 2)).
+
+    Args:
+        value: an int, or an iterable of ``n`` ints (tuple, list, numpy array).
+        n: how many ints.
+        name: the argument's name, for the message.
+        distinct: name each offending value once, as a set (``{0}``, the convolution
+            layers' Keras 3 wording), instead of each one in order (``[0, 0]``).
+
+    Raises:
+        ValueError: not an int or ``n`` ints, or a value <= 0.
+    """
+    message = (f"The `{name}` argument must be a tuple of {n} integers. "
+               f"Received: {name}={value!r}")
+    if is_int(value):
+        values: tuple[Any, ...] = (value,) * n
+    else:
+        try:
+            values = tuple(value)
+        except TypeError:
+            raise ValueError(message) from None
+        if len(values) != n:
+            raise ValueError(message)
+    for v in values:
+        if not is_int(v):
+            raise ValueError(f"{message} including element {v!r} of type {type(v)}")
+    bad = [int(v) for v in values if v <= 0]
+    if bad:
+        shown = set(bad) if distinct else bad
+        raise ValueError(f"{message} including values {shown} that do not satisfy "
+                         "`value > 0`")
+    return tuple(int(v) for v in values)
 
 
 def channels_last(data_format: Any, layer: str) -> str:
@@ -46,7 +83,7 @@ def channels_last(data_format: Any, layer: str) -> str:
         return "channels_last"
     if data_format == "channels_first":
         raise ValueError(f"{layer}: data_format='channels_first' is not supported; pyfrozen "
-                         "layers are channels_last (NHWC) only")
+                         "layers are channels_last (NHWC) only: transpose the data instead")
     raise ValueError(f"The `data_format` argument must be one of {{'channels_first', "
                      f"'channels_last'}}. Received: data_format={data_format!r}")
 
@@ -74,3 +111,44 @@ def product(dims: Any) -> int | None:
     if any(d is None for d in dims):
         return None
     return math.prod(dims)
+
+
+def _window_output_length(size: int | None, window: int, stride: int, dilation: int,
+                          padding: str) -> int | None:
+    """Output size along one axis ("same": ceil(size / stride), TensorFlow's rule)."""
+    if size is None:
+        return None
+    if padding == "same":
+        return math.ceil(size / stride)
+    extent = (window - 1) * dilation + 1
+    return (size - extent) // stride + 1 if size >= extent else 0
+
+
+def window_output_shape(layer: Any, input_shape: Any, window_name: str, window: tuple,
+                        strides: tuple, padding: str, channels: int | None,
+                        dilation_rate: tuple | None = None) -> tuple[int | None, ...]:
+    """(batch, out_h, out_w, channels) of a 2-D sliding window (convolution or pooling).
+
+    Args:
+        layer: the layer, named in messages.
+        input_shape: (batch, height, width, channels), None where unknown; its rank
+            checked already (:func:`check_ndim`).
+        window_name: the window's argument ("kernel_size", "pool_size"), for messages.
+        window, strides: pairs of ints.
+        padding: "valid" or "same".
+        channels: the output's channels (None: unknown).
+        dilation_rate: a pair of ints, or None for no dilation (pooling).
+
+    Raises:
+        ValueError: the window does not fit the input ("valid").
+    """
+    dilation = (1, 1) if dilation_rate is None else dilation_rate
+    spatial = tuple(_window_output_length(n, k, s, d, padding) for n, k, s, d in
+                    zip(input_shape[1:3], window, strides, dilation, strict=True))
+    if any(n is not None and n <= 0 for n in spatial):
+        dilated = "" if dilation_rate is None else f", `dilation_rate={dilation_rate}`"
+        raise ValueError(f"Computed output size would be negative. Received "
+                         f"`inputs.shape={input_shape}`, `{window_name}={window}`, "
+                         f"`strides={strides}`{dilated} and padding={padding!r} "
+                         f"(layer {layer.name!r}).")
+    return (input_shape[0], *spatial, channels)

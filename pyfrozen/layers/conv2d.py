@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from pyfrozen import ops
-from pyfrozen.layers import _conv_utils as cu
-from pyfrozen.layers import activations
-from pyfrozen.layers.layer import Layer
+from pyfrozen.layers._args import is_int, strictly_positive
+from pyfrozen.layers._base_conv import BaseConv
 
 
-class Conv2D(Layer):
+class Conv2D(BaseConv):
     """2-D convolution layer: ``activation(conv2d(inputs, kernel) + bias)``.
 
     Slides ``filters`` kernels of size ``kernel_size`` over the height and width of an
@@ -65,63 +64,36 @@ class Conv2D(Layer):
     ((2, 5, 5, 8), (3, 3, 3, 8))
     """
 
+    _config_keys = ("filters", "kernel_size", "strides", "padding", "data_format",
+                    "dilation_rate", "groups", "activation", "use_bias", "kernel_initializer",
+                    "bias_initializer")
+
     def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1),
                  padding: str = "valid", data_format: str | None = None,
                  dilation_rate: Any = (1, 1), groups: int = 1, activation: Any = None,
                  use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
                  bias_initializer: Any = "zeros", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        if not cu.positive_int(filters):
-            raise ValueError("Invalid value for argument `filters`. Expected a strictly "
-                             f"positive value. Received filters={filters}.")
-        if not cu.positive_int(groups):
+        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation,
+                         use_bias, bias_initializer, **kwargs)
+        self.filters = strictly_positive(filters, "filters")
+        if not is_int(groups) or groups <= 0:
             raise ValueError("The number of groups must be a positive integer. "
                              f"Received: groups={groups}.")
         if filters % groups:
             raise ValueError("The number of filters must be evenly divisible by the number "
                              f"of groups. Received: groups={groups}, filters={filters}.")
-        self.filters = int(filters)
         self.groups = int(groups)
-        self.kernel_size = cu.standardize_tuple(kernel_size, 2, "kernel_size")
-        self.strides = cu.standardize_tuple(strides, 2, "strides")
-        self.dilation_rate = cu.standardize_tuple(dilation_rate, 2, "dilation_rate")
-        cu.check_strides_and_dilation(self.strides, self.dilation_rate)
-        self.padding = cu.standardize_padding(padding)
-        self.data_format = cu.standardize_data_format(data_format)
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
 
-    def build(self, input_shape: Any) -> None:
-        cu.check_input_ndim(self, input_shape, 4)
-        channels = cu.known_channels(self, input_shape)
+    def _create_weights(self, channels: int, input_shape: tuple) -> None:
         if channels % self.groups:
             raise ValueError("The number of input channels must be evenly divisible by the "
                              f"number of groups. Received groups={self.groups}, but the input "
                              f"has {channels} channels (full input shape is {input_shape}).")
         shape = (*self.kernel_size, channels // self.groups, self.filters)
         self.kernel = self.add_weight("kernel", shape, self.kernel_initializer)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if (
-            self.use_bias) else None
 
-    def call(self, inputs: Any) -> Any:
-        name = activations.name_of(self.activation)
-        fused = name if name in activations.FUSABLE else None
-        y = ops.conv2d(inputs, self.kernel, self.bias, strides=self.strides,
-                       padding=self.padding, dilation_rate=self.dilation_rate,
-                       groups=self.groups, activation=fused)
-        return y if fused else self.activation(y)
-
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        return cu.conv_output_shape(self, input_shape, self.kernel_size, self.strides,
-                                    self.dilation_rate, self.padding, self.filters)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "filters": self.filters,
-                "kernel_size": self.kernel_size, "strides": self.strides,
-                "padding": self.padding, "data_format": self.data_format,
-                "dilation_rate": self.dilation_rate, "groups": self.groups,
-                "activation": activations.name_of(self.activation) or self.activation,
-                "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
-                "bias_initializer": self.bias_initializer}
+    def _convolve(self, inputs: Any, activation: str | None) -> Any:
+        return ops.conv2d(inputs, self.kernel, self.bias, strides=self.strides,
+                          padding=self.padding, dilation_rate=self.dilation_rate,
+                          groups=self.groups, activation=activation)

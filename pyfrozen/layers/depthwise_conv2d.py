@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from pyfrozen import ops
-from pyfrozen.layers import _conv_utils as cu
-from pyfrozen.layers import activations
-from pyfrozen.layers.layer import Layer
+from pyfrozen.layers._args import strictly_positive
+from pyfrozen.layers._base_conv import BaseConv
 
 
-class DepthwiseConv2D(Layer):
+class DepthwiseConv2D(BaseConv):
     """Depthwise 2-D convolution: one set of filters per input channel.
 
     Each input channel ``c`` is convolved with ``depth_multiplier`` kernels of its own;
@@ -60,56 +59,29 @@ class DepthwiseConv2D(Layer):
     ((1, 6, 6, 8), (3, 3, 4, 2))
     """
 
+    _config_keys = ("kernel_size", "strides", "padding", "depth_multiplier", "data_format",
+                    "dilation_rate", "activation", "use_bias", "depthwise_initializer",
+                    "bias_initializer")
+
     def __init__(self, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid",
                  depth_multiplier: int = 1, data_format: str | None = None,
                  dilation_rate: Any = (1, 1), activation: Any = None, use_bias: bool = True,
                  depthwise_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        if not cu.positive_int(depth_multiplier):
-            raise ValueError("Invalid value for argument `depth_multiplier`. Expected a "
-                             f"strictly positive value. Received depth_multiplier="
-                             f"{depth_multiplier}.")
-        self.depth_multiplier = int(depth_multiplier)
-        self.kernel_size = cu.standardize_tuple(kernel_size, 2, "kernel_size")
-        self.strides = cu.standardize_tuple(strides, 2, "strides")
-        self.dilation_rate = cu.standardize_tuple(dilation_rate, 2, "dilation_rate")
-        cu.check_strides_and_dilation(self.strides, self.dilation_rate)
-        self.padding = cu.standardize_padding(padding)
-        self.data_format = cu.standardize_data_format(data_format)
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
+        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation,
+                         use_bias, bias_initializer, **kwargs)
+        self.depth_multiplier = strictly_positive(depth_multiplier, "depth_multiplier")
         self.depthwise_initializer = depthwise_initializer
-        self.bias_initializer = bias_initializer
 
-    def build(self, input_shape: Any) -> None:
-        cu.check_input_ndim(self, input_shape, 4)
-        channels = cu.known_channels(self, input_shape)
+    def _create_weights(self, channels: int, input_shape: tuple) -> None:
         self.depthwise_kernel = self.add_weight(
             "depthwise_kernel", (*self.kernel_size, channels, self.depth_multiplier),
             self.depthwise_initializer)
-        self.bias = self.add_weight("bias", (channels * self.depth_multiplier,),
-                                    self.bias_initializer) if self.use_bias else None
 
-    def call(self, inputs: Any) -> Any:
-        name = activations.name_of(self.activation)
-        fused = name if name in activations.FUSABLE else None
-        y = ops.depthwise_conv2d(inputs, self.depthwise_kernel, self.bias, strides=self.strides,
-                                 padding=self.padding, dilation_rate=self.dilation_rate,
-                                 activation=fused)
-        return y if fused else self.activation(y)
+    def _output_channels(self, channels: int | None) -> int | None:
+        return None if channels is None else channels * self.depth_multiplier
 
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        channels = input_shape[-1]
-        return cu.conv_output_shape(
-            self, input_shape, self.kernel_size, self.strides, self.dilation_rate,
-            self.padding, None if channels is None else channels * self.depth_multiplier)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "kernel_size": self.kernel_size,
-                "strides": self.strides, "padding": self.padding,
-                "depth_multiplier": self.depth_multiplier, "data_format": self.data_format,
-                "dilation_rate": self.dilation_rate,
-                "activation": activations.name_of(self.activation) or self.activation,
-                "use_bias": self.use_bias, "depthwise_initializer": self.depthwise_initializer,
-                "bias_initializer": self.bias_initializer}
+    def _convolve(self, inputs: Any, activation: str | None) -> Any:
+        return ops.depthwise_conv2d(inputs, self.depthwise_kernel, self.bias,
+                                    strides=self.strides, padding=self.padding,
+                                    dilation_rate=self.dilation_rate, activation=activation)

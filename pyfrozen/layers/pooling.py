@@ -9,20 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 from pyfrozen import ops
-from pyfrozen.layers._args import channels_last, check_ndim, int_tuple, padding_mode
+from pyfrozen.layers._args import (
+    channels_last,
+    check_ndim,
+    int_tuple,
+    padding_mode,
+    window_output_shape,
+)
 from pyfrozen.layers.layer import Layer
 
 # ---------------------------------------------------------------------------------------
 # Windowed pooling
 # ---------------------------------------------------------------------------------------
-
-
-def _pooled_size(size: int | None, pool: int, stride: int, padding: str) -> int | None:
-    if size is None:
-        return None
-    if padding == "same":
-        return (size - 1) // stride + 1
-    return (size - pool) // stride + 1
 
 
 class _Pooling2D(Layer):
@@ -42,14 +40,8 @@ class _Pooling2D(Layer):
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         check_ndim(self, input_shape, 4)
-        batch, h, w, c = input_shape
-        out_h, out_w = (_pooled_size(s, p, st, self.padding) for s, p, st in
-                        zip((h, w), self.pool_size, self.strides, strict=True))
-        if (out_h is not None and out_h < 1) or (out_w is not None and out_w < 1):
-            raise ValueError(f"Computed output size would be negative. Received "
-                             f"`inputs.shape={input_shape}` and `pool_size={self.pool_size}` "
-                             f"with padding={self.padding!r}")
-        return (batch, out_h, out_w, c)
+        return window_output_shape(self, input_shape, "pool_size", self.pool_size, self.strides,
+                                   self.padding, input_shape[3])
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from pyfrozen import ops
-from pyfrozen.layers import _conv_utils as cu
-from pyfrozen.layers import activations
-from pyfrozen.layers.layer import Layer
+from pyfrozen.layers._args import strictly_positive
+from pyfrozen.layers._base_conv import BaseConv
 
 
-class SeparableConv2D(Layer):
+class SeparableConv2D(BaseConv):
     """Depthwise separable 2-D convolution: depthwise, then pointwise, then bias.
 
     First each input channel is convolved with its own ``depth_multiplier`` kernels
@@ -65,6 +64,10 @@ class SeparableConv2D(Layer):
     ((1, 4, 4, 5), (1, 1, 8, 5))
     """
 
+    _config_keys = ("filters", "kernel_size", "strides", "padding", "data_format",
+                    "dilation_rate", "depth_multiplier", "activation", "use_bias",
+                    "depthwise_initializer", "pointwise_initializer", "bias_initializer")
+
     def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1),
                  padding: str = "valid", data_format: str | None = None,
                  dilation_rate: Any = (1, 1), depth_multiplier: int = 1,
@@ -72,58 +75,22 @@ class SeparableConv2D(Layer):
                  depthwise_initializer: Any = "glorot_uniform",
                  pointwise_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        if not cu.positive_int(filters):
-            raise ValueError("Invalid value for argument `filters`. Expected a strictly "
-                             f"positive value. Received filters={filters}.")
-        if not cu.positive_int(depth_multiplier):
-            raise ValueError("Invalid value for argument `depth_multiplier`. Expected a "
-                             f"strictly positive value. Received depth_multiplier="
-                             f"{depth_multiplier}.")
-        self.filters = int(filters)
-        self.depth_multiplier = int(depth_multiplier)
-        self.kernel_size = cu.standardize_tuple(kernel_size, 2, "kernel_size")
-        self.strides = cu.standardize_tuple(strides, 2, "strides")
-        self.dilation_rate = cu.standardize_tuple(dilation_rate, 2, "dilation_rate")
-        cu.check_strides_and_dilation(self.strides, self.dilation_rate)
-        self.padding = cu.standardize_padding(padding)
-        self.data_format = cu.standardize_data_format(data_format)
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
+        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation,
+                         use_bias, bias_initializer, **kwargs)
+        self.filters = strictly_positive(filters, "filters")
+        self.depth_multiplier = strictly_positive(depth_multiplier, "depth_multiplier")
         self.depthwise_initializer = depthwise_initializer
         self.pointwise_initializer = pointwise_initializer
-        self.bias_initializer = bias_initializer
 
-    def build(self, input_shape: Any) -> None:
-        cu.check_input_ndim(self, input_shape, 4)
-        channels = cu.known_channels(self, input_shape)
+    def _create_weights(self, channels: int, input_shape: tuple) -> None:
         self.depthwise_kernel = self.add_weight(
             "depthwise_kernel", (*self.kernel_size, channels, self.depth_multiplier),
             self.depthwise_initializer)
         self.pointwise_kernel = self.add_weight(
             "pointwise_kernel", (1, 1, channels * self.depth_multiplier, self.filters),
             self.pointwise_initializer)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer) if (
-            self.use_bias) else None
 
-    def call(self, inputs: Any) -> Any:
-        name = activations.name_of(self.activation)
-        fused = name if name in activations.FUSABLE else None
+    def _convolve(self, inputs: Any, activation: str | None) -> Any:
         mid = ops.depthwise_conv2d(inputs, self.depthwise_kernel, None, strides=self.strides,
                                    padding=self.padding, dilation_rate=self.dilation_rate)
-        y = ops.conv2d(mid, self.pointwise_kernel, self.bias, activation=fused)
-        return y if fused else self.activation(y)
-
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        return cu.conv_output_shape(self, input_shape, self.kernel_size, self.strides,
-                                    self.dilation_rate, self.padding, self.filters)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "filters": self.filters,
-                "kernel_size": self.kernel_size, "strides": self.strides,
-                "padding": self.padding, "data_format": self.data_format,
-                "dilation_rate": self.dilation_rate, "depth_multiplier": self.depth_multiplier,
-                "activation": activations.name_of(self.activation) or self.activation,
-                "use_bias": self.use_bias, "depthwise_initializer": self.depthwise_initializer,
-                "pointwise_initializer": self.pointwise_initializer,
-                "bias_initializer": self.bias_initializer}
+        return ops.conv2d(mid, self.pointwise_kernel, self.bias, activation=activation)

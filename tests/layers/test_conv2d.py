@@ -11,30 +11,18 @@ import pyfrozen
 from pyfrozen import ops
 from pyfrozen.autograd import trace
 from pyfrozen.layers import Conv2D, Input
-from pyfrozen.testing import check_layer
 
 
-def conv_reference(x, k, b, strides=(1, 1), padding="valid", dilation=(1, 1), groups=1):
-    """Grouped 2-D convolution in plain numpy (TensorFlow's 'same' split)."""
-    _, h, w, c = x.shape
-    kh, kw, cg, f = k.shape
-    (sh, sw), (dh, dw) = strides, dilation
-    eh, ew = (kh - 1) * dh + 1, (kw - 1) * dw + 1
-    if padding == "same":
-        oh, ow = math.ceil(h / sh), math.ceil(w / sw)
-        ph, pw = max((oh - 1) * sh + eh - h, 0), max((ow - 1) * sw + ew - w, 0)
-        x = np.pad(x, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
-    else:
-        oh, ow = (h - eh) // sh + 1, (w - ew) // sw + 1
-    out = np.zeros((x.shape[0], oh, ow, f))
+def conv_reference(taps, k, groups=1):
+    """Grouped 2-D convolution in plain numpy, from each kernel tap's input patch."""
+    _, _, cg, f = k.shape
+    out = np.zeros((*taps[0][2].shape[:3], f))
     fg = f // groups
-    for i in range(kh):
-        for j in range(kw):
-            patch = x[:, i * dh:i * dh + (oh - 1) * sh + 1:sh, j * dw:j * dw + (ow - 1) * sw + 1:sw]
-            for g in range(groups):
-                out[..., g * fg:(g + 1) * fg] += (patch[..., g * cg:(g + 1) * cg]
-                                                  @ k[i, j, :, g * fg:(g + 1) * fg])
-    return out if b is None else out + b
+    for i, j, patch in taps:
+        for g in range(groups):
+            out[..., g * fg:(g + 1) * fg] += (patch[..., g * cg:(g + 1) * cg]
+                                              @ k[i, j, :, g * fg:(g + 1) * fg])
+    return out
 
 
 # ---- the Keras contract ------------------------------------------------------------------------
@@ -53,26 +41,16 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("kwargs, input_shape, out_shape, n_weights, n_params", CASES)
-def test_check_layer(kwargs, input_shape, out_shape, n_weights, n_params):
-    report = check_layer(Conv2D, kwargs, input_shape, expected_output_shape=out_shape,
-                         expected_num_trainable_weights=n_weights,
-                         expected_num_non_trainable_weights=0, expected_num_params=n_params)
-    assert [w.name for w in report.layer.weights] == ["kernel", "bias"][:n_weights]
+@pytest.mark.parametrize("case", CASES)
+def test_check_layer(conv_kit, case):
+    conv_kit.check_case(Conv2D, ["kernel", "bias"], *case)
 
 
-@pytest.mark.parametrize("kwargs, input_shape, out_shape, n_weights, n_params", CASES)
-def test_forward_matches_numpy(kwargs, input_shape, out_shape, n_weights, n_params):
-    rng = np.random.default_rng(1)
-    layer = Conv2D(**kwargs, dtype="float64")
-    x = rng.standard_normal(input_shape)
-    layer(x)
-    layer.set_weights([rng.standard_normal(w.shape) for w in layer.weights])
-    bias = layer.bias.numpy() if layer.use_bias else None
-    want = conv_reference(x, layer.kernel.numpy(), bias, layer.strides, layer.padding,
-                          layer.dilation_rate, layer.groups)
-    want = layer.activation(pyfrozen.tensor(want)).numpy()
-    np.testing.assert_allclose(layer(x).numpy(), want, rtol=1e-12, atol=1e-12)
+@pytest.mark.parametrize("case", CASES)
+def test_forward_matches_numpy(conv_kit, case):
+    layer, x = conv_kit.random_layer(Conv2D, *case[:2])
+    taps = conv_kit.kernel_taps(x, layer)
+    conv_kit.assert_forward(layer, x, conv_reference(taps, layer.kernel.numpy(), layer.groups))
 
 
 def test_keras_shapes_defaults_and_config():
@@ -194,22 +172,13 @@ def test_frozen_stem_records_nothing():
     assert tr.nodes == 0 and not y.requires_grad
 
 
-def test_output_channel_mask_limits_weight_gradient_work():
-    rng = np.random.default_rng(3)
-    x = rng.standard_normal((2, 6, 6, 3))
-    full = Conv2D(8, 3, padding="same", dtype="float64")
-    full(x)
-    masked = Conv2D(8, 3, padding="same", dtype="float64")
-    masked(x)
-    masked.set_weights(full.get_weights())
+def test_output_channel_mask_limits_weight_gradient_work(conv_kit):
+    x = np.random.default_rng(3).standard_normal((2, 6, 6, 3))
+    kwargs = dict(filters=8, kernel_size=3, padding="same")
+    full, masked = conv_kit.twin_layers(Conv2D, kwargs, x)
     frozen = np.array([True, False, True, True, False, True, True, True])  # 2 of 8 train
     masked.set_freeze_mask("kernel", frozen, axis=-1)
-    works = []
-    for layer in (full, masked):
-        with trace() as tr:
-            layer(x).backward(np.ones((2, 6, 6, 8)))
-        (record,) = tr.ran(layer=layer.name, pass_="backward_weight")
-        works.append(record.work)
+    works = conv_kit.weight_gradient_work((full, masked), x, np.ones((2, 6, 6, 8)))
     assert works[1] * 8 == works[0] * 2
     g_full, g_masked = full.kernel.grad.numpy(), masked.kernel.grad.numpy()
     np.testing.assert_array_equal(g_masked[..., frozen], 0.0)

@@ -10,28 +10,15 @@ import pytest
 import pyfrozen
 from pyfrozen.autograd import trace
 from pyfrozen.layers import Conv2D, DepthwiseConv2D, Input
-from pyfrozen.testing import check_layer
 
 
-def depthwise_reference(x, k, b, strides=(1, 1), padding="valid", dilation=(1, 1)):
-    """Output channel c * M + m = conv(x[..., c], k[:, :, c, m]) (+ bias), plain numpy."""
-    _, h, w, c = x.shape
-    kh, kw, _, m = k.shape
-    (sh, sw), (dh, dw) = strides, dilation
-    eh, ew = (kh - 1) * dh + 1, (kw - 1) * dw + 1
-    if padding == "same":
-        oh, ow = math.ceil(h / sh), math.ceil(w / sw)
-        ph, pw = max((oh - 1) * sh + eh - h, 0), max((ow - 1) * sw + ew - w, 0)
-        x = np.pad(x, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
-    else:
-        oh, ow = (h - eh) // sh + 1, (w - ew) // sw + 1
-    out = np.zeros((x.shape[0], oh, ow, c, m))
-    for i in range(kh):
-        for j in range(kw):
-            patch = x[:, i * dh:i * dh + (oh - 1) * sh + 1:sh, j * dw:j * dw + (ow - 1) * sw + 1:sw]
-            out += patch[..., None] * k[i, j]
-    out = out.reshape(*out.shape[:3], c * m)
-    return out if b is None else out + b
+def depthwise_reference(taps, k):
+    """Output channel c * M + m = conv(x[..., c], k[:, :, c, m]), from each tap's patch."""
+    n, oh, ow, c = taps[0][2].shape
+    out = np.zeros((n, oh, ow, c, k.shape[3]))
+    for i, j, patch in taps:
+        out += patch[..., None] * k[i, j]
+    return out.reshape(n, oh, ow, c * k.shape[3])
 
 
 CASES = [
@@ -47,26 +34,16 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("kwargs, input_shape, out_shape, n_weights, n_params", CASES)
-def test_check_layer(kwargs, input_shape, out_shape, n_weights, n_params):
-    report = check_layer(DepthwiseConv2D, kwargs, input_shape, expected_output_shape=out_shape,
-                         expected_num_trainable_weights=n_weights,
-                         expected_num_non_trainable_weights=0, expected_num_params=n_params)
-    assert [w.name for w in report.layer.weights] == ["depthwise_kernel", "bias"][:n_weights]
+@pytest.mark.parametrize("case", CASES)
+def test_check_layer(conv_kit, case):
+    conv_kit.check_case(DepthwiseConv2D, ["depthwise_kernel", "bias"], *case)
 
 
-@pytest.mark.parametrize("kwargs, input_shape, out_shape, n_weights, n_params", CASES)
-def test_forward_matches_numpy(kwargs, input_shape, out_shape, n_weights, n_params):
-    rng = np.random.default_rng(1)
-    layer = DepthwiseConv2D(**kwargs, dtype="float64")
-    x = rng.standard_normal(input_shape)
-    layer(x)
-    layer.set_weights([rng.standard_normal(w.shape) for w in layer.weights])
-    bias = layer.bias.numpy() if layer.use_bias else None
-    want = depthwise_reference(x, layer.depthwise_kernel.numpy(), bias, layer.strides,
-                               layer.padding, layer.dilation_rate)
-    want = layer.activation(pyfrozen.tensor(want)).numpy()
-    np.testing.assert_allclose(layer(x).numpy(), want, rtol=1e-12, atol=1e-12)
+@pytest.mark.parametrize("case", CASES)
+def test_forward_matches_numpy(conv_kit, case):
+    layer, x = conv_kit.random_layer(DepthwiseConv2D, *case[:2])
+    taps = conv_kit.kernel_taps(x, layer)
+    conv_kit.assert_forward(layer, x, depthwise_reference(taps, layer.depthwise_kernel.numpy()))
 
 
 def test_equals_grouped_conv2d_with_reshaped_kernel():
@@ -134,22 +111,13 @@ def test_frozen_layer_runs_only_the_input_gradient():
     assert x.grad is not None and layer.depthwise_kernel.grad is None
 
 
-def test_input_channel_mask_limits_weight_gradient_work():
-    rng = np.random.default_rng(4)
-    x = rng.standard_normal((1, 6, 6, 4))
-    full = DepthwiseConv2D(3, padding="same", depth_multiplier=2, dtype="float64")
-    full(x)
-    masked = DepthwiseConv2D(3, padding="same", depth_multiplier=2, dtype="float64")
-    masked(x)
-    masked.set_weights(full.get_weights())
+def test_input_channel_mask_limits_weight_gradient_work(conv_kit):
+    x = np.random.default_rng(4).standard_normal((1, 6, 6, 4))
+    kwargs = dict(kernel_size=3, padding="same", depth_multiplier=2)
+    full, masked = conv_kit.twin_layers(DepthwiseConv2D, kwargs, x)
     masked.set_freeze_mask("depthwise_kernel", np.array([True, False, True, True]).reshape(
         1, 1, 4, 1))  # only input channel 1 trains
-    works = []
-    for layer in (full, masked):
-        with trace() as tr:
-            layer(x).backward(np.ones((1, 6, 6, 8)))
-        (record,) = tr.ran(layer=layer.name, pass_="backward_weight")
-        works.append(record.work)
+    works = conv_kit.weight_gradient_work((full, masked), x, np.ones((1, 6, 6, 8)))
     assert works[1] * 4 == works[0]
     g_full, g_masked = full.depthwise_kernel.grad.numpy(), masked.depthwise_kernel.grad.numpy()
     np.testing.assert_array_equal(g_masked[:, :, [0, 2, 3]], 0.0)

@@ -7,7 +7,6 @@ import pytest
 
 from pyfrozen.autograd import trace
 from pyfrozen.layers import Conv2D, DepthwiseConv2D, Input, SeparableConv2D
-from pyfrozen.testing import check_layer
 
 CASES = [
     (dict(filters=4, kernel_size=3), (2, 5, 5, 3), (2, 3, 3, 4), 3, 3 * 3 * 3 + 3 * 4 + 4),
@@ -21,22 +20,15 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("kwargs, input_shape, out_shape, n_weights, n_params", CASES)
-def test_check_layer(kwargs, input_shape, out_shape, n_weights, n_params):
-    report = check_layer(SeparableConv2D, kwargs, input_shape, expected_output_shape=out_shape,
-                         expected_num_trainable_weights=n_weights,
-                         expected_num_non_trainable_weights=0, expected_num_params=n_params)
-    names = ["depthwise_kernel", "pointwise_kernel", "bias"][:n_weights]
-    assert [w.name for w in report.layer.weights] == names
+@pytest.mark.parametrize("case", CASES)
+def test_check_layer(conv_kit, case):
+    conv_kit.check_case(SeparableConv2D, ["depthwise_kernel", "pointwise_kernel", "bias"], *case)
 
 
-@pytest.mark.parametrize("kwargs, input_shape, out_shape, n_weights, n_params", CASES)
-def test_equals_depthwise_then_pointwise(kwargs, input_shape, out_shape, n_weights, n_params):
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal(input_shape)
-    layer = SeparableConv2D(**kwargs, dtype="float64")
-    layer(x)
-    layer.set_weights([rng.standard_normal(w.shape) for w in layer.weights])
+@pytest.mark.parametrize("case", CASES)
+def test_equals_depthwise_then_pointwise(conv_kit, case):
+    kwargs, input_shape = case[:2]
+    layer, x = conv_kit.random_layer(SeparableConv2D, kwargs, input_shape)
     depthwise_args = {k: v for k, v in kwargs.items()
                       if k in ("kernel_size", "strides", "padding", "dilation_rate",
                                "depth_multiplier")}
@@ -114,22 +106,12 @@ def test_frozen_depthwise_kernel_only():
     assert [w.name for w in layer.trainable_weights] == ["pointwise_kernel", "bias"]
 
 
-def test_pointwise_output_channel_mask_limits_work():
-    rng = np.random.default_rng(4)
-    x = rng.standard_normal((1, 4, 4, 2))
-    full = SeparableConv2D(4, 3, padding="same", dtype="float64")
-    full(x)
-    masked = SeparableConv2D(4, 3, padding="same", dtype="float64")
-    masked(x)
-    masked.set_weights(full.get_weights())
+def test_pointwise_output_channel_mask_limits_work(conv_kit):
+    x = np.random.default_rng(4).standard_normal((1, 4, 4, 2))
+    kwargs = dict(filters=4, kernel_size=3, padding="same")
+    full, masked = conv_kit.twin_layers(SeparableConv2D, kwargs, x)
     masked.set_freeze_mask("pointwise_kernel", np.array([False, True, True, True]), axis=-1)
-    works = []
-    for layer in (full, masked):
-        with trace() as tr:
-            layer(x).backward(np.ones((1, 4, 4, 4)))
-        records = [r for r in tr.ran(layer=layer.name, pass_="backward_weight")
-                   if r.op == "conv2d"]
-        works.append(records[0].work)
+    works = conv_kit.weight_gradient_work((full, masked), x, np.ones((1, 4, 4, 4)), op="conv2d")
     assert works[1] * 4 == works[0]
     np.testing.assert_array_equal(masked.pointwise_kernel.grad.numpy()[..., 1:], 0.0)
     np.testing.assert_allclose(masked.pointwise_kernel.grad.numpy()[..., 0],
