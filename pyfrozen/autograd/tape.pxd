@@ -40,7 +40,8 @@ cdef object _edge(object t)
 @cython.locals(order=list, visited=set, stack=list, node=Node, parent=object, i=Py_ssize_t)
 cpdef list reverse_topological_order(Node root)
 
-@cython.locals(node=Node, pending=dict, handed=set, i=Py_ssize_t, grads=object)
+@cython.locals(node=Node, pending=dict, handed=set, i=Py_ssize_t, j=Py_ssize_t,
+               grads=object)
 cpdef run_backward(object root, object grad, bint retain_graph)
 
 @cython.locals(version=Version)

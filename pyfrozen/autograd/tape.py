@@ -353,9 +353,15 @@ def run_backward(root, grad, retain_graph):
                 g = np.asarray(g)
             parent = node.parents[i]
             if isinstance(parent, Node):
+                # A node still to run holds g: a leaf must not take it as its .grad and
+                # later accumulate into it in place.
+                handed.add(id(g))
                 previous = pending.get(parent)
                 pending[parent] = g if previous is None else previous + g
             else:
+                for j in range(i + 1, len(grads)):
+                    if grads[j] is g:  # handed on to another input of this node too
+                        handed.add(id(g))
                 _accumulate_leaf(parent, g, node.name, handed)
         if not retain_graph:
             node.release()

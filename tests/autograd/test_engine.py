@@ -42,6 +42,17 @@ def test_leaf_gradients_never_alias():
     assert b.grad.item() == 5.0 and dy[0] == 5.0  # neither b's grad nor the caller's array
 
 
+def test_leaf_gradient_never_aliases_a_pending_node_gradient():
+    # add hands the same dy to leaf a and to node b; a's .grad must not be that array,
+    # or the later in-place accumulation from a * b corrupts b's pending gradient.
+    a, c = leaf([1.0, 2.0, 3.0]), leaf([0.5, -1.0, 2.0])
+    b = c * 3.0
+    out = (a * b + (a + b) * 2.0).sum()
+    out.backward()
+    np.testing.assert_array_equal(a.grad.data, 3.0 * c.data + 2.0)
+    np.testing.assert_array_equal(c.grad.data, 3.0 * (a.data + 2.0))
+
+
 def test_backward_errors():
     with pytest.raises(RuntimeError, match="does not require grad"):
         pyfrozen.tensor([1.0]).backward()
