@@ -192,6 +192,13 @@ def _input_owning(inputs, array):
     for t in inputs:
         if t.data is array:
             return t
+    # A view of an input (dense saves x reshaped to rows) is that input's memory too: an
+    # in-place change of the input must be caught for it as well.
+    base = array.base
+    if base is not None:
+        for t in inputs:
+            if base is t.data or (t.data.base is not None and base is t.data.base):
+                return t
     return None
 
 

@@ -90,6 +90,16 @@ def test_in_place_change_of_a_saved_input_is_detected():
         y.backward()
 
 
+@pytest.mark.parametrize("shape", [(2, 3), (2, 2, 3)])
+def test_in_place_change_of_an_input_saved_as_a_view_is_detected(shape):
+    x = pyfrozen.tensor(np.ones(shape))
+    w = Parameter(np.ones((3, 4)))
+    y = pyfrozen.ops.dense(x, w)  # keeps x reshaped to rows (a view) for w's gradient
+    x.fill_(5.0)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.sum().backward()
+
+
 def test_in_place_change_of_a_saved_output_is_detected():
     a, b = leaf([1.0]), leaf([2.0])
     y = a / b  # keeps y for b's gradient
