@@ -47,10 +47,11 @@ class Model(Layer):
 
     def __init__(self, inputs: Any = None, outputs: Any = None, name: str | None = None,
                  trainable: bool = True, **kwargs: Any) -> None:
+        explicit = name is not None
         if name is None and type(self) is Model:
             name = unique_name("functional")
         super().__init__(name=name, trainable=trainable, **kwargs)
-        self._explicit_name = "name" in kwargs or self._explicit_name
+        self._explicit_name = explicit
         self._graph: Graph | None = None
         if inputs is not None or outputs is not None:
             if inputs is None or outputs is None:

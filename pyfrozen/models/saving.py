@@ -35,7 +35,7 @@ def _child_names(layers: list[Layer]) -> list[str]:
         if layer._explicit_name:
             names.append(layer.name)
             continue
-        base = snake_case(type(layer).__name__)
+        base = _default_base(layer)
         while True:
             k = counts.get(base, 0)
             counts[base] = k + 1
@@ -45,6 +45,11 @@ def _child_names(layers: list[Layer]) -> list[str]:
         taken.add(name)
         names.append(name)
     return names
+
+
+def _default_base(layer: Layer) -> str:
+    # A plain functional Model is auto-named "functional" (as Keras), not after its class.
+    return "functional" if type(layer).__name__ == "Model" else snake_case(type(layer).__name__)
 
 
 def weight_paths(layer: Layer, prefix: str = "") -> list[tuple[str, Parameter]]:

@@ -96,6 +96,22 @@ def test_weights_round_trip_bit_exactly_into_a_rebuilt_model(tmp_path):
         assert a.tobytes() == b.tobytes()
 
 
+def test_nested_auto_named_functional_model_loads_into_a_rebuilt_model(tmp_path):
+    def build():
+        inp = Input((4,))
+        base = Model(inp, Dense(3)(inp))  # auto-named "functional", "functional_1", ...
+        outer = Input((4,))
+        return Model(outer, Dense(2)(base(outer)))
+
+    path = tmp_path / "w.safetensors"
+    model = build()
+    model.save_weights(str(path))
+    rebuilt = build()
+    rebuilt.load_weights(str(path))
+    for a, b in zip(model.get_weights(), rebuilt.get_weights(), strict=True):
+        assert a.tobytes() == b.tobytes()
+
+
 def test_bad_files_are_rejected_and_load_nothing(tmp_path):
     path = tmp_path / "w.safetensors"
     mlp().save_weights(str(path))
