@@ -59,10 +59,15 @@ def weight_paths(layer: Layer, prefix: str = "") -> list[tuple[str, Parameter]]:
     for name, child in zip(_child_names(children), children, strict=True):
         out += weight_paths(child, f"{prefix}{name}/")
     seen: set[int] = set()
+    paths: set[str] = set()
     unique = []
     for path, p in out:  # a layer shared twice holds its weights once
         if id(p) not in seen:
+            if path in paths:  # two weights under one key: one would silently overwrite
+                raise ValueError(f"two weights of {layer.name!r} have the path {path!r}: "
+                                 "give the sub-layers that hold them different names")
             seen.add(id(p))
+            paths.add(path)
             unique.append((path, p))
     return unique
 

@@ -112,6 +112,21 @@ def test_nested_auto_named_functional_model_loads_into_a_rebuilt_model(tmp_path)
         assert a.tobytes() == b.tobytes()
 
 
+def test_two_weights_with_one_path_are_refused_not_overwritten(tmp_path):
+    class Pair(pyfrozen.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = Dense(2, name="d"), Dense(2, name="d")
+
+        def call(self, x):
+            return self.a(x) + self.b(x)
+
+    inp = Input((3,))
+    model = Model(inp, Pair()(inp))
+    with pytest.raises(ValueError, match="have the path 'pair/d/kernel'"):
+        model.save_weights(str(tmp_path / "w.safetensors"))
+
+
 def test_bad_files_are_rejected_and_load_nothing(tmp_path):
     path = tmp_path / "w.safetensors"
     mlp().save_weights(str(path))
