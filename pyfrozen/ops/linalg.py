@@ -7,6 +7,7 @@ whole columns or rows of W limits the weight-gradient GEMM to the trainable part
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,7 @@ class MatMul(Function):
         ctx.save_for_backward(b if na else None, a if nb else None)
         ctx.shapes = (a.shape, b.shape)
         if b.ndim == 2 and a.ndim >= 2:
-            count("matmul", "forward", a.size // ka * b.shape[1] * ka)
+            count("matmul", "forward", math.prod(a.shape[:-1]) * b.shape[1] * ka)
             return _core.gemm(as_rows(a), b).reshape(*a.shape[:-1], b.shape[1])
         return np.matmul(a, b)
 
@@ -67,10 +68,10 @@ def _matmul_backward_general(dy, a, b, sa, sb):
     a2 = None if a is None else (a[None, :] if a.ndim == 1 else a)
     b2 = None if b is None else (b[:, None] if b.ndim == 1 else b)
     dy2 = dy
+    if len(sb) == 1:  # first: with two vectors dy is 0-d and has no axis -2 yet
+        dy2 = np.expand_dims(dy2, -1)
     if len(sa) == 1:
         dy2 = np.expand_dims(dy2, -2)
-    if len(sb) == 1:
-        dy2 = np.expand_dims(dy2, -1)
     da = db = None
     if b2 is not None:
         da = np.matmul(dy2, np.swapaxes(b2, -1, -2))

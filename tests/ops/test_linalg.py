@@ -19,10 +19,20 @@ from pyfrozen.testing import check_op
         ((4,), (4, 3)),
         ((2, 3, 4), (4,)),
         ((2, 3, 4), (2, 4, 2)),
+        ((4,), (4,)),
     ],
 )
 def test_matmul(rng, torch, sa, sb):
     check_op(ops.matmul, rng.standard_normal(sa), rng.standard_normal(sb), torch_fn=torch.matmul)
+
+
+def test_matmul_with_an_empty_inner_axis_gives_zeros():
+    a = pyfrozen.tensor(np.ones((2, 0)), requires_grad=True)
+    b = pyfrozen.tensor(np.ones((0, 5)), requires_grad=True)
+    y = ops.matmul(a, b)
+    np.testing.assert_array_equal(y.data, np.zeros((2, 5)))
+    y.backward(np.ones((2, 5)))
+    assert a.grad.shape == (2, 0) and b.grad.shape == (0, 5)
 
 
 def test_matmul_saves_only_what_each_gradient_needs(rng):
