@@ -158,7 +158,7 @@ class Model(Layer):
                              f"{[len(v) for v in values]}")
         chunks: list[list[np.ndarray]] = []
         with no_grad():
-            for start in range(0, n, batch_size):
+            for start in range(0, max(n, 1), batch_size):  # an empty x: one empty batch
                 batch = [v[start:start + batch_size] for v in values]
                 out = self(batch if isinstance(x, (list, tuple)) else batch[0], training=False)
                 chunks.append([t.data for t in flat(out)])

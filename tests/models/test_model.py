@@ -36,6 +36,13 @@ def test_predict_is_batched_tape_free_and_equals_a_call():
         model.predict(x, batch_size=0)
 
 
+def test_predict_on_no_samples_gives_empty_outputs():
+    model = Sequential([Input((6, 6, 2)), pyfrozen.layers.Conv2D(3, 3),
+                        pyfrozen.layers.BatchNormalization(),
+                        pyfrozen.layers.GlobalAveragePooling2D(), Dense(4)])
+    assert model.predict(np.ones((0, 6, 6, 2))).shape == (0, 4)
+
+
 def test_nested_frozen_base_and_cut_model():
     base = mlp("base")
     base.trainable = False
