@@ -8,6 +8,12 @@ from typing import Any
 from pyfrozen.autograd import tape
 
 
+def _push(cm: Any, previous: Any) -> None:
+    # A stack, not one slot: the same instance is entered again when it decorates a
+    # recursive function (ContextDecorator reuses it) or is nested with itself.
+    cm.__dict__.setdefault("_previous", []).append(previous)
+
+
 class no_grad(contextlib.ContextDecorator):  # noqa: N801 (torch's name)
     """Inside this context (or decorated function) no op is recorded.
 
@@ -23,20 +29,20 @@ class no_grad(contextlib.ContextDecorator):  # noqa: N801 (torch's name)
     """
 
     def __enter__(self) -> None:
-        self._previous = tape.set_grad_enabled(False)
+        _push(self, tape.set_grad_enabled(False))
 
     def __exit__(self, *exc: Any) -> None:
-        tape.set_grad_enabled(self._previous)
+        tape.set_grad_enabled(self._previous.pop())
 
 
 class enable_grad(contextlib.ContextDecorator):  # noqa: N801
     """Turns recording back on inside a ``no_grad`` block."""
 
     def __enter__(self) -> None:
-        self._previous = tape.set_grad_enabled(True)
+        _push(self, tape.set_grad_enabled(True))
 
     def __exit__(self, *exc: Any) -> None:
-        tape.set_grad_enabled(self._previous)
+        tape.set_grad_enabled(self._previous.pop())
 
 
 class inference_mode(no_grad):  # noqa: N801
@@ -56,7 +62,7 @@ class name_scope(contextlib.ContextDecorator):  # noqa: N801
         self.name = name
 
     def __enter__(self) -> None:
-        self._previous = tape.set_scope(self.name)
+        _push(self, tape.set_scope(self.name))
 
     def __exit__(self, *exc: Any) -> None:
-        tape.set_scope(self._previous)
+        tape.set_scope(self._previous.pop())

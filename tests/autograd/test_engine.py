@@ -126,6 +126,23 @@ def test_no_grad_records_nothing():
         assert not (x * 1.0).requires_grad
 
 
+def test_modes_restore_the_setting_when_reentered():
+    @pyfrozen.no_grad()
+    def recurse(n):
+        if n:
+            recurse(n - 1)
+
+    recurse(2)  # the decorator enters the same no_grad instance three times
+    assert pyfrozen.autograd.is_grad_enabled()
+    scope = pyfrozen.autograd.name_scope("outer")
+    with scope, scope:
+        pass
+    x = leaf([1.0])
+    with trace() as t:
+        (x * 2.0).backward()
+    assert {k.layer for k in t.kernels} == {"mul"}  # not left in the "outer" scope
+
+
 def test_nodes_keep_arrays_not_tensors():
     x = leaf(np.ones(4))
     y = x * 2.0
