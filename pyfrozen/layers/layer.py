@@ -136,6 +136,8 @@ class Layer:
             for item in value if isinstance(value, (list, tuple)) else (value,):
                 if isinstance(item, Layer) and item is not self and item not in tracked:
                     tracked.append(item)
+                    if not self.__dict__.get("_trainable", True):
+                        item.trainable = False  # a frozen parent freezes what it gains
         object.__setattr__(self, key, value)
 
     @property

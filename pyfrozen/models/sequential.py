@@ -58,6 +58,8 @@ class Sequential(Model):
         if any(layer is other for other in self._stack):
             raise ValueError(f"layer {layer.name!r} is already in this Sequential model")
         self._stack.append(layer)
+        if not self.trainable:
+            layer.trainable = False  # a frozen model freezes the layers added to it
         self._tracked = [x for x in self._stack if not isinstance(x, InputLayer)]
         self._rebuild()
 

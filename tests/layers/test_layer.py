@@ -138,3 +138,19 @@ def test_bad_constructor_arguments():
 def test_default_names_count_up_like_keras():
     a, b = Affine(), Affine()
     assert a.name.startswith("affine") and b.name != a.name
+
+
+def test_a_frozen_parent_freezes_layers_it_gains_later():
+    model = Sequential([Input((4,))])
+    model.trainable = False
+    model.add(Dense(3))
+    assert not model.layers[0].kernel.requires_grad and model.trainable_weights == []
+    x = pyfrozen.tensor(np.ones((2, 4), np.float32), requires_grad=True)
+    with trace() as t:
+        model(x).backward(np.ones((2, 3), np.float32))
+    assert not t.ran(pass_="backward_weight") and model.layers[0].kernel.grad is None
+
+    parent = Affine()
+    parent.trainable = False
+    parent.child = Dense(2)
+    assert not parent.child.trainable
