@@ -135,20 +135,30 @@ def interleave(
     return samples
 
 
+def time_group(
+    fns: Mapping[str, Callable[[], object]], quick: bool
+) -> dict[str, list[float]]:
+    """Seconds-per-call samples of several functions, interleaved round-robin.
+
+    Warmed up, then interleaved (A B C, A B C, ...) for about 4 s (1 s when ``quick``),
+    at least ``MIN_PAIRS`` rounds (3 when ``quick``). Sample ``i`` of every function
+    comes from round ``i``: pass two lists to ``ratio_stats`` for same-run ratios.
+    """
+    per_call = {name: warm_up(fn) for name, fn in fns.items()}
+    numbers = {name: calls_per_sample(t, 0.02 if quick else 0.05) for name, t in per_call.items()}
+    round_s = sum(numbers[n] * per_call[n] for n in fns)
+    rounds = rounds_for(round_s, 1.0 if quick else 4.0, 3 if quick else MIN_PAIRS, 41)
+    return interleave(fns, rounds, numbers)
+
+
 def time_pair(
     ours: Callable[[], object], peer: Callable[[], object], quick: bool
 ) -> tuple[Stats, Stats, Stats]:
     """Median seconds per call of each, and the per-round ratio peer / ours.
 
-    Warmed up, then interleaved (A B A B) for about 4 s (1 s when ``quick``), at least
-    ``MIN_PAIRS`` rounds (3 when ``quick``).
+    ``time_group`` of the two (A B A B).
     """
-    fns = {"ours": ours, "peer": peer}
-    per_call = {name: warm_up(fn) for name, fn in fns.items()}
-    numbers = {name: calls_per_sample(t, 0.02 if quick else 0.05) for name, t in per_call.items()}
-    round_s = sum(numbers[n] * per_call[n] for n in fns)
-    rounds = rounds_for(round_s, 1.0 if quick else 4.0, 3 if quick else MIN_PAIRS, 41)
-    samples = interleave(fns, rounds, numbers)
+    samples = time_group({"ours": ours, "peer": peer}, quick)
     return (Stats.of(samples["ours"]), Stats.of(samples["peer"]),
             ratio_stats(samples["ours"], samples["peer"]))
 
@@ -296,6 +306,87 @@ def least_contended(
         if quiet.ok(load):
             break
     return best[0], best[1], tries
+
+
+# ****** memory ******
+
+
+def _proc_status_kib(field: str) -> int | None:
+    """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``), None off Linux."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def rss_bytes() -> int | None:
+    """This process's resident set size now (None off Linux)."""
+    kib = _proc_status_kib("VmRSS")
+    return None if kib is None else kib * 1024
+
+
+def reset_peak_rss() -> bool:
+    """Lower the peak RSS (``VmHWM``, ``ru_maxrss``) to the current RSS (Linux >= 4.0).
+
+    ``ru_maxrss`` only ever rises, so without this the imports' transient peak hides
+    anything smaller measured later in the same process. False where not possible:
+    then only one measurement per process is meaningful (traps.md).
+    """
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
+class CountingFaults:
+    """Wraps a function; counts the page faults and kernel time of its calls.
+
+    A library that allocates fresh outputs on every call may re-fault its memory each
+    time (traps.md: ``ru_minflt``); this tells that cost apart from the arithmetic.
+    One ``getrusage`` before and after each call: about a microsecond.
+    """
+
+    def __init__(self, fn: Callable[[], T]) -> None:
+        self.fn = fn
+        self.calls = 0
+        self.faults = 0
+        self.system_s = 0.0
+
+    def __call__(self) -> Any:
+        import resource
+
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        result = self.fn()
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        self.calls += 1
+        self.faults += after.ru_minflt - before.ru_minflt
+        self.system_s += after.ru_stime - before.ru_stime
+        return result
+
+    def reset(self) -> None:
+        """Forget the calls so far (e.g. the first ones, which fault everything in)."""
+        self.calls, self.faults, self.system_s = 0, 0, 0.0
+
+    def per_call(self) -> tuple[float, float]:
+        """Minor page faults and kernel (system) seconds per call so far."""
+        n = max(self.calls, 1)
+        return self.faults / n, self.system_s / n
+
+
+def peak_rss_bytes() -> int:
+    """The peak RSS since the process started or since ``reset_peak_rss``."""
+    kib = _proc_status_kib("VmHWM")
+    if kib is None:
+        import resource
+
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
+    return kib * 1024
 
 
 # ****** threads ******
