@@ -108,9 +108,17 @@ class Model(Layer):
 
     # --- calling ----------------------------------------------------------------------------
 
+    def _data_structure(self, x: Any) -> Any:
+        """A plain nested list given to a one-input model is one array, as in Keras."""
+        one_input = self._graph is not None and len(self._graph.inputs) == 1
+        if one_input and isinstance(x, (list, tuple)) and not _holds_arrays(x):
+            return np.asarray(x)
+        return x
+
     def _cast_input(self, x: Any) -> Any:
         if self._graph is None:
             return super()._cast_input(x)
+        x = self._data_structure(x)
         values = flat(x)
         if len(values) != len(self._graph.inputs):
             raise ValueError(f"model {self.name!r} expects {len(self._graph.inputs)} "
@@ -151,6 +159,7 @@ class Model(Layer):
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1. Received: batch_size={batch_size}")
+        x = self._data_structure(x)
         values = flat(x)
         n = len(values[0])
         if any(len(v) != n for v in values):
@@ -203,6 +212,10 @@ class Model(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "trainable": self.trainable}
+
+
+def _holds_arrays(x: Any) -> bool:
+    return all(isinstance(v, (np.ndarray, Tensor)) for v in x)
 
 
 def _is_input_layer(layer: Layer) -> bool:

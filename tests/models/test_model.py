@@ -165,3 +165,11 @@ def test_skip_mismatch_loads_the_base_of_a_replaced_head(tmp_path):
     assert sorted(m.name for m in mismatched) == ["out/bias", "out/kernel"]
     np.testing.assert_array_equal(target.get_layer("hidden").kernel.data,
                                   source.get_layer("hidden").kernel.data)
+
+
+def test_a_nested_list_is_one_input_for_a_one_input_model():
+    model = mlp()
+    rows = [[1.0, 2.0, 3.0, 4.0], [0.5, 0.5, 0.5, 0.5]]
+    np.testing.assert_array_equal(model.predict(rows), model.predict(np.asarray(rows)))
+    assert model(rows).shape == (2, 3)
+    assert model.predict([np.asarray(rows, np.float32)]).shape == (2, 3)
