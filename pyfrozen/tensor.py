@@ -400,7 +400,7 @@ class Parameter(Tensor):
     @trainable.setter
     def trainable(self, flag: bool) -> None:
         self._trainable = bool(flag)
-        self._sync()
+        self._requires_grad = self._trainable and not self._all_frozen()
 
     @property
     def requires_grad(self) -> bool:  # type: ignore[override]
@@ -455,7 +455,11 @@ class Parameter(Tensor):
     def _label(self) -> str:
         return f"parameter {self.name!r}" if self.name else f"parameter {self.shape}"
 
+    def _all_frozen(self) -> bool:
+        return self._frozen is not None and bool(self._frozen.all())
+
     def _sync(self) -> None:
+        # A new mask gets a new _frozen object: nodes recorded under the old one notice.
         mask = self._freeze_mask
         self._frozen = None
         self._index_cache = {}

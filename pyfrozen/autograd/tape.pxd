@@ -26,13 +26,15 @@ cdef class Node:
     cdef public tuple inputs
     cdef public bint save_output_flag
     cdef public Py_ssize_t view_of
+    cdef public tuple mask_checks
 
 cdef _init_node(Node node, str name, object fn, tuple needs_input_grad, bint recording)
 
 @cython.locals(t=object)
 cdef object _input_owning(tuple inputs, object array)
 
-@cython.locals(n=Py_ssize_t, i=Py_ssize_t, record=bint, needs=list, arrays=list, node=Node)
+@cython.locals(n=Py_ssize_t, i=Py_ssize_t, record=bint, needs=list, arrays=list, node=Node,
+               masks=list)
 cpdef object apply(object fn, tuple inputs, dict kwargs)
 
 cdef object _edge(object t)
@@ -46,5 +48,7 @@ cpdef run_backward(object root, object grad, bint retain_graph)
 
 @cython.locals(version=Version)
 cdef _check_versions(Node node)
+
+cdef _check_masks(Node node)
 
 cdef _accumulate_leaf(object leaf, object g, object name, set handed)

@@ -184,6 +184,7 @@ def _init_node(node, name, fn, needs_input_grad, recording):
     node.inputs = None
     node.save_output_flag = False
     node.view_of = -1
+    node.mask_checks = ()
 
 
 def _input_owning(inputs, array):
@@ -220,6 +221,7 @@ def apply(fn, inputs, kwargs):
     """
     n = len(inputs)
     record = False
+    masks = []
     needs = [False] * n
     arrays = [None] * n
     dtype = None
@@ -240,9 +242,13 @@ def apply(fn, inputs, kwargs):
         if _grad_enabled and t._requires_grad:
             needs[i] = True
             record = True
+            if t._frozen is not None:
+                masks.append((t, t._frozen))
     node = Node.__new__(Node)  # skips __init__'s argument checks: apply built them
     _init_node(node, fn.name, fn, tuple(needs), record)
     node.inputs = inputs
+    if masks:
+        node.mask_checks = tuple(masks)
     tracer = _tracer
     snapshot = tracer.begin() if tracer is not None else None
     out = fn.forward(node, *arrays, **kwargs)
@@ -252,6 +258,7 @@ def apply(fn, inputs, kwargs):
     result = _tensor_type.__new__(_tensor_type)
     result.data = out
     result.grad = None
+    result._frozen = None
     result._version = inputs[node.view_of]._version if node.view_of >= 0 else Version()
     if record:
         node.parents = tuple([_edge(t) for t in inputs])
@@ -339,6 +346,8 @@ def run_backward(root, grad, retain_graph):
                 "after the first backward(); pass retain_graph=True to the first call"
             )
         _check_versions(node)
+        if node.mask_checks:
+            _check_masks(node)
         snapshot = tracer.begin() if tracer is not None else None
         grads = node.fn.backward(node, dy)
         if snapshot is not None:
@@ -381,6 +390,17 @@ def _check_versions(node):
                 f"{node.name}: an array saved for backward was modified in place after it "
                 f"was saved (version {version.value}, saved at version {value}); the "
                 "gradient would be wrong. Do the in-place change after backward(), or on a copy"
+            )
+
+
+def _check_masks(node):
+    # Ops limit weight-gradient kernels to the slices the mask left trainable at forward
+    # time; a mask changed since would be applied half (old limits, new zeroing).
+    for param, frozen in node.mask_checks:
+        if param._frozen is not frozen:
+            raise RuntimeError(
+                f"{node.name}: the freeze mask of {param._label()} changed between the "
+                "forward pass and backward(); run the forward again with the new mask"
             )
 
 

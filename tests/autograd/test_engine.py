@@ -224,3 +224,19 @@ def test_backward_on_a_leaf_copies_the_gradient():
     x.backward(g)
     g[0] = 0.0
     assert x.grad.tolist() == [3.0, 4.0]
+
+
+def test_a_freeze_mask_changed_before_backward_is_an_error_not_half_applied():
+    x = pyfrozen.tensor(np.ones((2, 3)))
+    w = Parameter(np.ones((3, 4)), freeze_mask=np.array([True, True, False, False]))
+    y = pyfrozen.ops.dense(x, w)  # the weight-gradient kernel is limited to columns 2, 3
+    w.set_freeze_mask(None)
+    with pytest.raises(RuntimeError, match="freeze mask of parameter .* changed between"):
+        y.backward(np.ones((2, 4)))
+    w.trainable = False  # toggling trainable keeps the mask: no false alarm
+    w.trainable = True
+    y = pyfrozen.ops.dense(x, w)
+    w.trainable = False
+    w.trainable = True
+    y.backward(np.ones((2, 4)))
+    np.testing.assert_array_equal(w.grad.data, np.full((3, 4), 2.0))
