@@ -1,4 +1,5 @@
-"""The backward sweep: accumulation, freeing, version checks, grad modes, errors."""
+"""The backward sweep: accumulation, freeing, version checks, errors (grad modes:
+test_grad_mode.py; user-defined Functions: test_function.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 import pyfrozen
 from pyfrozen import Parameter
-from pyfrozen.autograd import Function, trace
+from pyfrozen.autograd import trace
 
 
 def leaf(values, **kw):
@@ -109,40 +110,6 @@ def test_in_place_change_of_a_saved_output_is_detected():
         y.backward()
 
 
-def test_no_grad_records_nothing():
-    x = leaf([1.0])
-    with pyfrozen.no_grad():
-        y = x * 2.0
-        with pyfrozen.enable_grad():
-            z = x * 2.0
-    assert not y.requires_grad and y.grad_fn is None and z.grad_fn == "mul"
-
-    @pyfrozen.no_grad()
-    def f(t):
-        return t * 3.0
-
-    assert not f(x).requires_grad and pyfrozen.autograd.is_grad_enabled()
-    with pyfrozen.inference_mode():
-        assert not (x * 1.0).requires_grad
-
-
-def test_modes_restore_the_setting_when_reentered():
-    @pyfrozen.no_grad()
-    def recurse(n):
-        if n:
-            recurse(n - 1)
-
-    recurse(2)  # the decorator enters the same no_grad instance three times
-    assert pyfrozen.autograd.is_grad_enabled()
-    scope = pyfrozen.autograd.name_scope("outer")
-    with scope, scope:
-        pass
-    x = leaf([1.0])
-    with trace() as t:
-        (x * 2.0).backward()
-    assert {k.layer for k in t.kernels} == {"mul"}  # not left in the "outer" scope
-
-
 def test_nodes_keep_arrays_not_tensors():
     x = leaf(np.ones(4))
     y = x * 2.0
@@ -174,41 +141,6 @@ def test_deep_graph_has_no_recursion_limit():
         y = y * 1.0
     y.backward()
     assert x.grad.item() == 1.0
-
-
-def test_missing_backward_is_not_implemented():
-    class NoGrad(Function):
-        @staticmethod
-        def forward(ctx, a):
-            return a.copy()
-
-    y = NoGrad.apply(leaf([1.0]))
-    with pytest.raises(NotImplementedError, match="no_grad: no gradient is defined"):
-        y.backward()
-
-
-def test_backward_returning_nothing_for_a_needed_input_is_an_error():
-    class Broken(Function):
-        @staticmethod
-        def forward(ctx, a):
-            return a * 2
-
-        @staticmethod
-        def backward(ctx, dy):
-            return (None,)
-
-    with pytest.raises(RuntimeError, match="broken: backward gave no gradient for input 0"):
-        Broken.apply(leaf([1.0])).backward()
-
-
-def test_inputs_must_be_tensors():
-    class Ident(Function):
-        @staticmethod
-        def forward(ctx, a):
-            return a
-
-    with pytest.raises(TypeError, match="ident: input 0 is a ndarray, expected a Tensor"):
-        Ident.apply(np.ones(2))
 
 
 def test_masked_parameter_gets_exact_zeros_and_accumulates():

@@ -1,0 +1,116 @@
+"""Weight files: paths inside the model, bit-exact round trips, refusals, skip_mismatch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pyfrozen
+from pyfrozen.io import WeightFileError
+from pyfrozen.layers import Dense, Input
+from pyfrozen.models import Model, Sequential
+from pyfrozen.models.saving import weight_paths
+
+
+def mlp(name=None):
+    return Sequential([Input((4,)), Dense(8, activation="relu", name="hidden"),
+                       Dense(3, name="out")], name=name)
+
+
+def test_weights_round_trip_bit_exactly_into_a_rebuilt_model(tmp_path):
+    path = tmp_path / "w.safetensors"
+    model = Sequential([Input((4,)), Dense(8), Dense(3)])  # auto-named layers
+    model.save_weights(str(path))
+    rebuilt = Sequential([Input((4,)), Dense(8), Dense(3)])  # other global names
+    assert rebuilt.layers[0].name != model.layers[0].name
+    rebuilt.load_weights(str(path))
+    for a, b in zip(model.get_weights(), rebuilt.get_weights(), strict=True):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_nested_auto_named_functional_model_loads_into_a_rebuilt_model(tmp_path):
+    def build():
+        inp = Input((4,))
+        base = Model(inp, Dense(3)(inp))  # auto-named "functional", "functional_1", ...
+        outer = Input((4,))
+        return Model(outer, Dense(2)(base(outer)))
+
+    path = tmp_path / "w.safetensors"
+    model = build()
+    model.save_weights(str(path))
+    rebuilt = build()
+    rebuilt.load_weights(str(path))
+    for a, b in zip(model.get_weights(), rebuilt.get_weights(), strict=True):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_two_weights_with_one_path_are_refused_not_overwritten(tmp_path):
+    class Pair(pyfrozen.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = Dense(2, name="d"), Dense(2, name="d")
+
+        def call(self, x):
+            return self.a(x) + self.b(x)
+
+    inp = Input((3,))
+    model = Model(inp, Pair()(inp))
+    with pytest.raises(ValueError, match="have the path 'pair/d/kernel'"):
+        model.save_weights(str(tmp_path / "w.safetensors"))
+
+
+def test_bad_files_are_rejected_and_load_nothing(tmp_path):
+    path = tmp_path / "w.safetensors"
+    mlp().save_weights(str(path))
+    other = Sequential([Input((4,)), Dense(8, name="hidden"), Dense(2, name="out")])
+    before = other.get_weights()
+    with pytest.raises(WeightFileError, match=r"out/kernel"):
+        other.load_weights(str(path))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightFileError):
+        other.load_weights(str(path))
+    corrupted = bytearray(data)
+    corrupted[-5] ^= 0xFF
+    path.write_bytes(bytes(corrupted))
+    with pytest.raises(WeightFileError, match="sha256"):
+        mlp().load_weights(str(path))
+    for a, b in zip(before, other.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_skip_mismatch_loads_the_base_of_a_replaced_head(tmp_path):
+    path = tmp_path / "w.safetensors"
+    source = mlp()
+    source.save_weights(str(path))
+    target = Sequential([Input((4,)), Dense(8, activation="relu", name="hidden"),
+                         Dense(10, name="out")])
+    missing, unexpected, mismatched = target.load_weights(str(path), skip_mismatch=True)
+    assert (missing, unexpected) == ([], [])
+    assert sorted(m.name for m in mismatched) == ["out/bias", "out/kernel"]
+    np.testing.assert_array_equal(target.get_layer("hidden").kernel.data,
+                                  source.get_layer("hidden").kernel.data)
+
+
+def test_paths_use_fresh_process_names_for_auto_named_layers():
+    inp = Input((4,))
+    inner = Model(inp, Dense(2, name="proj")(Dense(3)(inp)))
+    outer_in = Input((4,))
+    model = Model(outer_in, Dense(1)(Dense(5)(inner(outer_in))), name="outer")
+    shared = Dense(1)  # used twice: its weights are listed once
+    x = Input((4,))
+    twice = Model(x, shared(shared(x)))
+    assert [path for path, _ in weight_paths(model)] == [
+        "functional/dense/kernel", "functional/dense/bias",
+        "functional/proj/kernel", "functional/proj/bias",
+        "dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias"]
+    assert [path for path, _ in weight_paths(twice)] == ["dense/kernel", "dense/bias"]
+
+
+def test_an_unbuilt_model_can_neither_save_nor_load(tmp_path):
+    model = Sequential([Dense(2)])
+    path = str(tmp_path / "w.safetensors")
+    with pytest.raises(ValueError, match="is not built yet.*before save_weights"):
+        model.save_weights(path)
+    with pytest.raises(ValueError, match="is not built yet.*before load_weights"):
+        model.load_weights(path)
