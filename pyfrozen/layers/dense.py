@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyfrozen import ops
+from pyfrozen import initializers, ops
 from pyfrozen.layers import activations
+from pyfrozen.layers._args import positive_int
 from pyfrozen.layers.layer import Layer
 
 
@@ -49,11 +50,11 @@ class Dense(Layer):
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if not isinstance(units, int) or units < 1:
-            raise ValueError(f"Received an invalid value for `units`, expected a positive "
-                             f"integer. Received: units={units}")
-        self.units = units
+        self.units = positive_int(units, "units")
         self.activation = activations.get(activation)
+        for init in (kernel_initializer, bias_initializer):
+            if isinstance(init, (str, dict)):
+                initializers.get(init)  # an unknown name fails here, as in Keras
         self.use_bias = use_bias
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer

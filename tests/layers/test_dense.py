@@ -134,7 +134,7 @@ def test_matches_torch(torch, activation):
 @pytest.mark.parametrize("units", [0, -1, 2.5, None, "3"])
 def test_units_must_be_a_positive_int(units):
     message = ("Received an invalid value for `units`, expected a positive integer. "
-               f"Received: units={units}")
+               f"Received: units={units!r}")
     with pytest.raises(ValueError, match=re.escape(message)):
         Dense(units)
 
@@ -144,9 +144,8 @@ def test_argument_and_input_errors():
         Dense(0)
     with pytest.raises(ValueError, match=r"Unknown activation: 'gelu'\. Known: \['linear'"):
         Dense(2, activation="gelu")
-    layer = Dense(2, kernel_initializer="nope")
     with pytest.raises(ValueError, match="unknown initializer 'nope'"):
-        layer(np.ones((1, 3)))  # resolved when the weights are made
+        Dense(2, kernel_initializer="nope")  # checked in the constructor, as Keras
     built = Dense(2)
     built(np.ones((1, 4)))
     with pytest.raises(ValueError, match=r"dense: input \(1, 5\) does not match kernel \(4, 2\)"):
@@ -249,3 +248,11 @@ def test_trainable_false_records_nothing_below_and_keeps_no_input():
         layer(x).backward(dy)
     assert trainable_tr.saved_bytes == data.nbytes  # x, for the kernel's gradient
     np.testing.assert_array_equal(x.grad.numpy(), dx_frozen)
+
+
+def test_units_accepts_numpy_ints_and_refuses_bools_and_unknown_initializers_early():
+    assert Dense(np.int64(3)).units == 3 and type(Dense(np.int64(3)).units) is int
+    with pytest.raises(ValueError, match="Received: units=True"):
+        Dense(True)
+    with pytest.raises(ValueError, match="unknown initializer 'glorot_unifrom'"):
+        Dense(2, kernel_initializer="glorot_unifrom")
