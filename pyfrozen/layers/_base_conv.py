@@ -32,6 +32,8 @@ class BaseConv(Layer):
     overrides ``_output_channels``.
     """
 
+    _fixed_last_dim = True
+
     _config_keys: tuple[str, ...] = ()
 
     def __init__(self, kernel_size: Any, strides: Any, padding: str, data_format: str | None,

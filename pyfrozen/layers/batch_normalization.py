@@ -81,6 +81,8 @@ class BatchNormalization(Layer):
     'BN: inference'
     """
 
+    _fixed_last_dim = True
+
     def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3,
                  center: bool = True, scale: bool = True, beta_initializer: Any = "zeros",
                  gamma_initializer: Any = "ones", moving_mean_initializer: Any = "zeros",

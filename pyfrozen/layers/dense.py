@@ -46,6 +46,8 @@ class Dense(Layer):
     ((2, 3), (4, 3))
     """
 
+    _fixed_last_dim = True
+
     def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  **kwargs: Any) -> None:

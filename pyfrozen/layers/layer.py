@@ -285,9 +285,28 @@ class Layer:
     def call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must implement call()")
 
+    # Layers whose weights fix the size of the input's last axis (Dense, convolutions,
+    # BatchNormalization) set this, so a reuse on another size fails when the graph is
+    # built, with Keras's message, instead of later inside the op.
+    _fixed_last_dim = False
+
+    def _check_input_shape(self, input_shape: Any) -> None:
+        built = self._build_shape
+        if not (self._fixed_last_dim and self.built and isinstance(built, tuple)):
+            return
+        if isinstance(input_shape, tuple) and input_shape and input_shape[-1] is not None and (
+                built[-1] is not None and input_shape[-1] != built[-1]):
+            raise ValueError(
+                f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis '
+                f"-1 of input shape to have value {built[-1]}, but received input with shape "
+                f"{input_shape}"
+            )
+
     def _maybe_build(self, input_shape: Any) -> None:
+        self._check_input_shape(input_shape)
         if not self.built:
-            self._build_shape = input_shape
+            self._build_shape = tuple(input_shape) if isinstance(input_shape, tuple) else (
+                input_shape)
             with no_grad():
                 self.build(input_shape)
             self.built = True

@@ -129,7 +129,8 @@ def test_build_validation():
         Conv2D(4, 5)(Input((3, 8, 2)))
     layer = Conv2D(4, 3)
     layer(np.ones((1, 5, 5, 3)))
-    with pytest.raises(ValueError, match=r"conv2d: input has 2 channels but kernel expects 3"):
+    with pytest.raises(ValueError, match=r"expected axis -1 of input shape to have value 3, "
+                       r"but received input with shape \(1, 5, 5, 2\)"):
         layer(np.ones((1, 5, 5, 2)))
 
 

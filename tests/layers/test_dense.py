@@ -148,7 +148,9 @@ def test_argument_and_input_errors():
         Dense(2, kernel_initializer="nope")  # checked in the constructor, as Keras
     built = Dense(2)
     built(np.ones((1, 4)))
-    with pytest.raises(ValueError, match=r"dense: input \(1, 5\) does not match kernel \(4, 2\)"):
+    with pytest.raises(ValueError, match=r'Input 0 of layer "dense.*" is incompatible with the '
+                       r"layer: expected axis -1 of input shape to have value 4, but received "
+                       r"input with shape \(1, 5\)"):
         built(np.ones((1, 5)))
 
 

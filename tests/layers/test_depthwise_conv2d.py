@@ -92,8 +92,8 @@ def test_build_validation():
         DepthwiseConv2D(4)(Input((3, 3, 2)))
     layer = DepthwiseConv2D(3)
     layer(np.ones((1, 5, 5, 3)))
-    with pytest.raises(ValueError, match=r"depthwise_conv2d: input has 2 channels but kernel "
-                                         r"expects 3"):
+    with pytest.raises(ValueError, match=r"expected axis -1 of input shape to have value 3, "
+                       r"but received input with shape \(1, 5, 5, 2\)"):
         layer(np.ones((1, 5, 5, 2)))
 
 

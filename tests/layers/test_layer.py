@@ -143,3 +143,17 @@ def test_a_frozen_parent_freezes_layers_it_gains_later():  # Sequential.add: tes
     parent.trainable = False
     parent.child = Dense(2)
     assert not parent.child.trainable
+
+
+def test_reusing_a_built_layer_on_another_feature_size_fails_when_the_graph_is_built():
+    dense = Dense(2, name="reused")
+    dense(Input((3,)))
+    with pytest.raises(ValueError, match=r'Input 0 of layer "reused" is incompatible with the '
+                       r"layer: expected axis -1 of input shape to have value 3, but received "
+                       r"input with shape \(None, 5\)"):
+        dense(Input((5,)))
+    conv = pyfrozen.layers.Conv2D(4, 3, name="conv_reused")
+    conv(Input((8, 8, 3)))
+    assert conv(Input((16, 16, 3))).shape == (None, 14, 14, 4)  # other sizes: fully conv
+    with pytest.raises(ValueError, match='layer "conv_reused" is incompatible'):
+        conv(Input((8, 8, 1)))

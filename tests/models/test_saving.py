@@ -97,7 +97,7 @@ def test_paths_use_fresh_process_names_for_auto_named_layers():
     inner = Model(inp, Dense(2, name="proj")(Dense(3)(inp)))
     outer_in = Input((4,))
     model = Model(outer_in, Dense(1)(Dense(5)(inner(outer_in))), name="outer")
-    shared = Dense(1)  # used twice: its weights are listed once
+    shared = Dense(4)  # used twice: its weights are listed once
     x = Input((4,))
     twice = Model(x, shared(shared(x)))
     assert [path for path, _ in weight_paths(model)] == [
