@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import pyfrozen
+from pyfrozen.autograd import Function
 
 
 @pytest.fixture
@@ -74,3 +75,38 @@ def peer_fixtures() -> Path:
     if _required():
         pytest.fail(message)
     pytest.skip(message)
+
+
+class _Cube:
+    """User-defined ops for testing the test tools: x**3, a wrong gradient, a wrong dtype."""
+
+    class Cube(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x**3
+
+        @staticmethod
+        def backward(ctx, dy):
+            (x,) = ctx.saved_tensors
+            return (3 * x * x * dy,)
+
+    class WrongCube(Cube):
+        @staticmethod
+        def backward(ctx, dy):
+            (x,) = ctx.saved_tensors
+            return (3.01 * x * x * dy,)
+
+    class Float64Grad(Cube):
+        """Right values, but the float32 gradient comes back as float64."""
+
+        @staticmethod
+        def backward(ctx, dy):
+            (x,) = ctx.saved_tensors
+            return ((3 * x * x * dy).astype(np.float64),)
+
+
+@pytest.fixture(scope="session")
+def cube_ops() -> type:
+    """Cube / WrongCube / Float64Grad: ops with a known, a wrong, a wrong-dtype gradient."""
+    return _Cube

@@ -13,32 +13,7 @@ from pyfrozen.testing import check_layer, check_op
 # ---- check_op ---------------------------------------------------------------------------------
 
 
-class Cube(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x**3
 
-    @staticmethod
-    def backward(ctx, dy):
-        (x,) = ctx.saved_tensors
-        return (3 * x * x * dy,)
-
-
-class WrongCube(Cube):
-    @staticmethod
-    def backward(ctx, dy):
-        (x,) = ctx.saved_tensors
-        return (3.01 * x * x * dy,)
-
-
-class Float64Grad(Cube):
-    """Right values, but the float32 gradient comes back as float64."""
-
-    @staticmethod
-    def backward(ctx, dy):
-        (x,) = ctx.saved_tensors
-        return ((3 * x * x * dy).astype(np.float64),)
 
 
 def test_check_op_passes_builtin_ops_and_reports_traces():
@@ -47,12 +22,12 @@ def test_check_op_passes_builtin_ops_and_reports_traces():
     assert len(report.grads) == 2 and set(report.traces) == {(), (0,), (1,), (0, 1)}
 
 
-def test_check_op_catches_a_wrong_gradient_and_a_wrong_float32_dtype():
+def test_check_op_catches_a_wrong_gradient_and_a_wrong_float32_dtype(cube_ops):
     x = np.array([0.5, -1.5, 2.0])
     with pytest.raises(GradcheckError):
-        check_op(WrongCube.apply, x)
+        check_op(cube_ops.WrongCube.apply, x)
     with pytest.raises(RuntimeError, match=r"gradient float64 \(3,\) does not match its input"):
-        check_op(Float64Grad.apply, x)
+        check_op(cube_ops.Float64Grad.apply, x)
 
 
 

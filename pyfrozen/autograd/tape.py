@@ -221,7 +221,7 @@ def apply(fn, inputs, kwargs):
     """
     n = len(inputs)
     record = False
-    masks = []
+    masks = None  # (parameter, mask) pairs, made only when a masked parameter trains
     needs = [False] * n
     arrays = [None] * n
     dtype = None
@@ -243,11 +243,11 @@ def apply(fn, inputs, kwargs):
             needs[i] = True
             record = True
             if t._frozen is not None:
-                masks.append((t, t._frozen))
+                masks = [(t, t._frozen)] if masks is None else masks + [(t, t._frozen)]
     node = Node.__new__(Node)  # skips __init__'s argument checks: apply built them
     _init_node(node, fn.name, fn, tuple(needs), record)
     node.inputs = inputs
-    if masks:
+    if masks is not None:
         node.mask_checks = tuple(masks)
     tracer = _tracer
     snapshot = tracer.begin() if tracer is not None else None

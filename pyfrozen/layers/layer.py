@@ -314,16 +314,7 @@ class Layer:
     def _cast_input(self, x: Any) -> Any:
         if isinstance(x, (list, tuple)):
             return type(x)(self._cast_input(v) for v in x)
-        if isinstance(x, Tensor):
-            if x.data.dtype.kind == "f" and x.data.dtype.name != self.dtype:
-                return cast(x, self.dtype)
-            return x
-        array = np.asarray(x)
-        if array.dtype.kind == "f" and array.dtype.name != self.dtype:
-            array = array.astype(self.dtype)
-        elif array.dtype.kind == "b":
-            array = array.astype(self.dtype)
-        return Tensor.from_numpy(np.ascontiguousarray(array))
+        return to_tensor(x, self.dtype)
 
     def __call__(self, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
         if args and is_symbolic(args[0]):
@@ -399,6 +390,25 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}, built={self.built}>"
+
+
+def to_tensor(value: Any, dtype: str, cast_ints: bool = False) -> Tensor:
+    """``value`` as a Tensor for an input of ``dtype`` (how layers and models cast inputs).
+
+    Float (and bool) data becomes ``dtype`` when that is a float dtype, with a
+    differentiable cast for Tensors; integer data (indices) keeps its dtype unless
+    ``cast_ints``. Arrays are wrapped without a copy when nothing changes.
+    """
+    target_is_float = np.dtype(dtype).kind == "f"
+    if isinstance(value, Tensor):
+        kind = value.data.dtype.kind
+        if kind == "f" and target_is_float and value.data.dtype.name != dtype:
+            return cast(value, dtype)
+        return value
+    array = np.asarray(value)
+    if array.dtype.name != dtype and (array.dtype.kind in "fb" or cast_ints):
+        array = array.astype(dtype)
+    return Tensor.from_numpy(np.ascontiguousarray(array))
 
 
 def shape_of(value: Any) -> Any:

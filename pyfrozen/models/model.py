@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from pyfrozen.autograd import no_grad
-from pyfrozen.layers.layer import Layer, unique_name
+from pyfrozen.layers.layer import Layer, to_tensor, unique_name
 from pyfrozen.models.graph import Graph, flat
 from pyfrozen.tensor import Tensor
 
@@ -123,7 +123,8 @@ class Model(Layer):
         if len(values) != len(self._graph.inputs):
             raise ValueError(f"model {self.name!r} expects {len(self._graph.inputs)} "
                              f"input(s), received {len(values)}")
-        cast = [_as_tensor(v, t.dtype) for v, t in zip(values, self._graph.inputs, strict=True)]
+        cast = [to_tensor(v, t.dtype, cast_ints=np.dtype(t.dtype).kind == "f")
+                for v, t in zip(values, self._graph.inputs, strict=True)]
         for v, t in zip(cast, self._graph.inputs, strict=True):
             _check_shape(self.name, t, v)
         return cast if isinstance(x, (list, tuple)) else cast[0]
@@ -220,19 +221,6 @@ def _holds_arrays(x: Any) -> bool:
 
 def _is_input_layer(layer: Layer) -> bool:
     return type(layer).__name__ == "InputLayer"
-
-
-def _as_tensor(value: Any, dtype: str) -> Tensor:
-    if isinstance(value, Tensor):
-        if value.data.dtype.kind == "f" and value.data.dtype.name != dtype:
-            from pyfrozen.ops import cast
-
-            return cast(value, dtype)
-        return value
-    array = np.asarray(value)
-    if array.dtype.name != dtype and (array.dtype.kind in "fb" or np.dtype(dtype).kind == "f"):
-        array = array.astype(dtype)
-    return Tensor.from_numpy(np.ascontiguousarray(array))
 
 
 def _check_shape(model: str, spec: Any, value: Tensor) -> None:

@@ -6,48 +6,29 @@ import numpy as np
 import pytest
 
 import pyfrozen
-from pyfrozen.autograd import Function, GradcheckError, gradcheck
+from pyfrozen.autograd import GradcheckError, gradcheck
 
 
-class Cube(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x**3
-
-    @staticmethod
-    def backward(ctx, dy):
-        (x,) = ctx.saved_tensors
-        return (3 * x * x * dy,)
-
-
-class WrongCube(Cube):
-    @staticmethod
-    def backward(ctx, dy):
-        (x,) = ctx.saved_tensors
-        return (3.01 * x * x * dy,)
-
-
-def test_gradcheck_passes_a_correct_user_op():
+def test_gradcheck_passes_a_correct_user_op(cube_ops):
     x = pyfrozen.tensor(np.array([0.5, -1.5, 2.0]), requires_grad=True)
-    assert gradcheck(Cube.apply, [x])
+    assert gradcheck(cube_ops.Cube.apply, [x])
 
 
-def test_gradcheck_names_the_wrong_input_and_element():
+def test_gradcheck_names_the_wrong_input_and_element(cube_ops):
     x = pyfrozen.tensor(np.array([0.5, -1.5, 2.0]), requires_grad=True)
     with pytest.raises(GradcheckError, match=r"input 0 \(3,\): 3 of 3 elements differ"):
-        gradcheck(WrongCube.apply, [x])
-    assert gradcheck(WrongCube.apply, [x], raise_exception=False) is False
+        gradcheck(cube_ops.WrongCube.apply, [x])
+    assert gradcheck(cube_ops.WrongCube.apply, [x], raise_exception=False) is False
 
 
-def test_gradcheck_requires_float64():
+def test_gradcheck_requires_float64(cube_ops):
     x = pyfrozen.tensor([1.0], requires_grad=True)
     with pytest.raises(ValueError, match="float32; finite differences need float64"):
-        gradcheck(Cube.apply, [x])
+        gradcheck(cube_ops.Cube.apply, [x])
 
 
-def test_gradcheck_leaves_existing_grads_alone():
+def test_gradcheck_leaves_existing_grads_alone(cube_ops):
     x = pyfrozen.tensor(np.array([1.0]), requires_grad=True)
     (x * 2.0).backward()
-    gradcheck(Cube.apply, [x])
+    gradcheck(cube_ops.Cube.apply, [x])
     assert x.grad.item() == 2.0

@@ -45,7 +45,7 @@ def test_nested_frozen_base_and_cut_model():
     x = pyfrozen.tensor(np.ones((2, 4), np.float32))
     with trace() as t:
         model(x, training=True).backward(np.ones((2, 5), np.float32))
-    assert not t.ran(layer="hidden") or {r.pass_ for r in t.ran(layer="hidden")} == {"forward"}
+    assert {r.pass_ for r in t.ran(layer="hidden")} == {"forward"}  # no backward at all
     assert base.get_layer("hidden").kernel.grad is None
     cut = Model(base.inputs, base.get_layer("hidden").output)
     np.testing.assert_array_equal(cut.predict(x.data), base.get_layer("hidden")(x).data)
