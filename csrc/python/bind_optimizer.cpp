@@ -157,6 +157,24 @@ param and of every state are left bit-identical, whatever grad holds there.
 weight_decay is decoupled (Keras 3): param -= param * (learning_rate * weight_decay)
 before the gradient step; 0 skips it. The GIL is released.)doc";
 
+// adam_update and adamw_update differ only in name, decoupled decay and its default.
+void def_adam(py::module_& m, const char* name, bool decoupled, double default_decay,
+              const std::string& doc) {
+  m.def(
+      name,
+      [name, decoupled](const py::handle& param, const py::handle& grad, const py::handle& mm,
+                        const py::handle& v, std::int64_t step, double learning_rate,
+                        double beta_1, double beta_2, double epsilon, double weight_decay,
+                        const py::handle& mask) {
+        adam_py(name, decoupled, param, grad, mm, v, step, learning_rate, beta_1, beta_2,
+                epsilon, weight_decay, mask);
+      },
+      py::arg("param"), py::arg("grad"), py::arg("m"), py::arg("v"), py::kw_only(),
+      py::arg("step"), py::arg("learning_rate"), py::arg("beta_1") = 0.9,
+      py::arg("beta_2") = 0.999, py::arg("epsilon") = 1e-7,
+      py::arg("weight_decay") = default_decay, py::arg("mask") = py::none(), doc.c_str());
+}
+
 }  // namespace
 
 void init_optimizer(py::module_& m) {
@@ -174,32 +192,10 @@ void init_optimizer(py::module_& m) {
       "Keras 3 Adam step t = `step` (>= 1, counting this one), in place.\n\nm += (grad - m) * "
       "(1 - beta_1); v += (grad**2 - v) * (1 - beta_2); param -= m * alpha / (sqrt(v) + "
       "epsilon) with alpha = learning_rate * sqrt(1 - beta_2**t) / (1 - beta_1**t).";
-  m.def(
-      "adam_update",
-      [](const py::handle& param, const py::handle& grad, const py::handle& mm,
-         const py::handle& v, std::int64_t step, double learning_rate, double beta_1,
-         double beta_2, double epsilon, double weight_decay, const py::handle& mask) {
-        adam_py("adam_update", false, param, grad, mm, v, step, learning_rate, beta_1, beta_2,
-                epsilon, weight_decay, mask);
-      },
-      py::arg("param"), py::arg("grad"), py::arg("m"), py::arg("v"), py::kw_only(),
-      py::arg("step"), py::arg("learning_rate"), py::arg("beta_1") = 0.9,
-      py::arg("beta_2") = 0.999, py::arg("epsilon") = 1e-7, py::arg("weight_decay") = 0.0,
-      py::arg("mask") = py::none(), (adam_doc + kCommon).c_str());
-  m.def(
-      "adamw_update",
-      [](const py::handle& param, const py::handle& grad, const py::handle& mm,
-         const py::handle& v, std::int64_t step, double learning_rate, double beta_1,
-         double beta_2, double epsilon, double weight_decay, const py::handle& mask) {
-        adam_py("adamw_update", true, param, grad, mm, v, step, learning_rate, beta_1, beta_2,
-                epsilon, weight_decay, mask);
-      },
-      py::arg("param"), py::arg("grad"), py::arg("m"), py::arg("v"), py::kw_only(),
-      py::arg("step"), py::arg("learning_rate"), py::arg("beta_1") = 0.9,
-      py::arg("beta_2") = 0.999, py::arg("epsilon") = 1e-7, py::arg("weight_decay") = 0.004,
-      py::arg("mask") = py::none(),
-      ("Keras 3 AdamW: adam_update with Keras's default weight_decay=0.004, counted as "
-       "'adamw'.\n\n" + adam_doc + kCommon).c_str());
+  def_adam(m, "adam_update", false, 0.0, adam_doc + kCommon);
+  def_adam(m, "adamw_update", true, 0.004,
+           "Keras 3 AdamW: adam_update with Keras's default weight_decay=0.004, counted as "
+           "'adamw'.\n\n" + adam_doc + kCommon);
   m.def("rmsprop_update", &rmsprop_py, py::arg("param"), py::arg("grad"), py::arg("velocity"),
         py::kw_only(), py::arg("learning_rate"), py::arg("rho") = 0.9,
         py::arg("momentum") = 0.0, py::arg("momentum_buffer") = py::none(),
