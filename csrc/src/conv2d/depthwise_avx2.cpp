@@ -6,61 +6,12 @@
 // namespace, inside the named `avx2` namespace that the ISA-isolation test looks for.
 #include <immintrin.h>
 
+#include "conv2d/avx2_vec.hpp"
 #include "conv2d/depthwise.hpp"
 
 namespace pyfrozen::detail {
 namespace avx2 {
 namespace {
-
-template <typename T>
-struct V;
-
-template <>
-struct V<float> {
-  using R = __m256;
-  static constexpr int W = 8;
-  static __m256i mask(i64 n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
-                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  }
-  static R zero() { return _mm256_setzero_ps(); }
-  static R loadu(const float* p) { return _mm256_loadu_ps(p); }
-  template <bool Masked>
-  static R load(const float* p, __m256i m) {
-    if constexpr (Masked) return _mm256_maskload_ps(p, m);
-    else return _mm256_loadu_ps(p);
-  }
-  template <bool Masked>
-  static void store(float* p, __m256i m, R v) {
-    if constexpr (Masked) _mm256_maskstore_ps(p, m, v);
-    else _mm256_storeu_ps(p, v);
-  }
-  static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
-  static R add(R a, R b) { return _mm256_add_ps(a, b); }
-};
-
-template <>
-struct V<double> {
-  using R = __m256d;
-  static constexpr int W = 4;
-  static __m256i mask(i64 n) {
-    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
-  }
-  static R zero() { return _mm256_setzero_pd(); }
-  static R loadu(const double* p) { return _mm256_loadu_pd(p); }
-  template <bool Masked>
-  static R load(const double* p, __m256i m) {
-    if constexpr (Masked) return _mm256_maskload_pd(p, m);
-    else return _mm256_loadu_pd(p);
-  }
-  template <bool Masked>
-  static void store(double* p, __m256i m, R v) {
-    if constexpr (Masked) _mm256_maskstore_pd(p, m, v);
-    else _mm256_storeu_pd(p, v);
-  }
-  static R fma(R a, R b, R c) { return _mm256_fmadd_pd(a, b, c); }
-  static R add(R a, R b) { return _mm256_add_pd(a, b); }
-};
 
 // The taps of one channel vector: held in registers for 3x3 (K == 3), loaded from L1
 // on use for any other kernel size (K == 0). w is already offset to the channel.
@@ -290,7 +241,7 @@ __attribute__((always_inline)) inline void load_taps3(const T* w, i64 ld,
 #pragma GCC unroll 9
   for (int i = 0; i < 9; ++i) {
     const int a = i / 3, b = i % 3;
-    t[i] = V<T>::loadu(w + (a * 3 + (Mirror ? 2 - b : b)) * ld);
+    t[i] = V<T>::load(w + (a * 3 + (Mirror ? 2 - b : b)) * ld);
   }
 }
 
@@ -317,7 +268,7 @@ __attribute__((always_inline)) inline void slide_block(const T* const* rows, con
       const bool live =
           Pl < 0 ? col0 + j >= 0 && col0 + j < g.src_len : j >= Pl && j < N + 2 - Pr;
       if (live) {
-        const R v = V<T>::loadu(s);
+        const R v = V<T>::load(s);
 #pragma GCC unroll 3
         for (int b = 0; b < 3; ++b)
           if (j - b >= 0 && j - b < N) acc[j - b] = Vt::fma(v, t[a * 3 + b], acc[j - b]);
@@ -400,7 +351,7 @@ void backward_weight_slide(const T* const* rows, const T* dy, T* acc_mem, const 
   using R = typename Vt::R;
   const i64 ld = r.ld, pad = r.pad;
   const T* d = dy + c;
-  auto dy_at = [&](i64 p) { return p >= 0 && p < r.y_len ? V<T>::loadu(d + p * ld) : Vt::zero(); };
+  auto dy_at = [&](i64 p) { return p >= 0 && p < r.y_len ? V<T>::load(d + p * ld) : Vt::zero(); };
   R acc[9];
 #pragma GCC unroll 9
   for (int i = 0; i < 9; ++i) acc[i] = Vt::zero();
@@ -415,7 +366,7 @@ void backward_weight_slide(const T* const* rows, const T* dy, T* acc_mem, const 
 #pragma GCC unroll 3
     for (int a = 0; a < 3; ++a) {
       if (rows[a] == nullptr) continue;
-      const R v = V<T>::loadu(rows[a] + j * ld + c);
+      const R v = V<T>::load(rows[a] + j * ld + c);
       acc[a * 3] = Vt::fma(v, d0, acc[a * 3]);
       acc[a * 3 + 1] = Vt::fma(v, d1, acc[a * 3 + 1]);
       acc[a * 3 + 2] = Vt::fma(v, d2, acc[a * 3 + 2]);
@@ -425,12 +376,12 @@ void backward_weight_slide(const T* const* rows, const T* dy, T* acc_mem, const 
   };
   const i64 inside = r.y_len - pad < r.x_len ? r.y_len - pad : r.x_len;  // j + pad < y_len
   i64 j = 0;
-  for (; j < inside; ++j) column(j, V<T>::loadu(d + (j + pad) * ld));
+  for (; j < inside; ++j) column(j, V<T>::load(d + (j + pad) * ld));
   for (; j < r.x_len; ++j) column(j, dy_at(j + pad));
 #pragma GCC unroll 9
   for (int i = 0; i < 9; ++i) {
     T* dst = acc_mem + i * ld + c;
-    Vt::template store<false>(dst, __m256i{}, Vt::add(V<T>::loadu(dst), acc[i]));
+    Vt::template store<false>(dst, __m256i{}, Vt::add(V<T>::load(dst), acc[i]));
   }
 }
 

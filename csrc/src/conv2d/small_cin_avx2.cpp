@@ -10,47 +10,12 @@
 
 #include <algorithm>
 
+#include "conv2d/avx2_vec.hpp"
 #include "conv2d/small_cin.hpp"
 
 namespace pyfrozen::detail {
 namespace avx2 {
 namespace {
-
-template <typename T>
-struct V;
-
-template <>
-struct V<float> {
-  using R = __m256;
-  static constexpr int W = 8;
-  static __m256i mask(i64 n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
-                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  }
-  static R zero() { return _mm256_setzero_ps(); }
-  static R load(const float* p) { return _mm256_loadu_ps(p); }
-  static R mload(const float* p, __m256i m) { return _mm256_maskload_ps(p, m); }
-  static void store(float* p, R v) { _mm256_storeu_ps(p, v); }
-  static void mstore(float* p, __m256i m, R v) { _mm256_maskstore_ps(p, m, v); }
-  static R bcast(const float* p) { return _mm256_broadcast_ss(p); }
-  static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
-};
-
-template <>
-struct V<double> {
-  using R = __m256d;
-  static constexpr int W = 4;
-  static __m256i mask(i64 n) {
-    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
-  }
-  static R zero() { return _mm256_setzero_pd(); }
-  static R load(const double* p) { return _mm256_loadu_pd(p); }
-  static R mload(const double* p, __m256i m) { return _mm256_maskload_pd(p, m); }
-  static void store(double* p, R v) { _mm256_storeu_pd(p, v); }
-  static void mstore(double* p, __m256i m, R v) { _mm256_maskstore_pd(p, m, v); }
-  static R bcast(const double* p) { return _mm256_broadcast_sd(p); }
-  static R fma(R a, R b, R c) { return _mm256_fmadd_pd(a, b, c); }
-};
 
 // Pixels [i0, i0 + P) x channels [c0, c0 + NV * W) of y; channels past co are not stored.
 template <typename T, int NV, int P>
@@ -84,7 +49,7 @@ void forward_block(const PatchStrip<T>& s, i64 i0, const T* w, i64 ldw, i64 c0, 
     for (int v = 0; v < NV; ++v) {
       const i64 left = co - c0 - v * W;
       if (left >= W) V<T>::store(out + v * W, acc[p][v]);
-      else V<T>::mstore(out + v * W, V<T>::mask(left), acc[p][v]);
+      else V<T>::template store<true>(out + v * W, V<T>::mask(left), acc[p][v]);
     }
   }
 }
@@ -128,7 +93,7 @@ void weight_block(const T* const* px, i64 step, i64 n_pix, const T* dy, i64 co, 
     R dv[NV];
     #pragma GCC unroll 12
     for (int v = 0; v < NV; ++v)
-      dv[v] = (Masked && v == NV - 1) ? V<T>::mload(d + v * W, m) : V<T>::load(d + v * W);
+      dv[v] = (Masked && v == NV - 1) ? V<T>::template load<true>(d + v * W, m) : V<T>::load(d + v * W);
     #pragma GCC unroll 12
     for (int kk = 0; kk < KB; ++kk) {
       const R b = V<T>::bcast(px[kk] + i * step);

@@ -1,0 +1,71 @@
+#pragma once
+// Private, for *_avx2.cpp files only: AVX2 vectors of float (8 lanes) or double (4),
+// with masked loads and stores for a row's last channels. Everything sits in an
+// anonymous namespace inside `avx2`, so each ISA file keeps its own copy and no
+// generic code can link to one (the ISA-isolation test checks the linked library).
+#ifndef __AVX2__
+#error "avx2_vec.hpp belongs to files built with -mavx2 -mfma"
+#endif
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace pyfrozen::detail::avx2 {
+namespace {
+
+template <typename T>
+struct V;
+
+template <>
+struct V<float> {
+  using R = __m256;
+  static constexpr int W = 8;
+  static __m256i mask(std::int64_t n) {  // lanes [0, n) on
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static R zero() { return _mm256_setzero_ps(); }
+  static R load(const float* p) { return _mm256_loadu_ps(p); }
+  template <bool Masked>
+  static R load(const float* p, __m256i m) {
+    if constexpr (Masked) return _mm256_maskload_ps(p, m);
+    else return _mm256_loadu_ps(p);
+  }
+  static void store(float* p, R v) { _mm256_storeu_ps(p, v); }
+  template <bool Masked>
+  static void store(float* p, __m256i m, R v) {
+    if constexpr (Masked) _mm256_maskstore_ps(p, m, v);
+    else _mm256_storeu_ps(p, v);
+  }
+  static R bcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
+  static R add(R a, R b) { return _mm256_add_ps(a, b); }
+};
+
+template <>
+struct V<double> {
+  using R = __m256d;
+  static constexpr int W = 4;
+  static __m256i mask(std::int64_t n) {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+  }
+  static R zero() { return _mm256_setzero_pd(); }
+  static R load(const double* p) { return _mm256_loadu_pd(p); }
+  template <bool Masked>
+  static R load(const double* p, __m256i m) {
+    if constexpr (Masked) return _mm256_maskload_pd(p, m);
+    else return _mm256_loadu_pd(p);
+  }
+  static void store(double* p, R v) { _mm256_storeu_pd(p, v); }
+  template <bool Masked>
+  static void store(double* p, __m256i m, R v) {
+    if constexpr (Masked) _mm256_maskstore_pd(p, m, v);
+    else _mm256_storeu_pd(p, v);
+  }
+  static R bcast(const double* p) { return _mm256_broadcast_sd(p); }
+  static R fma(R a, R b, R c) { return _mm256_fmadd_pd(a, b, c); }
+  static R add(R a, R b) { return _mm256_add_pd(a, b); }
+};
+
+}  // namespace
+}  // namespace pyfrozen::detail::avx2
