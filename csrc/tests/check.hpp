@@ -8,6 +8,7 @@
 //                                     contains text
 //   run_section(name, fn)             runs fn; an unexpected exception counts as a failure
 //   return summary();                 prints "N passed, N failed"; non-zero on failure
+//   RuntimeRestore restore;           puts the ISA path and thread count back on exit
 //
 // The counters are atomic so helper threads may check too; keep output from the main
 // thread where the order matters.
@@ -15,6 +16,8 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+
+#include "pyfrozen/runtime.hpp"
 
 namespace pyfrozen_test {
 
@@ -78,6 +81,16 @@ inline int summary() {
   std::fflush(stdout);
   return failed == 0 && passed > 0 ? 0 : 1;
 }
+
+/// Tests switch ISA paths and thread counts; this puts the caller's settings back.
+struct RuntimeRestore {
+  pyfrozen::Isa isa = pyfrozen::active_isa();
+  int threads = pyfrozen::get_num_threads();
+  ~RuntimeRestore() {
+    pyfrozen::set_active_isa(isa);
+    pyfrozen::set_num_threads(threads);
+  }
+};
 
 }  // namespace pyfrozen_test
 

@@ -361,8 +361,7 @@ void concurrent_callers() {
 
 int main() {
   using namespace pyfrozen_test;
-  const pyfrozen::Isa isa = pyfrozen::active_isa();
-  const int threads = pyfrozen::get_num_threads();
+  const pyfrozen_test::RuntimeRestore restore;
   run_section("sweep<float>", sweep<float>);
   run_section("sweep<double>", sweep<double>);
   run_section("large_mean_is_stable", large_mean_is_stable);
@@ -370,7 +369,5 @@ int main() {
   run_section("bad_arguments<double>", bad_arguments_throw<double>);
   run_section("counters", counters_show_requested_passes_only);
   run_section("concurrent_callers", concurrent_callers);
-  pyfrozen::set_active_isa(isa);
-  pyfrozen::set_num_threads(threads);
   return summary();
 }

@@ -177,12 +177,9 @@ void all_for_type() {
 }  // namespace
 
 int main() {
-  const pyfrozen::Isa isa = pyfrozen::active_isa();
-  const int threads = pyfrozen::get_num_threads();
+  const pyfrozen_test::RuntimeRestore restore;
   pyfrozen_test::run_section("float", [] { all_for_type<float>(); });
   pyfrozen_test::run_section("double", [] { all_for_type<double>(); });
   pyfrozen_test::run_section("counters", check_counters);
-  pyfrozen::set_active_isa(isa);
-  pyfrozen::set_num_threads(threads);
   return pyfrozen_test::summary();
 }

@@ -171,11 +171,8 @@ void all() {
 }  // namespace
 
 int main() {
-  const pyfrozen::Isa isa = pyfrozen::active_isa();
-  const int threads = pyfrozen::get_num_threads();
+  const pyfrozen_test::RuntimeRestore restore;
   all<float>();
   all<double>();
-  pyfrozen::set_active_isa(isa);
-  pyfrozen::set_num_threads(threads);
   return pyfrozen_test::summary();
 }

@@ -363,14 +363,11 @@ void all_for_type() {
 }  // namespace
 
 int main() {
-  const pyfrozen::Isa isa = pyfrozen::active_isa();
-  const int threads = pyfrozen::get_num_threads();
+  const pyfrozen_test::RuntimeRestore restore;
   std::printf("pyfrozen %s, isas:", pyfrozen::version());
   for (pyfrozen::Isa i : pyfrozen::supported_isas()) std::printf(" %s", pyfrozen::isa_name(i));
   std::printf(", openmp: %s\n", pyfrozen::has_openmp() ? "yes" : "no");
   all_for_type<float>();
   all_for_type<double>();
-  pyfrozen::set_active_isa(isa);
-  pyfrozen::set_num_threads(threads);
   return pyfrozen_test::summary();
 }

@@ -163,12 +163,9 @@ void geometry() {
 }  // namespace
 
 int main() {
-  const pyfrozen::Isa isa = pyfrozen::active_isa();
-  const int threads = pyfrozen::get_num_threads();
+  const pyfrozen_test::RuntimeRestore restore;
   pyfrozen_test::run_section("sweep<float>", sweep<float>);
   pyfrozen_test::run_section("sweep<double>", sweep<double>);
   pyfrozen_test::run_section("geometry", geometry);
-  pyfrozen::set_active_isa(isa);
-  pyfrozen::set_num_threads(threads);
   return pyfrozen_test::summary();
 }
