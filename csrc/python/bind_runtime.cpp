@@ -56,12 +56,14 @@ void init_runtime(py::module_& m) {
     d["l3"] = cs.l3;
     return d;
   }, "Detected data-cache sizes in bytes (L1d and L2 per core, L3 total).");
-  m.def("kernel_counts", [] {
+  m.def("kernel_counts", [](bool this_thread) {
     py::list out;
-    for (const KernelCount& c : kernel_counts())
+    for (const KernelCount& c : this_thread ? thread_kernel_counts() : kernel_counts())
       out.append(py::make_tuple(c.kernel, pass_name(c.pass), c.calls, c.work));
     return out;
-  }, "Kernel calls since the last reset: (kernel, pass, calls, work) tuples.");
+  }, py::arg("this_thread") = false,
+        "Kernel calls since the last reset: (kernel, pass, calls, work) tuples; with "
+        "this_thread=True only the calls made from the calling thread.");
   m.def("reset_kernel_counts", &reset_kernel_counts, "Zeroes the kernel call counters.");
   m.def("count_kernel", [](const std::string& kernel, const std::string& pass,
                            std::int64_t work) {

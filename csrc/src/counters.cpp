@@ -12,16 +12,36 @@ struct Totals {
   std::int64_t work = 0;
 };
 
+using TotalsMap = std::map<std::pair<std::string, int>, Totals>;
+
 // A mutex is enough: counting happens once per kernel call (microseconds of work),
 // and kernels may be called from several threads at once (the GIL is released).
 struct Registry {
   std::mutex mutex;
-  std::map<std::pair<std::string, int>, Totals> totals;
+  TotalsMap totals;
 };
 
 Registry& registry() {
   static Registry r;
   return r;
+}
+
+// Each thread's own totals, read only by that thread (no lock): kernels count from the
+// thread that called them, never from OpenMP workers.
+thread_local TotalsMap t_totals;
+
+void add(TotalsMap& totals, const char* kernel, Pass pass, std::int64_t work) {
+  Totals& t = totals[{kernel, static_cast<int>(pass)}];
+  t.calls += 1;
+  t.work += work;
+}
+
+std::vector<KernelCount> listed(const TotalsMap& totals) {
+  std::vector<KernelCount> out;
+  out.reserve(totals.size());
+  for (const auto& [key, t] : totals)
+    out.push_back({key.first, static_cast<Pass>(key.second), t.calls, t.work});
+  return out;
 }
 
 }  // namespace
@@ -38,24 +58,22 @@ const char* pass_name(Pass pass) {
 }
 
 void count_kernel(const char* kernel, Pass pass, std::int64_t work) {
+  add(t_totals, kernel, pass, work);
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
-  Totals& t = r.totals[{kernel, static_cast<int>(pass)}];
-  t.calls += 1;
-  t.work += work;
+  add(r.totals, kernel, pass, work);
 }
 
 std::vector<KernelCount> kernel_counts() {
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
-  std::vector<KernelCount> out;
-  out.reserve(r.totals.size());
-  for (const auto& [key, t] : r.totals)
-    out.push_back({key.first, static_cast<Pass>(key.second), t.calls, t.work});
-  return out;
+  return listed(r.totals);
 }
 
+std::vector<KernelCount> thread_kernel_counts() { return listed(t_totals); }
+
 void reset_kernel_counts() {
+  t_totals.clear();
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
   r.totals.clear();

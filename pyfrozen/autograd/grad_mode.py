@@ -3,22 +3,59 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any
 
 from pyfrozen.autograd import tape
 
 
-def _push(cm: Any, previous: Any) -> None:
-    # A stack, not one slot: the same instance is entered again when it decorates a
-    # recursive function (ContextDecorator reuses it) or is nested with itself.
-    cm.__dict__.setdefault("_previous", []).append(previous)
+class _Switch(contextlib.ContextDecorator):
+    """Sets a per-thread mode of the tape on entry and restores it on exit.
+
+    The previous values are kept on a stack, not in one slot: the same instance is
+    entered again when it decorates a recursive function (ContextDecorator reuses it)
+    or is nested with itself. The stack is per thread, like the mode itself: a
+    decorated function called by two threads at once enters the same instance twice.
+    """
+
+    def _set(self) -> Any:
+        raise NotImplementedError
+
+    def _restore(self, previous: Any) -> None:
+        raise NotImplementedError
+
+    def _stack(self) -> list[Any]:
+        local = self.__dict__.get("_local")
+        if local is None:
+            local = self.__dict__.setdefault("_local", threading.local())
+        stack = getattr(local, "stack", None)
+        if stack is None:
+            stack = local.stack = []
+        return stack
+
+    def __enter__(self) -> None:
+        self._stack().append(self._set())
+
+    def __exit__(self, *exc: Any) -> None:
+        self._restore(self._stack().pop())
 
 
-class no_grad(contextlib.ContextDecorator):  # noqa: N801 (torch's name)
+class _GradSwitch(_Switch):
+    _enabled = False
+
+    def _set(self) -> bool:
+        return tape.set_grad_enabled(self._enabled)
+
+    def _restore(self, previous: bool) -> None:
+        tape.set_grad_enabled(previous)
+
+
+class no_grad(_GradSwitch):  # noqa: N801 (torch's name)
     """Inside this context (or decorated function) no op is recorded.
 
     Results require no gradient and nothing is saved, whatever the inputs'
-    ``requires_grad``. The setting is process-wide, not per thread.
+    ``requires_grad``. The setting belongs to the calling thread, as in PyTorch:
+    another thread keeps recording, and a new thread starts with recording on.
 
     >>> import pyfrozen
     >>> w = pyfrozen.tensor([2.0], requires_grad=True)
@@ -28,21 +65,11 @@ class no_grad(contextlib.ContextDecorator):  # noqa: N801 (torch's name)
     False
     """
 
-    def __enter__(self) -> None:
-        _push(self, tape.set_grad_enabled(False))
 
-    def __exit__(self, *exc: Any) -> None:
-        tape.set_grad_enabled(self._previous.pop())
+class enable_grad(_GradSwitch):  # noqa: N801
+    """Turns recording back on inside a ``no_grad`` block (in the calling thread)."""
 
-
-class enable_grad(contextlib.ContextDecorator):  # noqa: N801
-    """Turns recording back on inside a ``no_grad`` block."""
-
-    def __enter__(self) -> None:
-        _push(self, tape.set_grad_enabled(True))
-
-    def __exit__(self, *exc: Any) -> None:
-        tape.set_grad_enabled(self._previous.pop())
+    _enabled = True
 
 
 class inference_mode(no_grad):  # noqa: N801
@@ -51,18 +78,18 @@ class inference_mode(no_grad):  # noqa: N801
 
 
 def is_grad_enabled() -> bool:
-    """Whether ops are being recorded."""
+    """Whether ops are being recorded in the calling thread."""
     return tape.is_grad_enabled()
 
 
-class name_scope(contextlib.ContextDecorator):  # noqa: N801
-    """Labels the ops recorded inside with a layer name (shown by ``trace()``)."""
+class name_scope(_Switch):  # noqa: N801
+    """Labels the ops the calling thread records inside with a layer name (``trace()``)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def __enter__(self) -> None:
-        _push(self, tape.set_scope(self.name))
+    def _set(self) -> Any:
+        return tape.set_scope(self.name)
 
-    def __exit__(self, *exc: Any) -> None:
-        tape.set_scope(self._previous.pop())
+    def _restore(self, previous: Any) -> None:
+        tape.set_scope(previous)

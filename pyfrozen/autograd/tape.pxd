@@ -1,10 +1,7 @@
 # Augmenting declarations for tape.py: Cython compiles Version and Node as extension
-# types with typed slots, keeps the mode flags in C variables and types the loops.
+# types with typed slots and types the loops (the per-thread mode flags: thread_state.pxd).
 cimport cython
 
-cdef bint _grad_enabled
-cdef object _tracer
-cdef object _scope
 cdef object _tensor_type
 cdef object _parameter_type
 
@@ -33,7 +30,7 @@ cdef _init_node(Node node, str name, object fn, tuple needs_input_grad, bint rec
 @cython.locals(t=object)
 cdef object _input_owning(tuple inputs, object array)
 
-@cython.locals(n=Py_ssize_t, i=Py_ssize_t, record=bint, needs=list, arrays=list, node=Node,
+@cython.locals(n=Py_ssize_t, i=Py_ssize_t, record=bint, enabled=bint, needs=list, arrays=list, node=Node,
                masks=list)
 cpdef object apply(object fn, tuple inputs, dict kwargs)
 

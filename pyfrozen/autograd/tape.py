@@ -14,12 +14,19 @@ never Tensors, so no reference cycle delays freeing a graph.
 
 import cython
 import numpy as np
+from cython.cimports.pyfrozen.autograd.thread_state import (
+    pf_get_scope,
+    pf_get_tracer,
+    pf_grad_enabled,
+    pf_swap_grad_enabled,
+    pf_swap_scope,
+    pf_swap_tracer,
+    pf_tracing,
+)
 
 COMPILED = cython.compiled
 
-_grad_enabled = True  # process-wide, like tinygrad's Tensor.training (not per thread)
-_tracer = None  # the active pyfrozen.autograd.trace() recorder, if any
-_scope = None  # name of the layer whose ops are being recorded, if any
+# Grad mode, the layer scope and the trace() recorder are per thread (thread_state.pxd).
 _tensor_type = None  # pyfrozen.tensor.Tensor, registered by tensor.py
 _parameter_type = None  # pyfrozen.tensor.Parameter
 
@@ -32,47 +39,39 @@ def register_types(tensor_type, parameter_type):
 
 
 # ---------------------------------------------------------------------------------------
-# Global modes: grad recording, layer scope, tracer
+# Modes of the calling thread: grad recording, layer scope, tracer
 # ---------------------------------------------------------------------------------------
 
 
 def is_grad_enabled():
-    """Whether ops are recorded (False inside ``no_grad()``)."""
-    return _grad_enabled
+    """Whether ops are recorded in this thread (False inside ``no_grad()``)."""
+    return pf_grad_enabled()
 
 
 def set_grad_enabled(enabled):
-    """Sets grad recording on or off; returns the previous setting."""
-    global _grad_enabled
-    previous = _grad_enabled
-    _grad_enabled = bool(enabled)
-    return previous
+    """Sets grad recording on or off for this thread; returns the previous setting."""
+    return pf_swap_grad_enabled(bool(enabled))
 
 
 def current_scope():
-    """The layer name recorded with new nodes (None outside any layer)."""
-    return _scope
+    """The layer name recorded with this thread's new nodes (None outside any layer)."""
+    return pf_get_scope()
 
 
 def set_scope(name):
-    """Sets the layer name recorded with new nodes; returns the previous one."""
-    global _scope
-    previous = _scope
-    _scope = name
-    return previous
+    """Sets the layer name recorded with this thread's new nodes; returns the previous one."""
+    return pf_swap_scope(name)
 
 
 def is_tracing():
-    """Whether a trace() is active (ops then count kernels the core cannot see)."""
-    return _tracer is not None
+    """Whether a trace() is active in this thread (ops then count numpy kernels too)."""
+    return pf_tracing()
 
 
 def set_tracer(tracer):
-    """Installs a recorder of kernels and saved bytes (None removes it); returns the old one."""
-    global _tracer
-    previous = _tracer
-    _tracer = tracer
-    return previous
+    """Installs this thread's recorder of kernels and saved bytes (None removes it);
+    returns the previous one."""
+    return pf_swap_tracer(tracer)
 
 
 # ---------------------------------------------------------------------------------------
@@ -180,7 +179,7 @@ def _init_node(node, name, fn, needs_input_grad, recording):
     node.saved_versions = ()
     node.saved_bytes = 0
     node.counted = ()
-    node.scope = _scope
+    node.scope = pf_get_scope()
     node.inputs = None
     node.save_output_flag = False
     node.view_of = -1
@@ -220,6 +219,7 @@ def apply(fn, inputs, kwargs):
         The output Tensor.
     """
     n = len(inputs)
+    enabled = pf_grad_enabled()
     record = False
     masks = None  # (parameter, mask) pairs, made only when a masked parameter trains
     needs = [False] * n
@@ -239,7 +239,7 @@ def apply(fn, inputs, kwargs):
                 dtype = a.dtype
             elif a.dtype != dtype:
                 _raise_dtype_mix(fn.name, inputs)
-        if _grad_enabled and t._requires_grad:
+        if enabled and t._requires_grad:
             needs[i] = True
             record = True
             if t._frozen is not None:
@@ -249,7 +249,7 @@ def apply(fn, inputs, kwargs):
     node.inputs = inputs
     if masks is not None:
         node.mask_checks = tuple(masks)
-    tracer = _tracer
+    tracer = pf_get_tracer()
     snapshot = tracer.begin() if tracer is not None else None
     out = fn.forward(node, *arrays, **kwargs)
     if type(out) is not np.ndarray:
@@ -337,7 +337,7 @@ def run_backward(root, grad, retain_graph):
         _accumulate_leaf(root, grad, "backward", handed)
         return
     pending = {root_node: grad}
-    tracer = _tracer
+    tracer = pf_get_tracer()
     for node in reverse_topological_order(root_node):
         dy = pending.pop(node)
         if node.fn is None:

@@ -6,6 +6,10 @@ it ran in). Ops computed with numpy, which no counter sees, appear under their o
 name with the pass the tape asked for. Saved bytes are the arrays nodes keep for
 backward, each buffer counted once; a Parameter's own storage is not counted (it is
 alive anyway).
+
+A trace belongs to the thread that opened it: it sees the ops that thread records and
+the kernels that thread calls (the core counts per calling thread too), never those of
+another thread running at the same time.
 """
 
 from __future__ import annotations
@@ -49,12 +53,12 @@ class Trace:
 
     # Called by the tape (compiled) around each forward / backward.
     def begin(self) -> dict[tuple[str, str], tuple[int, int]]:
-        return {(k, p): (c, w) for k, p, c, w in _core.kernel_counts()}
+        return {(k, p): (c, w) for k, p, c, w in _core.kernel_counts(this_thread=True)}
 
     def end(self, node: tape.Node, before: dict, phase: str) -> None:
         layer = node.scope or node.name
         found = False
-        for k, p, calls, work in _core.kernel_counts():
+        for k, p, calls, work in _core.kernel_counts(this_thread=True):
             c0, w0 = before.get((k, p), (0, 0))
             if calls != c0:
                 self.kernels.append(KernelRecord(layer, node.name, k, p, calls - c0, work - w0))
@@ -133,7 +137,8 @@ def tape_parameter_type() -> type:
 
 @contextmanager
 def trace() -> Iterator[Trace]:
-    """Records the kernels that run and the bytes the tape saves inside the block.
+    """Records the kernels that run and the bytes the tape saves inside the block
+    (in the calling thread).
 
     >>> import numpy as np, pyfrozen
     >>> from pyfrozen.autograd import trace

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +37,7 @@ _FLOAT_DTYPES = ("float32", "float64")
 # ---------------------------------------------------------------------------------------
 
 _name_counts: dict[str, int] = {}
+_name_lock = threading.Lock()  # two threads building layers must not get the same name
 
 
 def snake_case(name: str) -> str:
@@ -46,20 +48,28 @@ def snake_case(name: str) -> str:
 
 def unique_name(base: str) -> str:
     """``base``, then ``base_1``, ``base_2``, ... within this process (as Keras)."""
-    count = _name_counts.get(base, 0)
-    _name_counts[base] = count + 1
+    with _name_lock:
+        count = _name_counts.get(base, 0)
+        _name_counts[base] = count + 1
     return base if count == 0 else f"{base}_{count}"
 
 
-class _CallContext:
-    """The ``training`` value of the enclosing call, inherited by inner calls (Keras 3)."""
+class _CallContext(threading.local):
+    """The ``training`` value of the enclosing call, inherited by inner calls (Keras 3).
+
+    Per thread: a model predicting in one thread must not see ``training=True`` from a
+    model training in another (its BatchNormalization would use and move batch stats).
+    """
 
     training: bool | None = None
 
 
+_call_context = _CallContext()
+
+
 def resolve_training(training: bool | None) -> bool | None:
-    """An explicit ``training`` wins; otherwise the enclosing call's value holds."""
-    return _CallContext.training if training is None else bool(training)
+    """An explicit ``training`` wins; otherwise the enclosing call's value (this thread's)."""
+    return _call_context.training if training is None else bool(training)
 
 
 # ---------------------------------------------------------------------------------------
@@ -322,15 +332,16 @@ class Layer:
         inputs = self._cast_input(args[0])
         self._maybe_build(shape_of(inputs))
         training = resolve_training(training)
-        previous = _CallContext.training
-        _CallContext.training = training
+        context = _call_context
+        previous = context.training
+        context.training = training
         try:
             with name_scope(self.name):
                 if self._accepts_training():
                     kwargs["training"] = training
                 return self.call(inputs, *args[1:], **kwargs)
         finally:
-            _CallContext.training = previous
+            context.training = previous
 
     @classmethod
     def _accepts_training(cls) -> bool:

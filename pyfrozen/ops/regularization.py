@@ -17,7 +17,10 @@ from pyfrozen.autograd.function import Function
 from pyfrozen.ops._util import float_operand
 from pyfrozen.tensor import Tensor
 
-_rng: np.random.Generator | None = None  # the generator used when no seed is given
+# The generator used when no seed is given: one per process, as numpy's global one. numpy
+# Generators lock internally, so threads may share it; two threads creating it at once
+# only waste one.
+_rng: np.random.Generator | None = None
 
 
 def _generator(seed: Any) -> np.random.Generator:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+
 import numpy as np
 import pytest
 
 import pyfrozen
 from pyfrozen.autograd import trace
-from pyfrozen.layers import Dense, Input, Layer
+from pyfrozen.layers import BatchNormalization, Dense, Input, Layer
+from pyfrozen.layers.layer import unique_name
 from pyfrozen.models import Model, Sequential
 from pyfrozen.testing import check_layer
 
@@ -157,3 +161,60 @@ def test_reusing_a_built_layer_on_another_feature_size_fails_when_the_graph_is_b
     assert conv(Input((16, 16, 3))).shape == (None, 14, 14, 4)  # other sizes: fully conv
     with pytest.raises(ValueError, match='layer "conv_reused" is incompatible'):
         conv(Input((8, 8, 1)))
+
+
+class Pauses(Layer):
+    """Blocks inside its call until told to go on (to overlap two threads' calls)."""
+
+    def __init__(self, inside: threading.Event, go_on: threading.Event) -> None:
+        super().__init__()
+        self.inside, self.go_on = inside, go_on
+
+    def call(self, x, training=None):
+        self.inside.set()
+        self.go_on.wait(10)
+        return x
+
+
+def test_the_inherited_training_value_belongs_to_the_calling_thread():
+    # The reproducer: while thread A is inside a(x, training=True), a plain b(x) in
+    # thread B ran b's BatchNormalization on batch statistics and moved its moving
+    # mean and variance.
+    inside, go_on = threading.Event(), threading.Event()
+    a = Sequential([Pauses(inside, go_on)])
+    b = BatchNormalization()
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    b(x)  # built; inference mode: (x - 0) / sqrt(1 + eps)
+    worker = threading.Thread(target=lambda: a(x, training=True))
+    worker.start()
+    inside.wait(10)
+    try:
+        y = b(x).data
+        SeesTraining()(x)  # inherits this thread's value: none
+        seen = SeesTraining.seen[-1:]
+    finally:
+        go_on.set()
+        worker.join(10)
+    np.testing.assert_allclose(y, x / np.sqrt(1 + 1e-3), rtol=1e-6)
+    assert np.array_equal(b.moving_mean.data, np.zeros(4, np.float32))
+    assert np.array_equal(b.moving_variance.data, np.ones(4, np.float32))
+    assert seen == [None]
+
+
+def test_default_names_stay_unique_when_threads_create_layers_at_once():
+    names: list[str] = []
+    start = threading.Barrier(4)
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads inside unique_name, not only between calls
+
+    def create():
+        start.wait(10)
+        names.extend(unique_name("threaded") for _ in range(20000))
+
+    workers = [threading.Thread(target=create) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(30)
+    sys.setswitchinterval(previous)
+    assert len(names) == 80000 and len(set(names)) == 80000

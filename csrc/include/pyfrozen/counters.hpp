@@ -30,6 +30,11 @@ struct KernelCount {
 
 /// Totals since the last reset, sorted by kernel then pass.
 PYFROZEN_API std::vector<KernelCount> kernel_counts();
+
+/// The same, counting only the calls made from the calling thread (since the thread
+/// started or its last reset), so a trace in one thread never sees another's kernels.
+PYFROZEN_API std::vector<KernelCount> thread_kernel_counts();
+/// Zeroes the process totals and the calling thread's.
 PYFROZEN_API void reset_kernel_counts();
 
 }  // namespace pyfrozen
