@@ -177,6 +177,7 @@ class Tensor:
         """A leaf sharing this tensor's data (and version counter), outside the graph."""
         t = Tensor._wrap(self.data)
         t._version = self._version
+        self._version.shared = True  # a recorded in-place change would miss the other
         return t
 
     # --- autograd ---------------------------------------------------------------------
@@ -218,10 +219,43 @@ class Tensor:
 
     def _check_inplace(self, what: str) -> None:
         if self._requires_grad and tape.is_grad_enabled():
+            if self._node is None:
+                raise _ops.inplace.leaf_error(what)
             raise RuntimeError(
-                f"{what}: in-place change of a tensor that requires grad; wrap it in "
-                "pyfrozen.no_grad() (as optimizers do) or work on a copy"
+                f"{what}: in-place change of a recorded result that requires grad; write "
+                "it out of place, or inside pyfrozen.no_grad()"
             )
+
+    # Arithmetic in place (pyfrozen.ops.inplace has the rules): ``p -= lr * g`` changes
+    # p's own array; a Python ``-=`` without these would silently rebind the name.
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return _ops.inplace.inplace(self, other, "add", "+=")
+
+    def __isub__(self, other: Any) -> Tensor:
+        return _ops.inplace.inplace(self, other, "sub", "-=")
+
+    def __imul__(self, other: Any) -> Tensor:
+        return _ops.inplace.inplace(self, other, "mul", "*=")
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return _ops.inplace.inplace(self, other, "div", "/=")
+
+    def add_(self, other: Any, alpha: Any = 1) -> Tensor:
+        """``self += alpha * other`` in place (PyTorch's ``add_``); returns self."""
+        return _ops.inplace.inplace(self, other, "add", "add_", alpha)
+
+    def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
+        """``self -= alpha * other`` in place; returns self."""
+        return _ops.inplace.inplace(self, other, "sub", "sub_", alpha)
+
+    def mul_(self, other: Any) -> Tensor:
+        """``self *= other`` in place; returns self."""
+        return _ops.inplace.inplace(self, other, "mul", "mul_")
+
+    def div_(self, other: Any) -> Tensor:
+        """``self /= other`` in place; returns self."""
+        return _ops.inplace.inplace(self, other, "div", "div_")
 
     def __setitem__(self, index: Any, value: Any) -> None:
         self._check_inplace("__setitem__")
@@ -412,7 +446,11 @@ class Parameter(Tensor):
 
     @property
     def freeze_mask(self) -> np.ndarray | None:
-        """The boolean mask as given (True = frozen), or None."""
+        """The boolean mask as given (True = frozen), read-only, or None.
+
+        Change it only with :meth:`set_freeze_mask`: the flags that decide which
+        gradients and kernels run are derived from it there.
+        """
         return self._freeze_mask
 
     def set_freeze_mask(self, frozen: Any, axis: int | None = None) -> None:
@@ -449,7 +487,9 @@ class Parameter(Tensor):
                 f"freeze mask of {self._label()}: shape {mask.shape} does not broadcast to "
                 f"the parameter's shape {self.shape}"
             ) from None
-        self._freeze_mask = mask.copy()
+        mask = mask.copy()
+        mask.flags.writeable = False  # a write would bypass _sync: frozen units would train
+        self._freeze_mask = mask
         self._sync()
 
     def _label(self) -> str:

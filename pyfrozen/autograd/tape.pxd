@@ -7,6 +7,7 @@ cdef object _parameter_type
 
 cdef class Version:
     cdef public long long value
+    cdef public bint shared
 
 cdef class Node:
     cdef dict __dict__

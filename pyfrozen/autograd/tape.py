@@ -83,10 +83,13 @@ class Version:
     """Counts in-place changes of one buffer; shared by a tensor and its views.
 
     A node saving an array remembers the count; backward refuses to run if it changed.
+    ``shared`` tells that another tensor uses the same memory (a view, ``detach()``):
+    a recorded in-place change of one would leave the other's history stale.
     """
 
     def __init__(self):
         self.value = 0
+        self.shared = False
 
     def bump(self):
         self.value += 1
@@ -259,7 +262,11 @@ def apply(fn, inputs, kwargs):
     result.data = out
     result.grad = None
     result._frozen = None
-    result._version = inputs[node.view_of]._version if node.view_of >= 0 else Version()
+    if node.view_of >= 0:
+        result._version = inputs[node.view_of]._version
+        result._version.shared = True
+    else:
+        result._version = Version()
     if record:
         node.parents = tuple([_edge(t) for t in inputs])
         result._node = node

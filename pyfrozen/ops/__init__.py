@@ -1,5 +1,6 @@
 """Differentiable ops on Tensors; each records itself on the tape only when needed."""
 
+from pyfrozen.ops import inplace as inplace  # the module behind Tensor's +=, -=, add_, ...
 from pyfrozen.ops.activation import log_softmax, relu, relu6, sigmoid, softmax, tanh
 from pyfrozen.ops.batchnorm import batch_norm
 from pyfrozen.ops.conv import conv2d, depthwise_conv2d
