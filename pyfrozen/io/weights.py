@@ -3,7 +3,8 @@
 The file is a plain safetensors file (never pickle: loading it runs no code). Its metadata holds
 a format tag, a format version and the sha256 of every tensor's bytes, so a flipped bit is caught
 on load and named. Writes go to a temporary file in the same folder, are flushed to disk and then
-renamed over the target, so a crash or an error mid-write leaves the old file as it was.
+renamed over the target, so a crash or an error mid-write leaves the old file as it was (and
+the next save of that target removes the dead writer's temporary file).
 
 This module knows nothing about layers or models: keys are whatever the caller chooses (the
 model layer uses each weight's path inside the model, e.g. ``conv_pw_13/kernel``).
@@ -15,8 +16,11 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
+import socket
 import stat
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -171,20 +175,94 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
+# Temporary files are named ``.<target name>.<host>.<pid>.<random>.tmp`` next to the target, so
+# a later save to the same target can tell whose they are. A writer killed mid-save (SIGKILL,
+# power loss) cannot remove its own; the next save removes those of the same target whose
+# writer is gone: written on this host by a process id that no longer exists. A temporary
+# of a live process (a concurrent save, maybe in this very process) is never touched: the
+# pid check sees it alive. Another host's writer cannot be checked (a shared folder), so
+# its temporaries, and legacy ones with no pid in the name, go only once older than a day,
+# far longer than any save takes.
+_TMP_PATTERN = r"\.{name}\.(?:(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)\.)?[0-9a-f]{{16}}\.tmp"
+_STALE_AGE_S = 24 * 3600.0
+_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
+
+
+def _temp_path(target: str) -> str:
+    name = f".{os.path.basename(target)}.{_HOST}.{os.getpid()}.{secrets.token_hex(8)}.tmp"
+    return os.path.join(os.path.dirname(target), name)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only, nothing is sent
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists but belongs to another user
+        return True
+    return True
+
+
+def _is_stale(path: str, host: str | None, pid: str | None) -> bool:
+    if host == _HOST and pid is not None and os.name == "posix":
+        return not _process_alive(int(pid))
+    try:
+        return time.time() - os.stat(path, follow_symlinks=False).st_mtime > _STALE_AGE_S
+    except OSError:
+        return False
+
+
+def _remove_stale_temporaries(target: str) -> None:
+    """Removes temporaries of ``target`` left by writers that died mid-save (see above)."""
+    directory = os.path.dirname(target)
+    pattern = re.compile(_TMP_PATTERN.format(name=re.escape(os.path.basename(target))))
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return  # an unreadable folder: the write itself will report what is wrong
+    for name in names:
+        match = pattern.fullmatch(name)
+        path = os.path.join(directory, name)
+        if match and _is_stale(path, match["host"], match["pid"]):
+            with contextlib.suppress(OSError):  # another saver may have removed it already
+                os.unlink(path)
+
+
+def _resolve_target(path: str) -> str:
+    """The file to replace: a symlink's final target (the link itself stays a link)."""
+    return os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path)
+
+
+def _create_temp(tmp: str, path: str) -> int:
+    try:
+        # 0o666 & ~umask, like an ordinary new file (mkstemp would force 0o600).
+        return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                       0o666)
+    except OSError as err:
+        # The temporary's name means nothing to the caller: name the path they gave.
+        folder = os.path.dirname(tmp)
+        reason = (f"the folder {folder!r} does not exist" if not os.path.isdir(folder)
+                  else err.strerror)
+        raise type(err)(err.errno, f"cannot write the weight file: {reason}", path) from None
+
+
 def _atomic_write(path: str, data: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(8)}.tmp")
-    # 0o666 & ~umask, like an ordinary new file (mkstemp would force 0o600).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    target = _resolve_target(path)
+    directory = os.path.dirname(target)
+    _remove_stale_temporaries(target)
+    tmp = _temp_path(target)
+    fd = _create_temp(tmp, path)
     try:
         try:
             _write_fully(fd, data)
             with contextlib.suppress(FileNotFoundError):
-                os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))  # keep an old file's mode
+                os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))  # keep an old file's mode
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         # Whatever went wrong (including Ctrl-C), the old file is untouched: drop the temp file.
         with contextlib.suppress(OSError):
@@ -199,7 +277,9 @@ def save_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
 
     The bytes are written to a temporary file in the same folder, flushed and fsync'ed, then
     renamed over `path`; on any failure the previous file (if any) is left as it was and the
-    temporary file is removed.
+    temporary file is removed. A `path` that is a symlink stays one: the file it points to is
+    replaced (temporary file in that file's folder). Temporaries of `path` left by a writer
+    that was killed mid-save are removed first; a live writer's never are.
 
     Args:
         path: the file to write (conventionally `*.safetensors`).
@@ -229,10 +309,64 @@ def save_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
 # --------------------------------------------------------------------------- loading
 
 
-def _read_metadata(data: bytes) -> dict[str, str]:
+_KINDS = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device",
+          stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
+
+
+def _check_regular(path: str, mode: int) -> None:
+    # A FIFO would block the reader forever and /dev/zero never ends: only a regular file
+    # has a known size that a weight file can be.
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise WeightFileError(f"{path!r} is {kind}, not a regular file: a weight file must be "
+                              "a regular file")
+
+
+def _read_regular_file(path: str) -> bytes:
+    """The whole file, refusing anything that is not a regular file (checked before and
+    after opening: O_NONBLOCK keeps a FIFO swapped in between from blocking the open)."""
+    _check_regular(path, os.stat(path).st_mode)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as f:
+        _check_regular(path, os.fstat(fd).st_mode)
+        return f.read()
+
+
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def _read_metadata(path: str, data: bytes) -> dict[str, str]:
     # Called only after safetensors has validated the header, so its length and JSON are sound.
+    # JSON itself allows a key twice and keeps the last: in a file whose every tensor carries
+    # a checksum, two values for one name (a tensor or a metadata key) mean a forged or
+    # damaged header, so it is refused rather than resolved silently.
     length = int.from_bytes(data[:8], "little")
-    return dict(json.loads(data[8:8 + length]).get("__metadata__") or {})
+    try:
+        header = json.loads(data[8:8 + length], object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as dup:
+        raise WeightFileError(f"{path!r} is corrupted: its header names {dup.args[0]!r} more "
+                              "than once") from None
+    return dict(header.get("__metadata__") or {})
+
+
+def _as_array(name: str, entry: dict, dtype: np.dtype, problems: list[str]) -> np.ndarray | None:
+    try:
+        return np.frombuffer(entry["data"], dtype=dtype).reshape(entry["shape"])
+    except ValueError as err:  # e.g. shape [0, 2**62]: no data, but numpy cannot index it
+        problems.append(f"{name}: shape {list(entry['shape'])} cannot be an array ({err})")
+        return None
 
 
 def _parse(path: str, data: bytes) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -242,7 +376,7 @@ def _parse(path: str, data: bytes) -> tuple[dict[str, np.ndarray], dict[str, str
     except Exception as err:  # the Rust parser raises SafetensorError, older ones other types
         raise WeightFileError(f"{path!r} is not a readable safetensors file (truncated or "
                               f"corrupted?): {err}") from err
-    metadata = _read_metadata(data)
+    metadata = _read_metadata(path, data)
     if metadata.get(_FORMAT_KEY) != FORMAT:
         raise WeightFileError(f"{path!r} is a safetensors file but not a pyfrozen weight file "
                               f"(metadata 'format' is {metadata.get(_FORMAT_KEY)!r}, "
@@ -258,7 +392,9 @@ def _parse(path: str, data: bytes) -> tuple[dict[str, np.ndarray], dict[str, str
             problems.append(f"{name}: unsupported dtype {entry['dtype']} (supported: "
                             f"{_SUPPORTED})")
             continue
-        array = np.frombuffer(entry["data"], dtype=dtype).reshape(entry["shape"])
+        array = _as_array(name, entry, dtype, problems)
+        if array is None:
+            continue
         digest = metadata.get(_HASH_PREFIX + name)
         if digest is None:
             problems.append(f"{name}: no sha256 in the metadata")
@@ -338,8 +474,9 @@ def load_arrays(path: str | os.PathLike,
         (all empty unless `skip_mismatch` is true) and the user `metadata`.
 
     Raises:
-        WeightFileError: (a ValueError) the file is unreadable, corrupted, or does not match
-            `expected` while `skip_mismatch` is false; the message lists every problem.
+        WeightFileError: (a ValueError) the file is unreadable, corrupted, not a regular
+            file (a FIFO, a device, a folder), or does not match `expected` while
+            `skip_mismatch` is false; the message lists every problem.
         OSError: the file cannot be opened.
 
     Example:
@@ -353,8 +490,7 @@ def load_arrays(path: str | os.PathLike,
     (['base/kernel'], [], [], ['head/kernel'])
     """
     path_str = os.fspath(path)
-    with open(path_str, "rb") as f:
-        data = f.read()
+    data = _read_regular_file(path_str)
     arrays, metadata = _parse(path_str, data)
     # frombuffer views are read-only and keep the whole file alive: hand out owned copies.
     arrays = {name: a.astype(a.dtype.newbyteorder("="), copy=True) for name, a in arrays.items()}

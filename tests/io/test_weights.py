@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -383,3 +387,243 @@ def test_short_writes_are_completed(tmp_path, monkeypatch):
     save_arrays(path, {"w": np.arange(100.0)})
     monkeypatch.undo()
     np.testing.assert_array_equal(load_arrays(path).arrays["w"], np.arange(100.0))
+
+
+# --------------------------------------------------------------------------- killed writers
+
+_KILLED_WRITER = """
+import os, sys, time
+import numpy as np
+from pyfrozen.io import weights
+
+def half_then_hang(fd, data):
+    os.write(fd, bytes(data[: len(data) // 2]))
+    print("writing", flush=True)
+    time.sleep(600)
+
+weights._write_fully = half_then_hang
+weights.save_arrays(sys.argv[1], {"w": np.ones(100_000)})
+"""
+
+
+def start_writer(path: Path) -> subprocess.Popen:
+    """A process stopped half-way through save_arrays(path) (installed pyfrozen: cwd elsewhere)."""
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(path)],
+                            cwd=path.parent, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "writing\n"
+    return proc
+
+
+def temporaries(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_save_removes_the_temporary_of_a_writer_killed_mid_save(tmp_path):
+    path = tmp_path / "w.safetensors"
+    writer = start_writer(path)
+    writer.kill()  # SIGKILL: no handler runs, the temporary stays
+    writer.wait()
+    writer.stdout.close()
+    [left] = temporaries(tmp_path)
+    assert left.startswith(".w.safetensors.") and f".{writer.pid}." in left
+    save_arrays(path, {"w": np.zeros(3)})
+    assert temporaries(tmp_path) == []
+    np.testing.assert_array_equal(load_arrays(path).arrays["w"], np.zeros(3))
+
+
+def test_a_save_keeps_a_live_writers_temporary(tmp_path):
+    path = tmp_path / "w.safetensors"
+    writer = start_writer(path)
+    try:
+        live = temporaries(tmp_path)
+        save_arrays(path, {"w": np.zeros(3)})  # the concurrent writer is still at work
+        assert temporaries(tmp_path) == live
+    finally:
+        writer.kill()
+        writer.wait()
+        writer.stdout.close()
+
+
+def test_only_stale_temporaries_of_the_same_target_are_removed(tmp_path):
+    host, dead = weights._HOST, dead_pid()
+    stale = f".w.safetensors.{host}.{dead}.{'a' * 16}.tmp"
+    own = f".w.safetensors.{host}.{os.getpid()}.{'b' * 16}.tmp"  # another thread's save
+    other_target = f".v.safetensors.{host}.{dead}.{'c' * 16}.tmp"
+    other_host_fresh = f".w.safetensors.elsewhere.{dead}.{'d' * 16}.tmp"
+    other_host_old = f".w.safetensors.elsewhere.{dead}.{'e' * 16}.tmp"
+    legacy_old = f".w.safetensors.{'f' * 16}.tmp"  # no host and pid: judged by age
+    not_ours = f".w.safetensors.{host}.{dead}.notatemp"
+    for name in (stale, own, other_target, other_host_fresh, other_host_old, legacy_old,
+                 not_ours):
+        (tmp_path / name).write_bytes(b"partial")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    for name in (other_host_old, legacy_old):
+        os.utime(tmp_path / name, (two_days_ago, two_days_ago))
+    save_arrays(tmp_path / "w.safetensors", {"w": np.zeros(3)})
+    assert leftovers(tmp_path, keep="w.safetensors") == sorted(
+        [own, other_target, other_host_fresh, not_ours])
+
+
+# --------------------------------------------------------------------------- symlinks, folders
+
+
+def test_save_through_a_symlink_writes_the_target_and_keeps_the_link(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "links").mkdir()
+    target = tmp_path / "real" / "w.safetensors"
+    save_arrays(target, {"w": np.ones(3)})
+    target.chmod(0o640)
+    link = tmp_path / "links" / "current.safetensors"
+    link.symlink_to(os.path.join("..", "real", "w.safetensors"))  # relative, as `ln -s` users do
+    save_arrays(link, {"w": np.zeros(3)})
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    np.testing.assert_array_equal(load_arrays(target).arrays["w"], np.zeros(3))
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert list((tmp_path / "links").iterdir()) == [link]
+    assert leftovers(tmp_path / "real", keep="w.safetensors") == []
+
+
+def test_save_through_a_symlink_is_a_rename_onto_the_target(tmp_path, monkeypatch):
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "w.safetensors"
+    link = tmp_path / "w.safetensors"
+    link.symlink_to(target)  # dangling until the first save, as for open(link, "w")
+    calls = []
+    real_replace = os.replace
+
+    def spy(src, dst):
+        calls.append((Path(src), Path(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(weights.os, "replace", spy)
+    save_arrays(link, {"w": np.ones(3)})
+    [(src, dst)] = calls
+    assert dst == target.resolve() and src.parent == target.resolve().parent
+    assert link.is_symlink() and target.is_file()
+
+
+def test_save_into_a_missing_folder_names_the_given_path(tmp_path):
+    path = tmp_path / "nope" / "w.safetensors"
+    with pytest.raises(FileNotFoundError, match="folder .*nope' does not exist") as info:
+        save_arrays(path, {"w": np.ones(3)})
+    assert info.value.filename == str(path)
+    assert ".tmp" not in str(info.value)
+
+
+def test_a_refused_temporary_names_the_given_path(tmp_path, monkeypatch):
+    # A read-only folder (simulated: the tests may run as root, who writes anyway).
+    real_open = os.open
+
+    def refuse_temporaries(path, flags, mode=0o777):
+        if str(path).endswith(".tmp"):
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(weights.os, "open", refuse_temporaries)
+    path = tmp_path / "w.safetensors"
+    with pytest.raises(PermissionError, match="cannot write the weight file: Permission denied"
+                       ) as info:
+        save_arrays(path, {"w": np.ones(3)})
+    assert info.value.filename == str(path) and ".tmp" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- not regular files
+
+
+def test_load_refuses_a_fifo_without_blocking(tmp_path):
+    fifo = tmp_path / "w.safetensors"
+    os.mkfifo(fifo)
+    with pytest.raises(WeightFileError, match=r"is a FIFO \(named pipe\), not a regular file"):
+        load_arrays(fifo)
+
+
+def test_load_refuses_a_fifo_swapped_in_after_the_check(tmp_path, monkeypatch):
+    # The path is checked, then opened: a FIFO put there in between must neither block the
+    # open (O_NONBLOCK) nor be read (fstat on the open file).
+    fifo = tmp_path / "w.safetensors"
+    os.mkfifo(fifo)
+    regular = tmp_path / "regular"
+    regular.write_bytes(b"")
+    real_stat = os.stat
+    def stat_says_regular(p, **kwargs):
+        return real_stat(regular) if Path(p) == fifo else real_stat(p, **kwargs)
+
+    monkeypatch.setattr(weights.os, "stat", stat_says_regular)
+    with pytest.raises(WeightFileError, match="is a FIFO"):
+        load_arrays(fifo)
+
+
+@pytest.mark.parametrize(("path", "kind"), [("/dev/zero", "a character device"),
+                                            ("/dev/null", "a character device")])
+def test_load_refuses_devices(path, kind):
+    if not os.path.exists(path):
+        pytest.skip(f"{path} does not exist here")
+    with pytest.raises(WeightFileError, match=f"'{path}' is {kind}, not a regular file"):
+        load_arrays(path)
+
+
+def test_load_refuses_a_folder(tmp_path):
+    with pytest.raises(WeightFileError, match="is a folder, not a regular file"):
+        load_arrays(tmp_path)
+
+
+def test_load_follows_a_symlink_to_a_regular_file(tmp_path):
+    target = tmp_path / "w.safetensors"
+    save_arrays(target, {"w": np.ones(3)})
+    link = tmp_path / "link.safetensors"
+    link.symlink_to(target)
+    np.testing.assert_array_equal(load_arrays(link).arrays["w"], np.ones(3))
+
+
+# --------------------------------------------------------------------------- forged headers
+
+
+def write_raw(path: Path, header_text: str, body: bytes = b"") -> None:
+    raw = header_text.encode()
+    raw += b" " * (-len(raw) % 8)  # safetensors pads the header to 8 bytes
+    path.write_bytes(len(raw).to_bytes(8, "little") + raw + body)
+
+
+def meta_text(**hashes: bytes) -> str:
+    pairs = [f'"format": "{weights.FORMAT}"', '"format_version": "1"']
+    pairs += [f'"sha256:{name}": "{hashlib.sha256(data).hexdigest()}"'
+              for name, data in hashes.items()]
+    return '"__metadata__": {' + ", ".join(pairs) + "}"
+
+
+@pytest.mark.parametrize("skip_mismatch", [False, True])
+def test_a_shape_numpy_cannot_hold_is_a_weight_file_error(tmp_path, skip_mismatch):
+    path = tmp_path / "w.safetensors"
+    write_raw(path, '{"w": {"dtype": "F32", "shape": [0, 4611686018427387904], '
+                    '"data_offsets": [0, 0]}, ' + meta_text(w=b"") + "}")
+    with pytest.raises(WeightFileError, match=r"w: shape \[0, 4611686018427387904\] cannot be"):
+        load_arrays(path, {"w": ((0, 2), np.float32)}, skip_mismatch=skip_mismatch)
+
+
+def test_a_duplicate_metadata_key_is_refused(tmp_path):
+    data = np.ones(2, np.float32).tobytes()
+    tensor = f'"w": {{"dtype": "F32", "shape": [2], "data_offsets": [0, {len(data)}]}}'
+    path = tmp_path / "w.safetensors"
+    write_raw(path, "{" + tensor + ", " + meta_text(w=data)[:-1] + ', "epoch": "1", '
+              '"epoch": "2"}}', data)
+    with pytest.raises(WeightFileError, match="its header names 'epoch' more than once"):
+        load_arrays(path)
+    write_raw(path, "{" + tensor + ", " + meta_text(w=data)[:-1]
+              + f', "format": "{weights.FORMAT}"' + "}}", data)
+    with pytest.raises(WeightFileError, match="names 'format' more than once"):
+        load_arrays(path)
+
+
+def test_a_duplicate_tensor_name_is_refused(tmp_path):
+    data = np.ones(2, np.float32).tobytes()
+    tensor = f'"w": {{"dtype": "F32", "shape": [2], "data_offsets": [0, {len(data)}]}}'
+    path = tmp_path / "w.safetensors"
+    write_raw(path, "{" + tensor + ", " + tensor + ", " + meta_text(w=data) + "}", data)
+    with pytest.raises(WeightFileError, match="names 'w' more than once"):
+        load_arrays(path)
