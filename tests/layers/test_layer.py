@@ -157,3 +157,38 @@ def test_reusing_a_built_layer_on_another_feature_size_fails_when_the_graph_is_b
     assert conv(Input((16, 16, 3))).shape == (None, 14, 14, 4)  # other sizes: fully conv
     with pytest.raises(ValueError, match='layer "conv_reused" is incompatible'):
         conv(Input((8, 8, 1)))
+
+
+# ---- plain lists, dtypes, weight shapes -------------------------------------------------------
+
+
+def test_a_nested_list_is_one_input_as_in_keras():
+    layer = Dense(2)  # unbuilt: its kernel's shape comes from the list's last axis
+    y = layer([[1.0, 2.0]])
+    assert y.shape == (1, 2) and layer.kernel.shape == (2, 2)
+    np.testing.assert_array_equal(y.data, layer(np.array([[1.0, 2.0]], np.float32)).data)
+    assert Affine()([1, 2, 3]).shape == (3,)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.bool_])
+def test_integer_and_boolean_inputs_are_cast_like_float64(rng, dtype):
+    # The same rule as models (and the labels of losses): this used to be a TypeError.
+    layer = Dense(2)
+    x = rng.integers(0, 2, (2, 4)).astype(dtype)
+    y = layer(x)
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y.data, layer(x.astype(np.float32)).data)
+
+
+def test_a_weight_shape_that_is_not_whole_numbers_is_a_clear_error():
+    class Bad(Layer):
+        def build(self, input_shape):
+            self.add_weight("kernel", (input_shape[-1], 2.5))
+
+    with pytest.raises(ValueError, match=r"layer 'bad_layer': weight 'kernel' needs a shape of "
+                       r"non-negative whole numbers, got \(3, 2\.5\)"):
+        Bad(name="bad_layer")(np.ones((1, 3)))
+    with pytest.raises(ValueError, match=r"got \(None, 2\)"):
+        Affine(name="unknown_dim").add_weight("w", (None, 2))
+    with pytest.raises(ValueError, match=r"got \(-1,\)"):
+        Affine(name="negative").add_weight("w", (-1,))

@@ -68,3 +68,12 @@ def test_a_nested_list_is_one_input_for_a_one_input_model():
     np.testing.assert_array_equal(model.predict(rows), model.predict(np.asarray(rows)))
     assert model(rows).shape == (2, 3)
     assert model.predict([np.asarray(rows, np.float32)]).shape == (2, 3)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.uint8, np.int64, np.bool_])
+def test_inputs_of_any_numeric_dtype_are_cast_to_the_input_dtype(rng, dtype):
+    model = mlp()
+    x = rng.integers(0, 2, (3, 4))
+    y = model(x.astype(dtype))
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y.data, model(x.astype(np.float32)).data)
