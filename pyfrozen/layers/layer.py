@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from pyfrozen import initializers
-from pyfrozen.autograd import name_scope, no_grad
+from pyfrozen.autograd import is_grad_enabled, name_scope, no_grad
 from pyfrozen.layers.symbolic import is_symbolic, symbolic_call
 from pyfrozen.ops import cast
 from pyfrozen.tensor import Parameter, Tensor
@@ -414,8 +414,14 @@ def to_tensor(value: Any, dtype: str, cast_ints: bool = False) -> Tensor:
     The dtype rule (Keras's): data is cast to the compute dtype. Float (and bool) data
     becomes ``dtype`` when that is a float dtype, with a differentiable cast for Tensors;
     integer data becomes it too with ``cast_ints`` (layers and float model inputs), else
-    keeps its dtype (indices: Embedding, integer model inputs). Arrays are wrapped without
-    a copy when nothing changes.
+    keeps its dtype (indices: Embedding, integer model inputs).
+
+    A caller's array is used without a copy where nothing can keep it: with grad
+    recording off (``predict``, ``no_grad``). While recording, an op may save the input
+    for backward, and the caller may change the array before backward runs (a reused
+    batch buffer, a prefetching thread): the version counters that guard Tensors cannot
+    see a plain numpy write, so the gradient would silently be wrong. The Tensor then
+    holds a private copy instead (unless the cast already made one).
     """
     if isinstance(value, Tensor):
         kind = value.data.dtype.kind
@@ -428,6 +434,8 @@ def to_tensor(value: Any, dtype: str, cast_ints: bool = False) -> Tensor:
     array = np.ascontiguousarray(value)
     if _casts(array.dtype, dtype, cast_ints):
         array = array.astype(dtype)
+    elif (array is value or array.base is not None) and is_grad_enabled():
+        array = array.copy()  # borrowed memory (see above): a private copy
     return Tensor.from_numpy(array)
 
 

@@ -159,6 +159,49 @@ def test_reusing_a_built_layer_on_another_feature_size_fails_when_the_graph_is_b
         conv(Input((8, 8, 1)))
 
 
+# ---- caller-owned input arrays --------------------------------------------------------------
+
+
+def gradients_after(layer, x, change=None):
+    """The weights' gradients of sum(layer(x)), with ``change(x)`` run between forward and
+    backward (a reused batch buffer refilled, a prefetching thread writing the next batch)."""
+    for w in layer.trainable_weights:
+        w.grad = None
+    y = layer(x)
+    if change is not None:
+        change(x)
+    y.backward(np.ones(y.shape, y.dtype))
+    return [w.grad.data.copy() for w in layer.trainable_weights]
+
+
+@pytest.mark.parametrize("make", [lambda: Dense(3), Affine])
+def test_changing_the_input_array_after_forward_keeps_the_gradient(rng, make):
+    # The op saves its input for the weight gradient; it used to be the caller's very array.
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    layer = make()
+    expected = gradients_after(layer, x.copy())
+
+    def refill(buffer):
+        buffer[...] = rng.standard_normal(buffer.shape) * 50
+
+    got = gradients_after(layer, x, refill)
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(g, e)
+
+
+def test_inputs_are_shared_without_recording_and_copied_while_recording(rng):
+    from pyfrozen.layers.layer import to_tensor
+
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    with pyfrozen.no_grad():  # predict, inference: zero copy, nothing can keep the array
+        assert np.shares_memory(to_tensor(x, "float32").data, x)
+    assert not np.shares_memory(to_tensor(x, "float32").data, x)
+    assert not np.shares_memory(to_tensor(x[1:3], "float32").data, x)  # a view is borrowed too
+    assert to_tensor(x, "float64").dtype == np.float64  # a cast is a private array already
+    t = pyfrozen.Tensor.from_numpy(x)  # the caller asked to share: their Tensor, kept as is
+    assert to_tensor(t, "float32") is t
+
+
 # ---- plain lists, dtypes, weight shapes -------------------------------------------------------
 
 
