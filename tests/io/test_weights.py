@@ -43,6 +43,19 @@ def leftovers(folder: Path, keep: str) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name != keep)
 
 
+def spy_on_replace(monkeypatch) -> list[tuple[Path, Path]]:
+    """The (source, destination) of every os.replace the module makes, still made."""
+    calls = []
+    real_replace = os.replace
+
+    def spy(src, dst):
+        calls.append((Path(src), Path(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(weights.os, "replace", spy)
+    return calls
+
+
 # --------------------------------------------------------------------------- round trip
 
 
@@ -358,14 +371,7 @@ def test_interrupt_mid_write_leaves_no_temp_file(tmp_path, monkeypatch):
 
 def test_write_is_a_rename_in_the_same_folder(tmp_path, monkeypatch):
     path = tmp_path / "w.safetensors"
-    calls = []
-    real_replace = os.replace
-
-    def spy(src, dst):
-        calls.append((Path(src), Path(dst)))
-        real_replace(src, dst)
-
-    monkeypatch.setattr(weights.os, "replace", spy)
+    calls = spy_on_replace(monkeypatch)
     save_arrays(path, {"w": np.ones(3)})
     [(src, dst)] = calls
     assert dst == path and src.parent == tmp_path and src.name.startswith(".w.safetensors.")
@@ -494,14 +500,7 @@ def test_save_through_a_symlink_is_a_rename_onto_the_target(tmp_path, monkeypatc
     target = tmp_path / "real" / "w.safetensors"
     link = tmp_path / "w.safetensors"
     link.symlink_to(target)  # dangling until the first save, as for open(link, "w")
-    calls = []
-    real_replace = os.replace
-
-    def spy(src, dst):
-        calls.append((Path(src), Path(dst)))
-        real_replace(src, dst)
-
-    monkeypatch.setattr(weights.os, "replace", spy)
+    calls = spy_on_replace(monkeypatch)
     save_arrays(link, {"w": np.ones(3)})
     [(src, dst)] = calls
     assert dst == target.resolve() and src.parent == target.resolve().parent
