@@ -3,7 +3,8 @@
 The file is a plain safetensors file (never pickle: loading it runs no code). Its metadata holds
 a format tag, a format version and the sha256 of every tensor's bytes, so a flipped bit is caught
 on load and named. Writes go to a temporary file in the same folder, are flushed to disk and then
-renamed over the target, so a crash or an error mid-write leaves the old file as it was.
+renamed over the target, so a crash or an error mid-write leaves the old file as it was (and
+the next save of that target removes the dead writer's temporary file).
 
 This module knows nothing about layers or models: keys are whatever the caller chooses (the
 model layer uses each weight's path inside the model, e.g. ``conv_pw_13/kernel``).
@@ -11,12 +12,9 @@ model layer uses each weight's path inside the model, e.g. ``conv_pw_13/kernel``
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import secrets
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -24,6 +22,8 @@ from typing import NamedTuple
 import numpy as np
 import safetensors
 import safetensors.numpy
+
+from pyfrozen.io.files import read_regular_file, write_atomically
 
 __all__ = [
     "FORMAT",
@@ -148,58 +148,15 @@ def _build_metadata(arrays: dict[str, np.ndarray],
     return user
 
 
-def _write_fully(fd: int, data: bytes) -> None:
-    # os.write may write less than asked (signals, large buffers): loop until done.
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _fsync_directory(directory: str) -> None:
-    # Makes the rename itself durable. Some file systems refuse fsync on a folder: the data is
-    # already on disk then, so that refusal is not an error.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: str, data: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(8)}.tmp")
-    # 0o666 & ~umask, like an ordinary new file (mkstemp would force 0o600).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        try:
-            _write_fully(fd, data)
-            with contextlib.suppress(FileNotFoundError):
-                os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))  # keep an old file's mode
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        # Whatever went wrong (including Ctrl-C), the old file is untouched: drop the temp file.
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_directory(directory)
-
-
 def save_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
                 metadata: Mapping[str, str] | None = None) -> None:
     """Writes named arrays to a safetensors file, atomically, with a sha256 per tensor.
 
     The bytes are written to a temporary file in the same folder, flushed and fsync'ed, then
     renamed over `path`; on any failure the previous file (if any) is left as it was and the
-    temporary file is removed.
+    temporary file is removed. A `path` that is a symlink stays one: the file it points to is
+    replaced (temporary file in that file's folder). Temporaries of `path` left by a writer
+    that was killed mid-save are removed first; a live writer's never are.
 
     Args:
         path: the file to write (conventionally `*.safetensors`).
@@ -223,16 +180,45 @@ def save_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
     """
     prepared = _prepare_arrays(arrays)
     header = _build_metadata(prepared, metadata)
-    _atomic_write(os.fspath(path), safetensors.numpy.save(prepared, metadata=header))
+    write_atomically(os.fspath(path), safetensors.numpy.save(prepared, metadata=header))
 
 
 # --------------------------------------------------------------------------- loading
 
 
-def _read_metadata(data: bytes) -> dict[str, str]:
+class _DuplicateKey(Exception):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def _read_metadata(path: str, data: bytes) -> dict[str, str]:
     # Called only after safetensors has validated the header, so its length and JSON are sound.
+    # JSON itself allows a key twice and keeps the last: in a file whose every tensor carries
+    # a checksum, two values for one name (a tensor or a metadata key) mean a forged or
+    # damaged header, so it is refused rather than resolved silently.
     length = int.from_bytes(data[:8], "little")
-    return dict(json.loads(data[8:8 + length]).get("__metadata__") or {})
+    try:
+        header = json.loads(data[8:8 + length], object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as dup:
+        raise WeightFileError(f"{path!r} is corrupted: its header names {dup.args[0]!r} more "
+                              "than once") from None
+    return dict(header.get("__metadata__") or {})
+
+
+def _as_array(name: str, entry: dict, dtype: np.dtype, problems: list[str]) -> np.ndarray | None:
+    try:
+        return np.frombuffer(entry["data"], dtype=dtype).reshape(entry["shape"])
+    except ValueError as err:  # e.g. shape [0, 2**62]: no data, but numpy cannot index it
+        problems.append(f"{name}: shape {list(entry['shape'])} cannot be an array ({err})")
+        return None
 
 
 def _parse(path: str, data: bytes) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -242,7 +228,7 @@ def _parse(path: str, data: bytes) -> tuple[dict[str, np.ndarray], dict[str, str
     except Exception as err:  # the Rust parser raises SafetensorError, older ones other types
         raise WeightFileError(f"{path!r} is not a readable safetensors file (truncated or "
                               f"corrupted?): {err}") from err
-    metadata = _read_metadata(data)
+    metadata = _read_metadata(path, data)
     if metadata.get(_FORMAT_KEY) != FORMAT:
         raise WeightFileError(f"{path!r} is a safetensors file but not a pyfrozen weight file "
                               f"(metadata 'format' is {metadata.get(_FORMAT_KEY)!r}, "
@@ -258,7 +244,9 @@ def _parse(path: str, data: bytes) -> tuple[dict[str, np.ndarray], dict[str, str
             problems.append(f"{name}: unsupported dtype {entry['dtype']} (supported: "
                             f"{_SUPPORTED})")
             continue
-        array = np.frombuffer(entry["data"], dtype=dtype).reshape(entry["shape"])
+        array = _as_array(name, entry, dtype, problems)
+        if array is None:
+            continue
         digest = metadata.get(_HASH_PREFIX + name)
         if digest is None:
             problems.append(f"{name}: no sha256 in the metadata")
@@ -338,8 +326,9 @@ def load_arrays(path: str | os.PathLike,
         (all empty unless `skip_mismatch` is true) and the user `metadata`.
 
     Raises:
-        WeightFileError: (a ValueError) the file is unreadable, corrupted, or does not match
-            `expected` while `skip_mismatch` is false; the message lists every problem.
+        WeightFileError: (a ValueError) the file is unreadable, corrupted, not a regular
+            file (a FIFO, a device, a folder), or does not match `expected` while
+            `skip_mismatch` is false; the message lists every problem.
         OSError: the file cannot be opened.
 
     Example:
@@ -353,8 +342,7 @@ def load_arrays(path: str | os.PathLike,
     (['base/kernel'], [], [], ['head/kernel'])
     """
     path_str = os.fspath(path)
-    with open(path_str, "rb") as f:
-        data = f.read()
+    data = read_regular_file(path_str, WeightFileError)
     arrays, metadata = _parse(path_str, data)
     # frombuffer views are read-only and keep the whole file alive: hand out owned copies.
     arrays = {name: a.astype(a.dtype.newbyteorder("="), copy=True) for name, a in arrays.items()}

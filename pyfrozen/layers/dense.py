@@ -62,6 +62,12 @@ class Dense(Layer):
         self.bias_initializer = bias_initializer
 
     def build(self, input_shape: Any) -> None:
+        if isinstance(input_shape, list):  # a list of arrays, not one nested list of numbers
+            raise ValueError(f"Dense {self.name!r} takes one input, received a list of "
+                             f"{len(input_shape)} with shapes {input_shape}")
+        if not input_shape or input_shape[-1] is None:
+            raise ValueError("The last dimension of the inputs to a Dense layer should be "
+                             f"defined. Found None. Full input shape received: {input_shape}")
         self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
                                       self.kernel_initializer)
         self.bias = self.add_weight("bias", (self.units,), self.bias_initializer) if (

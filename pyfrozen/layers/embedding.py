@@ -8,7 +8,7 @@ import numpy as np
 
 from pyfrozen import ops
 from pyfrozen.layers._args import positive_int
-from pyfrozen.layers.layer import Layer
+from pyfrozen.layers.layer import Layer, to_tensor
 from pyfrozen.tensor import Tensor
 
 
@@ -72,8 +72,8 @@ class Embedding(Layer):
         # Layer._cast_input would turn float indices into the layer's float dtype; here
         # they become integers instead (and integer inputs are passed through as they are).
         array = x.data if isinstance(x, Tensor) else np.asarray(x)
-        if array.dtype.kind in "iu":
-            return x if isinstance(x, Tensor) else Tensor.from_numpy(np.ascontiguousarray(array))
+        if array.dtype.kind in "iu":  # kept as they are (a caller's array copied while recording)
+            return to_tensor(x, array.dtype.name)
         if array.dtype.kind == "b" or (array.dtype.kind == "f" and np.all(array == np.trunc(
                 array))):
             return Tensor.from_numpy(array.astype(np.int64))

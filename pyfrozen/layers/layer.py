@@ -14,6 +14,7 @@ layer reports no trainable weights. ``set_freeze_mask`` freezes part of one weig
 from __future__ import annotations
 
 import inspect
+import operator
 import re
 import threading
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from pyfrozen import initializers
-from pyfrozen.autograd import name_scope, no_grad
+from pyfrozen.autograd import is_grad_enabled, name_scope, no_grad
 from pyfrozen.layers.symbolic import is_symbolic, symbolic_call
 from pyfrozen.ops import cast
 from pyfrozen.tensor import Parameter, Tensor
@@ -81,8 +82,14 @@ class Layer:
     """Base class of every layer, built-in or user-defined (the Keras 3 contract).
 
     Subclasses create weights in ``build(input_shape)`` with ``add_weight`` and compute
-    in ``call(inputs, training=None)``; ``__call__`` builds lazily, casts float inputs
-    to the layer's dtype and labels the recorded ops with the layer's name.
+    in ``call(inputs, training=None)``; ``__call__`` builds lazily, casts inputs to the
+    layer's dtype and labels the recorded ops with the layer's name.
+
+    Input dtypes follow Keras's rule, the same for layers, models and the labels of
+    losses: data is cast to the compute dtype (float64, integer and boolean arrays to
+    float32 for a float32 layer; a nested list of numbers is one array). Indices stay
+    integers: Embedding inputs, integer model ``Input``s, sparse cross-entropy labels,
+    and layers that only move data (Flatten, Reshape: ``passes_input_dtype``).
 
     Args:
         trainable: whether the layer's weights train.
@@ -180,7 +187,7 @@ class Layer:
         """
         if any(p.name == name for p in self._params):
             raise ValueError(f"layer {self.name!r} already has a weight named {name!r}")
-        shape = tuple(int(s) for s in shape)
+        shape = _weight_shape(self.name, name, shape)
         dtype = np.dtype(dtype or self.dtype)
         init = initializers.get(initializer) if isinstance(initializer, (str, dict)) else (
             initializer)
@@ -321,10 +328,19 @@ class Layer:
                 self.build(input_shape)
             self.built = True
 
+    # Layers called on a list of inputs (Add, Concatenate) set this: a list of plain
+    # numbers is then a list of inputs, not one array.
+    _list_input = False
+
+    # Layers that only move data (Flatten, Reshape) set this: integer inputs (token ids)
+    # stay integers, as their symbolic output keeps the input's dtype.
+    passes_input_dtype = False
+
     def _cast_input(self, x: Any) -> Any:
-        if isinstance(x, (list, tuple)):
-            return type(x)(self._cast_input(v) for v in x)
-        return to_tensor(x, self.dtype)
+        cast_ints = not self.passes_input_dtype
+        if isinstance(x, (list, tuple)) and self._list_input:
+            return type(x)(_cast_structure(v, self.dtype, cast_ints) for v in x)
+        return _cast_structure(x, self.dtype, cast_ints)
 
     def __call__(self, *args: Any, training: bool | None = None, **kwargs: Any) -> Any:
         if args and is_symbolic(args[0]):
@@ -406,20 +422,61 @@ class Layer:
 def to_tensor(value: Any, dtype: str, cast_ints: bool = False) -> Tensor:
     """``value`` as a Tensor for an input of ``dtype`` (how layers and models cast inputs).
 
-    Float (and bool) data becomes ``dtype`` when that is a float dtype, with a
-    differentiable cast for Tensors; integer data (indices) keeps its dtype unless
-    ``cast_ints``. Arrays are wrapped without a copy when nothing changes.
+    The dtype rule (Keras's): data is cast to the compute dtype. Float (and bool) data
+    becomes ``dtype`` when that is a float dtype, with a differentiable cast for Tensors;
+    integer data becomes it too with ``cast_ints`` (layers and float model inputs), else
+    keeps its dtype (indices: Embedding, integer model inputs).
+
+    A caller's array is used without a copy where nothing can keep it: with grad
+    recording off (``predict``, ``no_grad``). While recording, an op may save the input
+    for backward, and the caller may change the array before backward runs (a reused
+    batch buffer, a prefetching thread): the version counters that guard Tensors cannot
+    see a plain numpy write, so the gradient would silently be wrong. The Tensor then
+    holds a private copy instead (unless the cast already made one).
     """
-    target_is_float = np.dtype(dtype).kind == "f"
     if isinstance(value, Tensor):
         kind = value.data.dtype.kind
-        if kind == "f" and target_is_float and value.data.dtype.name != dtype:
+        if kind == "f" and np.dtype(dtype).kind == "f" and value.data.dtype.name != dtype:
             return cast(value, dtype)
+        if kind in "iub" and np.dtype(dtype).kind == "f" and _casts(value.data.dtype, dtype,
+                                                                  cast_ints):
+            return Tensor._wrap(value.data.astype(dtype))  # no gradient flows through ints
         return value
-    array = np.asarray(value)
-    if array.dtype.name != dtype and (array.dtype.kind in "fb" or cast_ints):
+    array = np.ascontiguousarray(value)
+    if _casts(array.dtype, dtype, cast_ints):
         array = array.astype(dtype)
-    return Tensor.from_numpy(np.ascontiguousarray(array))
+    elif (array is value or array.base is not None) and is_grad_enabled():
+        array = array.copy()  # borrowed memory (see above): a private copy
+    return Tensor.from_numpy(array)
+
+
+def _casts(source: np.dtype, dtype: str, cast_ints: bool) -> bool:
+    return source.name != dtype and (source.kind in "fb" or (cast_ints and source.kind in "iu"))
+
+
+def _cast_structure(x: Any, dtype: str, cast_ints: bool) -> Any:
+    if isinstance(x, (list, tuple)) and not is_plain_data(x):
+        return type(x)(_cast_structure(v, dtype, cast_ints) for v in x)
+    return to_tensor(x, dtype, cast_ints=cast_ints)
+
+
+def is_plain_data(value: Any) -> bool:
+    """A non-empty nested list/tuple of numbers only: one array (as Keras), not a list of
+    inputs."""
+    if isinstance(value, (list, tuple)):
+        return len(value) > 0 and all(is_plain_data(v) for v in value)
+    return isinstance(value, (int, float, np.number, np.bool_))
+
+
+def _weight_shape(layer: str, name: str, shape: Any) -> tuple[int, ...]:
+    try:
+        dims = tuple(operator.index(d) for d in shape)  # ints and numpy ints, not 2.0 or None
+    except TypeError:
+        dims = None
+    if dims is None or any(d < 0 for d in dims):
+        raise ValueError(f"layer {layer!r}: weight {name!r} needs a shape of non-negative "
+                         f"whole numbers, got {shape!r} (is an input dimension unknown?)")
+    return dims
 
 
 def shape_of(value: Any) -> Any:

@@ -85,6 +85,8 @@ class Add(Layer):
            [3., 3., 3.]], dtype=float32)
     """
 
+    _list_input = True
+
     def build(self, input_shape: Any) -> None:
         self.compute_output_shape(input_shape)
 
@@ -150,6 +152,8 @@ class Concatenate(Layer):
             raise ValueError(f"The `axis` argument of Concatenate must be an int. "
                              f"Received: axis={axis!r}")
         self.axis = int(axis)
+
+    _list_input = True
 
     def build(self, input_shape: Any) -> None:
         self.compute_output_shape(input_shape)

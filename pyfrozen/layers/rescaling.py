@@ -8,7 +8,7 @@ import numpy as np
 
 from pyfrozen import ops
 from pyfrozen.layers._args import is_number
-from pyfrozen.layers.layer import Layer
+from pyfrozen.layers.layer import Layer, shape_of
 
 
 def _constant(value: Any, name: str) -> float | list:
@@ -28,9 +28,9 @@ def _constant(value: Any, name: str) -> float | list:
 class Rescaling(Layer):
     """Multiplies inputs by ``scale`` and adds ``offset``: ``inputs * scale + offset``.
 
-    Integer inputs (``uint8`` images) are cast to the layer's float dtype first, as in
-    Keras. ``scale`` and ``offset`` are numbers, or arrays that broadcast against the
-    input (per-channel values).
+    Inputs are cast to the layer's float dtype first (``uint8`` images, nested lists),
+    as in Keras and every other layer. ``scale`` and ``offset`` are numbers, or arrays
+    that broadcast against the input (per-channel values).
 
     Args:
         scale: the factor, e.g. ``1 / 255`` or ``1 / 127.5``.
@@ -65,13 +65,10 @@ class Rescaling(Layer):
         self.scale = _constant(scale, "scale")
         self.offset = _constant(offset, "offset")
 
-    def _cast_input(self, x: Any) -> Any:
-        x = super()._cast_input(x)
-        if not isinstance(x, (list, tuple)) and x.data.dtype.kind != "f":
-            x = ops.cast(x, self.dtype)  # integers carry no gradient: a plain conversion
-        return x
-
     def call(self, inputs: Any) -> Any:
+        if isinstance(inputs, (list, tuple)):  # a list of arrays: Layer keeps it a list
+            raise TypeError(f"Rescaling {self.name!r} takes one tensor, received a list of "
+                            f"{len(inputs)} inputs {shape_of(inputs)}")
         dtype = inputs.data.dtype
         out = ops.mul(inputs, np.asarray(self.scale, dtype=dtype))
         if self.offset == 0.0:  # the default: no second pass over the data

@@ -34,9 +34,12 @@ class MatMul(Function):
 
     @staticmethod
     def forward(ctx, a, b):
+        if a.ndim == 0 or b.ndim == 0:  # as numpy and torch: a scalar is not a matrix
+            raise ValueError(f"matmul: both operands need at least one axis, got shapes "
+                             f"{a.shape} and {b.shape} (multiply by a scalar with mul or *)")
         ka = a.shape[-1]
         kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
-        if a.ndim == 0 or b.ndim == 0 or ka != kb:
+        if ka != kb:
             raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align")
         na, nb = ctx.needs_input_grad
         ctx.save_for_backward(b if na else None, a if nb else None)

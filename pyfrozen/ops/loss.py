@@ -8,6 +8,11 @@ element-wise losses, one value per row of logits for cross-entropy), then ``"mea
 (Keras's ``"sum_over_batch_size"``), ``"sum"`` or ``"none"`` over the samples.
 
 Targets that are float Tensors may require a gradient too: every loss here gives it.
+
+Dtypes (Keras's rule, the same as for layer and model inputs): the prediction's dtype is
+the compute dtype, and targets are cast to it: float64 one-hot labels for float32 logits,
+integer or boolean 0/1 targets. Integer class indices for the sparse cross-entropy stay
+integers.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 from pyfrozen import _core
 from pyfrozen.autograd.function import Function
 from pyfrozen.ops._util import float_operand
+from pyfrozen.ops.elementwise import cast
 from pyfrozen.tensor import Tensor
 
 _EPSILON = 1e-7  # Keras's backend.epsilon(): probabilities are clipped to [eps, 1 - eps]
@@ -73,18 +79,23 @@ def _backward(ctx, dy):
 
 
 def _target(value: Any, like: Tensor, op: str, name: str) -> Tensor:
-    """A target as a Tensor: float arrays and Tensors keep their dtype (a mix of float
-    dtypes raises in the op); integer, boolean and Python values take ``like``'s."""
+    """A target (labels) as a Tensor of ``like``'s dtype: the prediction's dtype is the
+    loss's compute dtype, and targets are cast to it as Keras casts ``y_true`` (float64
+    one-hot labels for a float32 model, integer or boolean 0/1 targets). A float Tensor
+    target that requires a gradient is cast differentiably."""
+    dtype = like.data.dtype
     if isinstance(value, Tensor):
-        if value.data.dtype.kind == "f":
+        if value.data.dtype == dtype:
             return value
+        if value.data.dtype.kind == "f":
+            return cast(value, dtype)
         value = value.data
     array = np.asarray(value)
-    if isinstance(value, np.ndarray) and array.dtype.kind == "f":
-        return Tensor._wrap(array)
     if array.dtype.kind not in "fiub":
         raise TypeError(f"{op}: {name} has unsupported dtype {array.dtype}")
-    return Tensor._wrap(array.astype(like.data.dtype))
+    if array.dtype == dtype and isinstance(value, np.ndarray):
+        return Tensor._wrap(array)
+    return Tensor._wrap(array.astype(dtype))
 
 
 def _pred_and_target(pred: Any, target: Any, op: str) -> tuple[Tensor, Tensor]:
@@ -187,7 +198,8 @@ def _sparse_labels(labels: Any, logits: Tensor) -> np.ndarray:
     if array.shape != rows:
         raise ValueError(
             f"softmax_cross_entropy: integer labels of shape {array.shape} do not match "
-            f"logits {logits.shape} (expected {rows})"
+            f"logits {logits.shape} (expected {rows}): integer labels are class indices; "
+            "give one-hot labels as floats"
         )
     return np.ascontiguousarray(array, dtype=np.int64).reshape(-1)
 
@@ -217,8 +229,9 @@ def softmax_cross_entropy(
     Args:
         logits: float Tensor (..., classes).
         labels: integer class indices of shape ``logits.shape[:-1]`` (a trailing axis
-            of 1 is accepted), or probabilities shaped like ``logits`` (a float Tensor
-            that may require a gradient).
+            of 1 is accepted; they stay integers), or probabilities shaped like
+            ``logits`` (a float Tensor that may require a gradient), cast to the logits'
+            dtype as Keras casts ``y_true`` (float64 one-hot labels for float32 logits).
         from_logits: whether ``logits`` are unnormalised scores (the default) or
             probabilities.
         reduction: ``"mean"`` (alias ``"sum_over_batch_size"``), ``"sum"``, or
@@ -230,7 +243,7 @@ def softmax_cross_entropy(
     Raises:
         ValueError: shapes do not match (both are named), a label is outside
             ``[0, classes)``, or the reduction is unknown.
-        TypeError: logits are not float, or labels are float of another dtype.
+        TypeError: logits are not float, or labels are neither integers nor floats.
 
     Example:
 
@@ -329,7 +342,8 @@ def binary_cross_entropy(
     Args:
         pred: float Tensor of probabilities or logits, at least 1-D.
         target: values in [0, 1], same shape; a float Tensor target may require a
-            gradient. Integer or boolean targets take ``pred``'s dtype.
+            gradient. Targets of any other dtype (float64 for a float32 ``pred``,
+            integer, boolean) are cast to ``pred``'s dtype, as Keras casts ``y_true``.
         from_logits: whether ``pred`` holds logits.
         reduction: ``"mean"`` (alias ``"sum_over_batch_size"``), ``"sum"``, or
             ``"none"``/None for the per-sample losses (shape ``pred.shape[:-1]``).
@@ -340,7 +354,7 @@ def binary_cross_entropy(
     Raises:
         ValueError: ``pred`` and ``target`` shapes differ (both are named), or the
             reduction is unknown.
-        TypeError: ``pred`` is not float, or the target is float of another dtype.
+        TypeError: ``pred`` is not float, or the target is not numeric.
 
     Example:
 
@@ -395,7 +409,8 @@ def mean_squared_error(pred: Any, target: Any, *, reduction: str | None = "mean"
 
     Args:
         pred: float Tensor, at least 1-D.
-        target: same shape; integer or boolean targets take ``pred``'s dtype.
+        target: same shape; cast to ``pred``'s dtype (float of another precision,
+            integer, boolean), as Keras casts ``y_true``.
         reduction: ``"mean"`` (alias ``"sum_over_batch_size"``), ``"sum"``, or
             ``"none"``/None for the per-sample losses (shape ``pred.shape[:-1]``).
 
@@ -405,7 +420,7 @@ def mean_squared_error(pred: Any, target: Any, *, reduction: str | None = "mean"
     Raises:
         ValueError: ``pred`` and ``target`` shapes differ (both are named), or the
             reduction is unknown.
-        TypeError: ``pred`` is not float, or the target is float of another dtype.
+        TypeError: ``pred`` is not float, or the target is not numeric.
 
     Example:
 

@@ -258,3 +258,16 @@ def test_units_accepts_numpy_ints_and_refuses_bools_and_unknown_initializers_ear
         Dense(True)
     with pytest.raises(ValueError, match="unknown initializer 'glorot_unifrom'"):
         Dense(2, kernel_initializer="glorot_unifrom")
+
+
+def test_plain_lists_unknown_feature_sizes_and_lists_of_inputs():
+    layer = Dense(2, name="from_list")  # unbuilt, called on a nested list (Keras accepts it)
+    np.testing.assert_array_equal(layer([[1.0, 2.0]]).data,
+                                  layer(np.array([[1.0, 2.0]])).data)
+    with pytest.raises(ValueError, match=r"The last dimension of the inputs to a Dense layer "
+                       r"should be defined\. Found None\. Full input shape received: "
+                       r"\(None, None\)"):
+        Dense(2).build((None, None))
+    with pytest.raises(ValueError, match=r"Dense 'two_inputs' takes one input, received a list "
+                       r"of 2 with shapes \[\(1, 2\), \(1, 3\)\]"):
+        Dense(2, name="two_inputs")([np.ones((1, 2)), np.ones((1, 3))])

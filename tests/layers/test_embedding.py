@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import pyfrozen
 from pyfrozen import layers
 from pyfrozen.autograd import trace
 from pyfrozen.models import Model
@@ -133,3 +134,19 @@ def test_argument_errors(kwargs, error, match):
     with pytest.raises(error, match=match):
         layers.Embedding(**kwargs)
 
+
+
+def test_changing_the_index_array_after_forward_keeps_the_gradient():
+    # The lookup keeps the indices for its backward scatter: a reused index buffer refilled
+    # before backward used to send the gradient to the new rows.
+    layer = layers.Embedding(10, 2)
+    ids = np.array([[1, 2, 2]], dtype=np.int64)
+    layer(ids.copy()).backward(np.ones((1, 3, 2), np.float32))
+    expected = layer.embeddings.grad.data.copy()
+    layer.embeddings.grad = None
+    y = layer(ids)
+    ids[...] = 7
+    y.backward(np.ones((1, 3, 2), np.float32))
+    np.testing.assert_array_equal(layer.embeddings.grad.data, expected)
+    with pyfrozen.no_grad():  # inference: the caller's indices are used as they are
+        assert np.shares_memory(layer._cast_input(ids).data, ids)

@@ -218,3 +218,81 @@ def test_default_names_stay_unique_when_threads_create_layers_at_once():
         w.join(30)
     sys.setswitchinterval(previous)
     assert len(names) == 80000 and len(set(names)) == 80000
+
+
+# ---- caller-owned input arrays --------------------------------------------------------------
+
+
+def gradients_after(layer, x, change=None):
+    """The weights' gradients of sum(layer(x)), with ``change(x)`` run between forward and
+    backward (a reused batch buffer refilled, a prefetching thread writing the next batch)."""
+    for w in layer.trainable_weights:
+        w.grad = None
+    y = layer(x)
+    if change is not None:
+        change(x)
+    y.backward(np.ones(y.shape, y.dtype))
+    return [w.grad.data.copy() for w in layer.trainable_weights]
+
+
+@pytest.mark.parametrize("make", [lambda: Dense(3), Affine])
+def test_changing_the_input_array_after_forward_keeps_the_gradient(rng, make):
+    # The op saves its input for the weight gradient; it used to be the caller's very array.
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    layer = make()
+    expected = gradients_after(layer, x.copy())
+
+    def refill(buffer):
+        buffer[...] = rng.standard_normal(buffer.shape) * 50
+
+    got = gradients_after(layer, x, refill)
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(g, e)
+
+
+def test_inputs_are_shared_without_recording_and_copied_while_recording(rng):
+    from pyfrozen.layers.layer import to_tensor
+
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    with pyfrozen.no_grad():  # predict, inference: zero copy, nothing can keep the array
+        assert np.shares_memory(to_tensor(x, "float32").data, x)
+    assert not np.shares_memory(to_tensor(x, "float32").data, x)
+    assert not np.shares_memory(to_tensor(x[1:3], "float32").data, x)  # a view is borrowed too
+    assert to_tensor(x, "float64").dtype == np.float64  # a cast is a private array already
+    t = pyfrozen.Tensor.from_numpy(x)  # the caller asked to share: their Tensor, kept as is
+    assert to_tensor(t, "float32") is t
+
+
+# ---- plain lists, dtypes, weight shapes -------------------------------------------------------
+
+
+def test_a_nested_list_is_one_input_as_in_keras():
+    layer = Dense(2)  # unbuilt: its kernel's shape comes from the list's last axis
+    y = layer([[1.0, 2.0]])
+    assert y.shape == (1, 2) and layer.kernel.shape == (2, 2)
+    np.testing.assert_array_equal(y.data, layer(np.array([[1.0, 2.0]], np.float32)).data)
+    assert Affine()([1, 2, 3]).shape == (3,)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.bool_])
+def test_integer_and_boolean_inputs_are_cast_like_float64(rng, dtype):
+    # The same rule as models (and the labels of losses): this used to be a TypeError.
+    layer = Dense(2)
+    x = rng.integers(0, 2, (2, 4)).astype(dtype)
+    y = layer(x)
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y.data, layer(x.astype(np.float32)).data)
+
+
+def test_a_weight_shape_that_is_not_whole_numbers_is_a_clear_error():
+    class Bad(Layer):
+        def build(self, input_shape):
+            self.add_weight("kernel", (input_shape[-1], 2.5))
+
+    with pytest.raises(ValueError, match=r"layer 'bad_layer': weight 'kernel' needs a shape of "
+                       r"non-negative whole numbers, got \(3, 2\.5\)"):
+        Bad(name="bad_layer")(np.ones((1, 3)))
+    with pytest.raises(ValueError, match=r"got \(None, 2\)"):
+        Affine(name="unknown_dim").add_weight("w", (None, 2))
+    with pytest.raises(ValueError, match=r"got \(-1,\)"):
+        Affine(name="negative").add_weight("w", (-1,))

@@ -180,3 +180,10 @@ def test_default_names():
     assert layers.Add().name.startswith("add")
     assert layers.Concatenate().name.startswith("concatenate")
 
+
+
+def test_a_list_of_number_lists_stays_a_list_of_inputs():
+    # Other layers take a nested list of numbers as one array (Keras); merging layers take a
+    # list of inputs, so for them each inner list is one input.
+    np.testing.assert_array_equal(layers.Add()([[1.0, 2.0], [3.0, 4.0]]).data, [4.0, 6.0])
+    assert layers.Concatenate()([[[1.0]], [[2.0, 3.0]]]).shape == (1, 3)

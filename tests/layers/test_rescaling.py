@@ -74,3 +74,12 @@ def test_freezing_changes_nothing_and_gradient_is_scaled():
         layers.Rescaling(0.25, dtype="float64")(pyfrozen.tensor(data))
     assert tr.nodes == 0
 
+
+
+def test_a_nested_list_is_one_input_and_a_list_of_arrays_a_clear_error():
+    layer = layers.Rescaling(2.0, offset=1.0)
+    np.testing.assert_array_equal(layer([[0, 1], [2, 3]]).data,
+                                  np.array([[1, 3], [5, 7]], np.float32))
+    with pytest.raises(TypeError, match=r"Rescaling 'rescale' takes one tensor, received a list "
+                       r"of 2 inputs \[\(1, 2\), \(1, 2\)\]"):
+        layers.Rescaling(2.0, name="rescale")([np.ones((1, 2)), np.ones((1, 2))])

@@ -68,3 +68,34 @@ def test_a_nested_list_is_one_input_for_a_one_input_model():
     np.testing.assert_array_equal(model.predict(rows), model.predict(np.asarray(rows)))
     assert model(rows).shape == (2, 3)
     assert model.predict([np.asarray(rows, np.float32)]).shape == (2, 3)
+
+
+def test_changing_the_input_array_after_forward_keeps_the_gradient(rng):
+    # A reused batch buffer refilled (or a prefetching thread writing into it) between
+    # forward and backward used to change the gradient silently (off by up to 57).
+    model = mlp()
+    x = rng.standard_normal((6, 4)).astype(np.float32)
+    labels = np.array([0, 1, 2, 0, 1, 2])
+
+    def kernel_gradients(batch, change=None):
+        for w in model.trainable_weights:
+            w.grad = None
+        loss = pyfrozen.ops.softmax_cross_entropy(model(batch, training=True), labels)
+        if change is not None:
+            change(batch)
+        loss.backward()
+        return [w.grad.data.copy() for w in model.trainable_weights]
+
+    expected = kernel_gradients(x.copy())
+    got = kernel_gradients(x, lambda buffer: buffer.__setitem__(..., 57.0))
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(g, e)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.uint8, np.int64, np.bool_])
+def test_inputs_of_any_numeric_dtype_are_cast_to_the_input_dtype(rng, dtype):
+    model = mlp()
+    x = rng.integers(0, 2, (3, 4))
+    y = model(x.astype(dtype))
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y.data, model(x.astype(np.float32)).data)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -114,3 +116,31 @@ def test_an_unbuilt_model_can_neither_save_nor_load(tmp_path):
         model.save_weights(path)
     with pytest.raises(ValueError, match="is not built yet.*before load_weights"):
         model.load_weights(path)
+
+
+def test_save_weights_through_a_symlink_keeps_the_link(tmp_path):
+    model = mlp()
+    (tmp_path / "runs").mkdir()
+    target = tmp_path / "runs" / "epoch_3.safetensors"
+    latest = tmp_path / "latest.safetensors"
+    latest.symlink_to(target)
+    model.save_weights(str(latest))
+    assert latest.is_symlink() and target.is_file()
+    other = mlp()
+    other.load_weights(str(latest))
+    for a, b in zip(model.get_weights(), other.get_weights(), strict=True):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_save_weights_into_a_missing_folder_names_the_path_given(tmp_path):
+    path = tmp_path / "missing" / "w.safetensors"
+    with pytest.raises(FileNotFoundError, match="missing' does not exist") as info:
+        mlp().save_weights(str(path))
+    assert info.value.filename == str(path)
+
+
+def test_load_weights_refuses_a_fifo(tmp_path):
+    fifo = tmp_path / "w.safetensors"
+    os.mkfifo(fifo)
+    with pytest.raises(WeightFileError, match="is a FIFO"):
+        mlp().load_weights(str(fifo))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -103,3 +105,16 @@ def test_errors_name_both_shapes():
         ops.dense(a, pyfrozen.tensor(np.ones((3, 3))), pyfrozen.tensor(np.ones(4)))
     with pytest.raises(ValueError, match="unknown activation 'gelu'"):
         ops.dense(a, pyfrozen.tensor(np.ones((3, 3))), activation="gelu")
+
+
+@pytest.mark.parametrize(("sa", "sb"), [((3,), ()), ((), (3,)), ((2, 3), ()), ((), ())])
+def test_matmul_with_a_scalar_operand_is_a_clear_value_error(sa, sb):
+    # numpy: "Input operand 1 does not have enough dimensions"; torch: "both arguments to
+    # matmul need to be at least 1D"; this used to be an IndexError from the shape lookup.
+    a = pyfrozen.tensor(np.ones(sa, np.float32))
+    with pytest.raises(ValueError, match=rf"matmul: both operands need at least one axis, got "
+                       rf"shapes {re.escape(str(sa))} and {re.escape(str(sb))} \(multiply by a "
+                       r"scalar with mul or \*\)"):
+        ops.matmul(a, np.ones(sb, np.float32))
+    with pytest.raises(ValueError, match="at least one axis"):
+        ops.matmul(a, 2.0) if sa else ops.matmul(2.0, a)
