@@ -7,6 +7,7 @@ import importlib
 import importlib.machinery
 import importlib.util
 import pkgutil
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,20 @@ def test_imported_from_the_installed_copy_not_the_checkout():
     # The venv may live inside the clone (CI's .venv): compare with the source folder.
     assert Path(pyfrozen.__file__).resolve().parent != (REPO / "pyfrozen").resolve()
     assert Path(_core.__file__).resolve().parent == Path(pyfrozen.__file__).resolve().parent
+
+
+def test_importing_a_source_folder_says_what_happened(tmp_path):
+    # What a fresh clone has: the package's Python files, no compiled module.
+    shutil.copytree(REPO / "pyfrozen", tmp_path / "pyfrozen",
+                    ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+    proc = subprocess.run([sys.executable, "-c", "import pyfrozen"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "circular import" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"ImportError: pyfrozen was imported from {tmp_path / 'pyfrozen'}, "
+                           "a source folder without the compiled core"), proc.stderr
+    assert "Run Python from another directory" in last and "pip install -e ." in last
 
 
 def test_versions_agree():
