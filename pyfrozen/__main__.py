@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pyfrozen
 
-_PACKAGE_DIR = Path(pyfrozen.__file__).resolve().parent
+# The compiled files (core library, headers, CMake package) sit next to the extension
+# module: in the package folder of a regular install, in site-packages for an editable
+# one (pip install -e .), whose Python files stay in the checkout.
+_PACKAGE_DIR = Path(pyfrozen._core.__file__).resolve().parent
 
 # argparse shows these as they are written (RawDescriptionHelpFormatter): plain text,
 # no reST markup, since that is what a terminal prints.
