@@ -4,6 +4,8 @@ no __init__.py here, and no conftest at the repo root), never the source tree.""
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import json
 import os
 from pathlib import Path
 
@@ -12,6 +14,14 @@ import pytest
 
 import pyfrozen
 from pyfrozen.autograd import Function
+
+
+@pytest.fixture(scope="session")
+def editable_install() -> bool:
+    """Whether pyfrozen is installed in editable mode (pip install -e .): its Python files
+    are then the checkout's, its compiled files (next to ``_core``) in site-packages."""
+    info = importlib.metadata.distribution("pyfrozen").read_text("direct_url.json") or "{}"
+    return bool(json.loads(info).get("dir_info", {}).get("editable", False))
 
 
 @pytest.fixture
