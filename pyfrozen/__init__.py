@@ -6,6 +6,18 @@ run-time settings and the kernels that are public today.
 
 import os
 from importlib.metadata import version as _dist_version
+from importlib.util import find_spec as _find_spec
+
+if _find_spec(f"{__name__}._core") is None:
+    # Without this, the first import of _core below fails with Python's misleading
+    # "partially initialized module ... (most likely due to a circular import)".
+    raise ImportError(
+        f"pyfrozen was imported from {os.path.dirname(__file__)}, a source folder without "
+        "the compiled core (pyfrozen._core): Python looks in the current directory first, "
+        "so in a checkout of pyfrozen the uninstalled sources shadow the installed package. "
+        "Run Python from another directory (or use the `pyfrozen` console script), or "
+        "install the checkout in editable mode: pip install -e ."
+    )
 
 from pyfrozen import (
     _core,

@@ -1,7 +1,8 @@
-"""Command line: ``pyfrozen demo``, ``pyfrozen --cmake-dir`` (or ``python -m pyfrozen``).
+"""Command line: ``pyfrozen demo``, ``pyfrozen info``, ``pyfrozen --cmake-dir``.
 
-Run it outside a source checkout: from the repository root ``python -m pyfrozen``
-would import the uninstalled source tree, which has no compiled core.
+Also reachable as ``python -m pyfrozen``. Run it outside a source checkout: from the
+repository root ``python -m pyfrozen`` would import the uninstalled source tree, which
+has no compiled core.
 """
 
 from __future__ import annotations
@@ -12,7 +13,38 @@ from pathlib import Path
 
 import pyfrozen
 
-_PACKAGE_DIR = Path(pyfrozen.__file__).resolve().parent
+# The compiled files (core library, headers, CMake package) sit next to the extension
+# module: in the package folder of a regular install, in site-packages for an editable
+# one (pip install -e .), whose Python files stay in the checkout.
+_PACKAGE_DIR = Path(pyfrozen._core.__file__).resolve().parent
+
+# argparse shows these as they are written (RawDescriptionHelpFormatter): plain text,
+# no reST markup, since that is what a terminal prints.
+_DESCRIPTION = """\
+pyfrozen: CPU training for models with frozen parts, where freezing makes training
+cheaper. A C++ core (OpenMP, AVX2/FMA or generic path chosen at run time) under a
+Keras-style Python API."""
+
+_EPILOG = """\
+examples:
+  pyfrozen demo                 transfer learning on the bundled digits (a few seconds)
+  pyfrozen demo --threads 1     the same on one thread
+  pyfrozen info                 the CPU path, threads and caches the kernels use
+  cmake -Dpyfrozen_DIR="$(pyfrozen --cmake-dir)" ...   embed the C++ core
+
+Run `pyfrozen COMMAND --help` for a command's options."""
+
+_DEMO_DESCRIPTION = """\
+The main job, in three stages:
+  1. pretrain a small CNN (conv, BatchNorm, depthwise, pointwise, dense) on digits 0-4;
+  2. freeze its trunk and train only a new head on digits 5-9 from 10 images per class;
+  3. show what freezing saved in one training step (kernels run, bytes kept for
+     backward), frozen trunk against the same model fully trainable."""
+
+_INFO_DESCRIPTION = """\
+Prints the version, the instruction-set path the kernels use (PYFROZEN_ISA=generic
+forces the portable one), the thread count (OMP_NUM_THREADS at start-up) and the CPU
+cache sizes the GEMM blocks for."""
 
 
 def cmake_dir() -> Path:
@@ -25,14 +57,52 @@ def include_dir() -> Path:
     return _PACKAGE_DIR / "include"
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``pyfrozen`` argument parser (its help is what ``pyfrozen --help`` prints)."""
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="pyfrozen", description=_DESCRIPTION,
+                                     epilog=_EPILOG, formatter_class=raw)
+    parser.add_argument("--version", action="version",
+                        version=f"pyfrozen {pyfrozen.__version__}")
+    parser.add_argument("--cmake-dir", action="store_true",
+                        help="print the folder of the CMake package (pyfrozenConfig.cmake) "
+                             "for find_package(pyfrozen) and exit")
+    parser.add_argument("--include-dir", action="store_true",
+                        help="print the folder of the public C++ headers and exit")
+    sub = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    demo = sub.add_parser("demo", help="transfer learning on the bundled digits with a "
+                                       "frozen trunk", description=_DEMO_DESCRIPTION,
+                          formatter_class=raw)
+    demo.add_argument("--threads", type=_positive_int, metavar="N",
+                      help="threads the kernels use (default: OMP_NUM_THREADS, else all cores)")
+    demo.add_argument("--isa", choices=pyfrozen.supported_isas(),
+                      help="instruction-set path of the kernels (default: the best this CPU "
+                           "has, or PYFROZEN_ISA)")
+    sub.add_parser("info", help="print the CPU path, threads and caches the kernels use",
+                   description=_INFO_DESCRIPTION, formatter_class=raw)
+    return parser
+
+
+def _print_info() -> None:
+    print(f"pyfrozen {pyfrozen.__version__} (core {pyfrozen._core.version()})")
+    print(f"isa: {pyfrozen.get_isa()} (supported: {', '.join(pyfrozen.supported_isas())})")
+    print(f"threads: {pyfrozen.get_num_threads()} (openmp: {pyfrozen.has_openmp()})")
+    print(f"caches: {pyfrozen.cache_sizes()}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pyfrozen", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=pyfrozen.__version__)
-    parser.add_argument("--cmake-dir", action="store_true", help="print the CMake package folder")
-    parser.add_argument("--include-dir", action="store_true", help="print the C++ header folder")
-    sub = parser.add_subparsers(dest="command")
-    sub.add_parser("demo", help="transfer learning on the bundled digits with a frozen trunk")
-    sub.add_parser("info", help="print the CPU path, threads and caches the kernels use")
+    """Runs the command line; returns the exit status (0: done, 2: bad arguments)."""
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     if args.cmake_dir:
@@ -42,15 +112,15 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "demo":
         from pyfrozen.demo import run_demo
 
+        if args.threads is not None:
+            pyfrozen.set_num_threads(args.threads)
+        if args.isa is not None:
+            pyfrozen.set_isa(args.isa)
         run_demo()
     elif args.command == "info":
-        print(f"pyfrozen {pyfrozen.__version__} (core {pyfrozen._core.version()})")
-        print(f"isa: {pyfrozen.get_isa()} (supported: {', '.join(pyfrozen.supported_isas())})")
-        print(f"threads: {pyfrozen.get_num_threads()} (openmp: {pyfrozen.has_openmp()})")
-        print(f"caches: {pyfrozen.cache_sizes()}")
-    else:
+        _print_info()
+    else:  # no command: say what there is, which is not an error
         parser.print_help()
-        return 2
     return 0
 
 

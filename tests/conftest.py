@@ -4,6 +4,8 @@ no __init__.py here, and no conftest at the repo root), never the source tree.""
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import json
 import os
 from pathlib import Path
 
@@ -12,6 +14,14 @@ import pytest
 
 import pyfrozen
 from pyfrozen.autograd import Function
+
+
+@pytest.fixture(scope="session")
+def editable_install() -> bool:
+    """Whether pyfrozen is installed in editable mode (pip install -e .): its Python files
+    are then the checkout's, its compiled files (next to ``_core``) in site-packages."""
+    info = importlib.metadata.distribution("pyfrozen").read_text("direct_url.json") or "{}"
+    return bool(json.loads(info).get("dir_info", {}).get("editable", False))
 
 
 @pytest.fixture
@@ -41,21 +51,34 @@ def _required() -> bool:
     return os.environ.get("PYFROZEN_REQUIRE_TORCH") == "1"
 
 
+# Skips for a missing optional oracle start with this, so that the terminal summary can
+# count them in one line instead of listing each test (see pytest_terminal_summary).
+_ORACLE_SKIP = "optional oracle missing:"
+_ORACLE_HOW = {"torch": "pip install torch==2.13.0", "h5py": "pip install h5py",
+               "peer model files": "set PYFROZEN_PEER_FIXTURES to their folder"}
+
+
+def _optional_module(name: str):
+    """``name`` imported; a skip for users without it, a failure when it is required."""
+    if _required():
+        return importlib.import_module(name)
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:  # not installed; a broken install still errors
+        pytest.skip(f"{_ORACLE_SKIP} {name} ({err})")
+
+
 @pytest.fixture(scope="session")
 def torch():
     """PyTorch as an optional oracle: skipped for users without it, but a failure
     when PYFROZEN_REQUIRE_TORCH=1 (set by .ci/run), so CI never skips silently."""
-    if _required():
-        return importlib.import_module("torch")
-    return pytest.importorskip("torch")
+    return _optional_module("torch")
 
 
 @pytest.fixture(scope="session")
 def h5py():
     """h5py, to read Keras 3 weight files: optional like ``torch``, required in CI."""
-    if _required():
-        return importlib.import_module("h5py")
-    return pytest.importorskip("h5py")
+    return _optional_module("h5py")
 
 
 # Model files written by Keras 3 and TensorFlow.js themselves (their README says how):
@@ -74,7 +97,8 @@ def peer_fixtures() -> Path:
     message = f"peer model files not found in {[str(c) for c in candidates]}"
     if _required():
         pytest.fail(message)
-    pytest.skip(message)
+    pytest.skip(f"{_ORACLE_SKIP} peer model files (not found in "
+                f"{', '.join(str(c) for c in candidates)})")
 
 
 class _Cube:
@@ -110,3 +134,43 @@ class _Cube:
 def cube_ops() -> type:
     """Cube / WrongCube / Float64Grad: ops with a known, a wrong, a wrong-dtype gradient."""
     return _Cube
+
+
+def _oracle_name(report: pytest.TestReport) -> str | None:
+    """The missing oracle a skip report is about (torch, h5py, ...), else None."""
+    longrepr = report.longrepr
+    if not (isinstance(longrepr, tuple) and len(longrepr) == 3):
+        return None
+    reason = str(longrepr[2]).removeprefix("Skipped: ")
+    if not reason.startswith(_ORACLE_SKIP):
+        return None
+    rest = reason[len(_ORACLE_SKIP):].strip()
+    return "peer model files" if rest.startswith("peer model files") else rest.split()[0]
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """One line per missing oracle instead of one ``-ra`` line per skipped test.
+
+    pytest prints its short summary (``-ra``) inside this wrapper's yield: the oracle
+    skips are taken out of the list it reads, then put back so the closing counts
+    ("N passed, M skipped") still include them.
+    """
+    skipped = terminalreporter.stats.get("skipped", [])
+    oracle = [r for r in skipped if _oracle_name(r)]
+    if oracle:
+        terminalreporter.stats["skipped"] = [r for r in skipped if not _oracle_name(r)]
+    try:
+        return (yield)
+    finally:
+        if oracle:
+            terminalreporter.stats["skipped"] = skipped
+            counts: dict[str, int] = {}
+            for report in oracle:
+                counts[_oracle_name(report)] = counts.get(_oracle_name(report), 0) + 1
+            for name, count in counts.items():
+                how = _ORACLE_HOW.get(name, "see tests/conftest.py")
+                terminalreporter.write_line(
+                    f"SKIPPED [{count}] tests needing the optional oracle {name}, which is "
+                    f"missing ({how} to run them; with PYFROZEN_REQUIRE_TORCH=1, as in CI, "
+                    f"a missing oracle fails)", yellow=True)

@@ -7,6 +7,7 @@ import importlib
 import importlib.machinery
 import importlib.util
 import pkgutil
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,10 +20,31 @@ from pyfrozen import _core
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_imported_from_the_installed_copy_not_the_checkout():
+def test_imported_from_the_installed_copy_not_the_checkout(editable_install):
+    package = Path(pyfrozen.__file__).resolve().parent
+    compiled = Path(_core.__file__).resolve().parent
     # The venv may live inside the clone (CI's .venv): compare with the source folder.
-    assert Path(pyfrozen.__file__).resolve().parent != (REPO / "pyfrozen").resolve()
-    assert Path(_core.__file__).resolve().parent == Path(pyfrozen.__file__).resolve().parent
+    assert compiled != (REPO / "pyfrozen").resolve()
+    if editable_install:  # pip install -e .: the checkout's Python, compiled files installed
+        assert package == (REPO / "pyfrozen").resolve()
+        assert importlib.import_module("pyfrozen.autograd.tape").__file__.endswith(".so")
+    else:
+        assert package != (REPO / "pyfrozen").resolve() and compiled == package
+
+
+def test_importing_a_source_folder_says_what_happened(tmp_path):
+    # What a fresh clone has: the package's Python files, no compiled module.
+    shutil.copytree(REPO / "pyfrozen", tmp_path / "pyfrozen",
+                    ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+    # -S: no site-packages, whose editable-install hook (if any) would find the checkout.
+    proc = subprocess.run([sys.executable, "-S", "-c", "import pyfrozen"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "circular import" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"ImportError: pyfrozen was imported from {tmp_path / 'pyfrozen'}, "
+                           "a source folder without the compiled core"), proc.stderr
+    assert "Run Python from another directory" in last and "pip install -e ." in last
 
 
 def test_versions_agree():
@@ -30,7 +52,7 @@ def test_versions_agree():
 
 
 def test_core_library_sits_next_to_the_extension():
-    pkg = Path(pyfrozen.__file__).parent
+    pkg = Path(_core.__file__).parent
     assert (pkg / "libpyfrozen_core.so").is_file()
     assert (pkg / "include" / "pyfrozen" / "gemm.hpp").is_file()
     assert (pkg / "lib" / "cmake" / "pyfrozen" / "pyfrozenConfig.cmake").is_file()

@@ -41,3 +41,20 @@ def test_the_tour_runs_and_prints_what_it_says(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Total params: 219,829" in proc.stdout and "Trainable params: 1,285" in proc.stdout
     assert "\n2 8352\n" in proc.stdout
+
+
+def test_each_command_uses_a_venv_of_its_own():
+    # Run in either order on a fresh clone, neither may reuse (or half-reuse) the other's.
+    import re
+
+    venvs = []
+    for command in readme_commands():
+        created = re.findall(r"python3 -m venv (\S+)", command)
+        used = set(re.findall(r"(\S+?)/bin/", command))
+        assert len(created) == 1 and used == {created[0]}, command
+        venvs.append(created[0])
+    assert len(set(venvs)) == 2, venvs
+    ignored = (REPO / ".gitignore").read_text().splitlines()
+    for venv in venvs:  # and git ignores them
+        assert f"{venv}/" in ignored or any(
+            p.endswith("*/") and venv.startswith(p[:-2]) for p in ignored), venv

@@ -60,9 +60,13 @@ def _check_arguments(input_shape: Any, alpha: float, depth_multiplier: int, weig
             "weights='imagenet': pyfrozen downloads nothing at run time. Save or convert "
             "pretrained weights to a file (model.save_weights) and pass its path as weights=..."
         )
-    if weights is not None and not os.path.exists(os.fspath(weights)):
-        raise ValueError(f"The `weights` argument should be either `None`, 'imagenet' or the "
-                         f"path to the weights file to be loaded. Received: weights={weights}")
+    if weights is not None and not os.path.isfile(os.fspath(weights)):
+        # Keras's message also offers 'imagenet', which is refused above: name only what works.
+        problem = "is not a file" if os.path.exists(os.fspath(weights)) else "does not exist"
+        raise ValueError(f"The `weights` argument should be either `None` (random "
+                         f"initialization) or the path to a weight file written by "
+                         f"save_weights. Received: weights={os.fspath(weights)!r}, which "
+                         f"{problem}")
     if alpha <= 0:
         raise ValueError(f"alpha must be positive. Received: alpha={alpha}")
     if not isinstance(depth_multiplier, int) or depth_multiplier < 1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyfrozen.layers.batch_normalization import BatchNormalization
 from pyfrozen.layers.layer import Layer
 
 
@@ -95,18 +96,55 @@ def _shape_text(model: Any, layer: Layer) -> str:
     return "?"
 
 
-def _rows(model: Any, depth: int, expand: bool, show_trainable: bool) -> list[LayerRow]:
+def _call_training(model: Any, layer: Layer, inherited: bool | None) -> bool | None:
+    """The ``training`` value every call of ``layer`` inside ``model`` runs with, or None
+    when it depends on how the model is called (or its calls disagree).
+
+    A call node records ``training`` only when it was given; an explicit value wins over
+    the one inherited from the enclosing call (Keras 3), so a base called with
+    ``training=False`` runs everything inside it in inference mode, whatever the outer
+    model is called with.
+    """
+    graph = getattr(model, "_graph", None)
+    if graph is None:
+        return inherited
+    values = set()
+    for node in graph.nodes:
+        if node.layer is layer:
+            given = node.kwargs.get("training")
+            values.add(inherited if given is None else bool(given))
+    if not values:  # not called in this graph (an input layer)
+        return inherited
+    return values.pop() if len(values) == 1 else None
+
+
+def _note(layer: Layer, training: bool | None) -> str:
+    """What the layer runs, when its graph fixes ``training`` (else the layer's own note)."""
+    note = layer.summary_note() if hasattr(layer, "summary_note") else ""
+    if training is None:
+        return note or ""
+    if hasattr(layer, "_graph"):
+        return f"called with training={training}"
+    if isinstance(layer, BatchNormalization) and layer.trainable:
+        # A frozen BN always runs inference; a trainable one does what its call says.
+        mode = "batch stats" if training else "inference"
+        return f"BN: {mode} (called with training={training})"
+    return note or ""
+
+
+def _rows(model: Any, depth: int, expand: bool, show_trainable: bool,
+          inherited: bool | None = None) -> list[LayerRow]:
     rows = []
     for layer in model.layers:
-        note = layer.summary_note() if hasattr(layer, "summary_note") else ""
+        training = _call_training(model, layer, inherited)
         rows.append(LayerRow(
             name=layer.name,
             type_name="Functional" if type(layer).__name__ == "Model" else type(layer).__name__,
             output_shape=_shape_text(model, layer),
             params=layer.count_params() if layer.built else 0,
-            trainable=_trainable_text(layer), depth=depth, note=note or ""))
+            trainable=_trainable_text(layer), depth=depth, note=_note(layer, training)))
         if expand and hasattr(layer, "_graph") and layer is not model:
-            rows += _rows(layer, depth + 1, expand, show_trainable)
+            rows += _rows(layer, depth + 1, expand, show_trainable, training)
     return rows
 
 

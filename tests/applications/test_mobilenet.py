@@ -58,12 +58,20 @@ def test_top_and_pooling_variants():
 def test_argument_errors():
     with pytest.raises(ValueError, match="downloads nothing at run time"):
         MobileNet(weights="imagenet")
-    with pytest.raises(ValueError, match="path to the weights file"):
+    with pytest.raises(ValueError, match="path to a weight file") as missing:
         MobileNet(weights="/nonexistent/file.safetensors")
+    # Only what is accepted: 'imagenet' is refused (above), so the message must not offer it.
+    assert "imagenet" not in str(missing.value)
+    assert "'/nonexistent/file.safetensors', which does not exist" in str(missing.value)
     with pytest.raises(ValueError, match="at least 32"):
         MobileNet(input_shape=(16, 16, 3))
     with pytest.raises(ValueError, match="pooling must be None, 'avg' or 'max'"):
         MobileNet(include_top=False, pooling="min", input_shape=(64, 64, 3))
+
+
+def test_weights_folder_is_refused_before_building(tmp_path):
+    with pytest.raises(ValueError, match=r"which is not a file$"):
+        MobileNet(alpha=0.25, input_shape=(64, 64, 3), weights=tmp_path)
 
 
 def test_weights_file_round_trip(tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pyfrozen
 
-LIBRARY = Path(pyfrozen.__file__).with_name("libpyfrozen_core.so")
+LIBRARY = Path(pyfrozen._core.__file__).with_name("libpyfrozen_core.so")  # editable too
 
 
 def functions_using_wide_registers() -> dict[str, int]:

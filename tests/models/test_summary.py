@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pyfrozen.layers import Dense, Input
+from pyfrozen.layers import BatchNormalization, Conv2D, Dense, Input
 from pyfrozen.models import Model, Sequential
 from pyfrozen.models.summary import readable_size
 
@@ -59,3 +59,46 @@ def test_summary_prints_through_print_fn_once():
     printed = []
     s = mlp("p").summary(print_fn=printed.append)
     assert printed == [str(s)] and repr(s).startswith("<ModelSummary 'p': total 67")
+
+
+def _rows_by_name(model) -> dict:
+    return {r.name: r for r in model.summary(expand_nested=True, print_fn=lambda _: None).rows}
+
+
+def test_bn_of_a_trainable_base_called_with_training_false_shows_inference():
+    inp = Input((4, 4, 2))
+    base = Model(inp, BatchNormalization(name="base_bn")(Conv2D(3, 1)(inp)), name="base")
+    assert _rows_by_name(base)["base_bn"].note == "BN: batch stats when training"
+    outer_in = Input((4, 4, 2))
+    model = Model(outer_in, Dense(2, name="head")(base(outer_in, training=False)))
+    rows = _rows_by_name(model)
+    assert base.trainable and rows["base"].trainable == "Y"
+    assert rows["base"].note == "called with training=False"
+    assert rows["base_bn"].note == "BN: inference (called with training=False)"
+    assert "Y (BN: inference (called with training=False))" in str(
+        model.summary(expand_nested=True, print_fn=lambda _: None))
+    # ... which is what runs: training the outer model leaves the moving statistics alone.
+    bn = base.get_layer("base_bn")
+    before = bn.moving_mean.numpy().copy()
+    x = np.random.default_rng(0).standard_normal((8, 4, 4, 2)).astype(np.float32)
+    model(x, training=True)
+    np.testing.assert_array_equal(bn.moving_mean.numpy(), before)
+
+
+def test_bn_called_with_training_true_shows_batch_stats_even_in_predict():
+    inp = Input((4, 4, 2))
+    model = Model(inp, BatchNormalization(name="bn_on")(inp, training=True))
+    assert _rows_by_name(model)["bn_on"].note == "BN: batch stats (called with training=True)"
+    bn = model.get_layer("bn_on")
+    before = bn.moving_mean.numpy().copy()
+    model.predict(np.ones((2, 4, 4, 2), np.float32))
+    assert not np.array_equal(bn.moving_mean.numpy(), before)  # the explicit value wins
+    bn.trainable = False  # a frozen BN runs inference whatever the call says
+    assert _rows_by_name(model)["bn_on"].note == "BN: inference"
+
+
+def test_a_layer_called_with_both_values_keeps_its_own_note():
+    bn = BatchNormalization(name="shared_bn")
+    inp = Input((3,))
+    model = Model(inp, [bn(inp, training=True), bn(inp, training=False)])
+    assert _rows_by_name(model)["shared_bn"].note == "BN: batch stats when training"
