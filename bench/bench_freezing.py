@@ -2,8 +2,8 @@
 
 MobileNet V1 (alpha 0.25, 96x96x3, no top) + GlobalAveragePooling2D + Dense(10), batch
 16, float32, 1 thread. One training step = forward, softmax cross-entropy, backward and
-a plain SGD update of the trainable weights (the same in both libraries), in three
-configurations, plus the forward-only floor:
+a plain SGD update of the trainable weights (``optimizers.SGD``, ``torch.optim.SGD``),
+in three configurations, plus the forward-only floor:
 
 * ``forward``: no_grad, BatchNormalization in inference mode (the floor);
 * ``a``: everything trainable (BatchNormalization uses batch statistics);
@@ -124,19 +124,17 @@ def pyfrozen_model(config: str) -> Any:
 
 def pyfrozen_sgd_step(forward: Callable[[], Any], params: Sequence[Any],
                       labels: np.ndarray) -> Callable[[], object]:
-    """forward(), softmax cross-entropy, backward, plain SGD on ``params``."""
-    import pyfrozen
-    from pyfrozen import _core, ops
+    """forward(), softmax cross-entropy, backward, ``optimizers.SGD`` on ``params``."""
+    from pyfrozen import ops, optimizers
+
+    optimizer = optimizers.SGD(learning_rate=LEARNING_RATE)
 
     def step() -> object:
         loss = ops.softmax_cross_entropy(forward(), labels)
         loss.backward()
-        with pyfrozen.no_grad():
-            for p in params:
-                _core.sgd_update(p.data, p.grad.data, learning_rate=LEARNING_RATE,
-                                 mask=p.update_mask)
-                p._bump_version()
-                p.grad = None
+        optimizer.apply([p.grad for p in params], params)
+        for p in params:
+            p.grad = None
         return loss
     return step
 

@@ -29,6 +29,7 @@ from pyfrozen import (
     layers,
     models,
     ops,
+    optimizers,
 )
 from pyfrozen._core import (
     cache_sizes,
@@ -67,6 +68,7 @@ __all__ = [
     "models",
     "no_grad",
     "ops",
+    "optimizers",
     "set_isa",
     "set_num_threads",
     "supported_isas",

@@ -8,20 +8,18 @@
 3. Show what freezing saved, as measured: the kernels one training step ran and the
    bytes its tape kept, frozen trunk against the same model fully trainable.
 
-The training loop is written out with the autograd API (``compile``/``fit`` come
-with the optimizers).
+The training loop is written out with the autograd API and ``optimizers.SGD``
+(``compile``/``fit`` come later): the optimizer updates only trainable weights.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
 
 import numpy as np
 
-import pyfrozen
-from pyfrozen import _core, ops
+from pyfrozen import ops, optimizers
 from pyfrozen.autograd import trace
 from pyfrozen.datasets import load_digits
 from pyfrozen.layers import (
@@ -34,7 +32,6 @@ from pyfrozen.layers import (
     ReLU,
 )
 from pyfrozen.models import Model, Sequential
-from pyfrozen.tensor import Parameter
 
 
 def make_trunk() -> Sequential:
@@ -64,23 +61,10 @@ def with_head(trunk: Model, classes: int, training_trunk: bool | None) -> Model:
     return Model(inputs, Dense(classes, name="head")(features), name="classifier")
 
 
-def sgd_step(params: Sequence[Parameter], velocity: dict, lr: float = 0.1) -> None:
-    """SGD with momentum 0.9 on the masked update kernel (frozen elements untouched)."""
-    with pyfrozen.no_grad():
-        for p in params:
-            if p.grad is None:
-                continue
-            v = velocity.setdefault(id(p), np.zeros_like(p.data))
-            _core.sgd_update(p.data, p.grad.data, v, learning_rate=lr, momentum=0.9,
-                             mask=p.update_mask)
-            p._bump_version()
-            p.grad = None
-
-
 def train(model: Model, x: np.ndarray, y: np.ndarray, epochs: int, batch: int = 32) -> float:
     """Minibatch training on softmax cross-entropy; returns the last epoch's mean loss."""
     rng = np.random.default_rng(0)
-    velocity: dict = {}
+    optimizer = optimizers.SGD(learning_rate=0.1, momentum=0.9)
     losses: list[float] = []
     for _ in range(epochs):
         order = rng.permutation(len(x))
@@ -89,7 +73,10 @@ def train(model: Model, x: np.ndarray, y: np.ndarray, epochs: int, batch: int = 
             idx = order[start:start + batch]
             loss = ops.softmax_cross_entropy(model(x[idx], training=True), y[idx])
             loss.backward()
-            sgd_step(model.trainable_weights, velocity)
+            weights = model.trainable_weights
+            optimizer.apply([w.grad for w in weights], weights)
+            for w in weights:
+                w.grad = None
             losses.append(loss.item())
     return float(np.mean(losses))
 

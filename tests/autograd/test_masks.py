@@ -1,6 +1,7 @@
 """Partial freezing, proven: Parameters with element, row and column freeze masks train
 for 20+ steps (forward through dense / matmul / embedding / elementwise ops and a loss,
-backward, then the core's masked optimizer updates) and their frozen elements stay
+backward, then ``pyfrozen.optimizers``, which pass each Parameter's ``update_mask`` to
+the core's masked update kernels) and their frozen elements stay
 bit-identical (-0.0 and denormals included) while every other element moves; frozen
 gradients are exactly +0.0 at every step; whole-column masks shrink the weight-gradient
 work; an all-frozen mask is trainable=False; masks survive trainable toggles; bad masks
@@ -17,26 +18,22 @@ import numpy as np
 import pytest
 
 import pyfrozen
-from pyfrozen import _core, ops
+from pyfrozen import ops, optimizers
 from pyfrozen.autograd import trace
 
 STEPS = 20
 
 OPTIMIZERS = {
-    "sgd": ("sgd", [], dict(learning_rate=0.1)),
-    "sgd_momentum": ("sgd", ["velocity"], dict(learning_rate=0.05, momentum=0.9)),
-    "sgd_nesterov_wd": (
-        "sgd", ["velocity"],
-        dict(learning_rate=0.05, momentum=0.8, nesterov=True, weight_decay=0.01),
-    ),
-    "adam": ("adam", ["m", "v"], dict(learning_rate=0.01)),
-    "adam_wd": ("adam", ["m", "v"], dict(learning_rate=0.01, weight_decay=0.1)),
-    "adamw": ("adamw", ["m", "v"], dict(learning_rate=0.01, weight_decay=0.05)),
-    "rmsprop": ("rmsprop", ["velocity"], dict(learning_rate=0.01)),
-    "rmsprop_all": (
-        "rmsprop", ["velocity", "momentum_buffer", "mean_grad"],
-        dict(learning_rate=0.01, momentum=0.5, centered=True, weight_decay=0.02, epsilon=1e-4),
-    ),
+    "sgd": lambda: optimizers.SGD(0.1),
+    "sgd_momentum": lambda: optimizers.SGD(0.05, momentum=0.9),
+    "sgd_nesterov_wd": lambda: optimizers.SGD(0.05, momentum=0.8, nesterov=True,
+                                              weight_decay=0.01),
+    "adam": lambda: optimizers.Adam(0.01),
+    "adam_wd": lambda: optimizers.Adam(0.01, weight_decay=0.1),
+    "adamw": lambda: optimizers.AdamW(0.01, weight_decay=0.05),
+    "rmsprop": lambda: optimizers.RMSprop(0.01),
+    "rmsprop_all": lambda: optimizers.RMSprop(0.01, momentum=0.5, centered=True,
+                                              weight_decay=0.02, epsilon=1e-4),
 }
 
 # Values whose bits a multiply-by-mask or a decay step would change: -0.0 becomes +0.0,
@@ -48,42 +45,21 @@ def bits(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a).view(np.uint32 if a.dtype == np.float32 else np.uint64)
 
 
-class Optimizer:
-    """The core's update kernels with lazily created state (random, so that frozen
-    state elements are proven untouched, not just left at 0)."""
+def train_step(opt: optimizers.Optimizer, params: list[pyfrozen.Parameter]) -> None:
+    """Applies the gradients of ``params`` and clears them (a hand-written loop)."""
+    opt.apply([p.grad for p in params], params)
+    for p in params:
+        p.grad = None
 
-    def __init__(self, name: str, rng: np.random.Generator) -> None:
-        self.kind, self.state_names, self.kw = OPTIMIZERS[name]
-        self.rng = rng
-        self.states: dict[int, dict[str, np.ndarray]] = {}
-        self.step_count = 0
 
-    def state(self, p: pyfrozen.Parameter) -> dict[str, np.ndarray]:
-        if id(p) not in self.states:
-            self.states[id(p)] = {
-                k: np.abs(self.rng.standard_normal(p.shape)).astype(p.dtype) * 1e-3
-                for k in self.state_names
-            }
-        return self.states[id(p)]
-
-    def step(self, params: list[pyfrozen.Parameter]) -> None:
-        self.step_count += 1
-        with pyfrozen.no_grad():
-            for p in params:
-                self._update(p, p.grad.data, self.state(p), p.update_mask)
-                p._bump_version()
-                p.grad = None
-
-    def _update(self, p, g, st, mask):
-        if self.kind == "sgd":
-            _core.sgd_update(p.data, g, st.get("velocity"), mask=mask, **self.kw)
-        elif self.kind in ("adam", "adamw"):
-            fn = _core.adam_update if self.kind == "adam" else _core.adamw_update
-            fn(p.data, g, st["m"], st["v"], step=self.step_count, mask=mask, **self.kw)
-        else:
-            _core.rmsprop_update(p.data, g, st["velocity"], mask=mask,
-                                 momentum_buffer=st.get("momentum_buffer"),
-                                 mean_grad=st.get("mean_grad"), **self.kw)
+def randomize_state(opt: optimizers.Optimizer, p: pyfrozen.Parameter,
+                    rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Random state in place of what the first update left (zeros where frozen), so that
+    frozen state elements are proven untouched, not just left at 0; returns a copy."""
+    slots = {k: v for k, v in opt.state_of(p).items() if k != "step"}
+    for v in slots.values():
+        v[...] = np.abs(rng.standard_normal(v.shape)).astype(v.dtype) * 1e-3
+    return {k: v.copy() for k, v in slots.items()}
 
 
 # ---- models: one masked parameter, a loss, plain float32 data -------------------------------
@@ -160,37 +136,40 @@ def test_frozen_elements_stay_bit_identical(rng, model_kind, mask_kind, optimize
     w = model.weight
     np.testing.assert_array_equal(np.broadcast_to(w._frozen, w.shape), model.mask)
     start = w.data.copy()
-    opt = Optimizer(optimizer, rng)
-    opt.state(w)
-    state_start = {k: v.copy() for k, v in opt.state(w).items()}
-    for _ in range(STEPS):
+    opt = OPTIMIZERS[optimizer]()
+    state_start: dict[str, np.ndarray] = {}
+    for step in range(STEPS):
         loss = model.loss()
         loss.backward()
         g = w.grad.data
         assert np.all(bits(g)[model.mask] == 0), "frozen gradients must be exactly +0.0"
-        opt.step(model.params)
+        train_step(opt, model.params)
+        if step == 0:
+            state_start = randomize_state(opt, w, rng)
         np.testing.assert_array_equal(bits(w.data)[model.mask], bits(start)[model.mask])
     assert np.isfinite(loss.item())
     assert np.all(w.data[~model.mask] != start[~model.mask]), "every trainable element moves"
-    for k, v in opt.state(w).items():
-        np.testing.assert_array_equal(bits(v)[model.mask], bits(state_start[k])[model.mask],
+    state = opt.state_of(w)
+    assert state["step"] == STEPS
+    for k, v in state_start.items():
+        np.testing.assert_array_equal(bits(state[k])[model.mask], bits(v)[model.mask],
                                       err_msg=f"frozen elements of the {k} state changed")
-        assert np.all(v[~model.mask] != state_start[k][~model.mask])
+        assert np.all(state[k][~model.mask] != v[~model.mask])
 
 
 def test_masks_can_change_between_steps(rng):
     model = Model("dense", "element", rng)
     w = model.weight
-    opt = Optimizer("adam", rng)
+    opt = optimizers.Adam(0.01)
     for _ in range(5):
         model.loss().backward()
-        opt.step(model.params)
+        train_step(opt, model.params)
     frozen_now = w.data.copy()
     w.set_freeze_mask(None)  # unfreeze everything: the previously frozen elements move
     for _ in range(5):
         model.loss().backward()
         assert np.all(w.grad.data[model.mask] != 0)
-        opt.step(model.params)
+        train_step(opt, model.params)
     assert np.all(w.data[model.mask] != frozen_now[model.mask])
 
 
