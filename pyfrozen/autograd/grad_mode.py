@@ -10,47 +10,46 @@ from pyfrozen.autograd import tape
 
 
 class _Switch(contextlib.ContextDecorator):
-    """Sets a per-thread mode of the tape on entry and restores it on exit.
+    """Sets a per-thread mode of the tape to ``_value`` on entry and restores it on exit.
 
     The previous values are kept on a stack, not in one slot: the same instance is
     entered again when it decorates a recursive function (ContextDecorator reuses it)
     or is nested with itself. The stack is per thread, like the mode itself: a
     decorated function called by two threads at once enters the same instance twice.
+    A fresh switch is made for every layer call (name_scope) and optimizer step
+    (no_grad), so the first entry takes a plain slot (and its thread); only re-entries
+    use stacks keyed by thread id (a threading.local would cost a microsecond to create).
     """
 
-    def _set(self) -> Any:
-        raise NotImplementedError
-
-    def _restore(self, previous: Any) -> None:
-        raise NotImplementedError
-
-    def _stack(self) -> list[Any]:
-        local = self.__dict__.get("_local")
-        if local is None:
-            local = self.__dict__.setdefault("_local", threading.local())
-        stack = getattr(local, "stack", None)
-        if stack is None:
-            stack = local.stack = []
-        return stack
+    _swap = staticmethod(tape.set_grad_enabled)  # sets the mode, returns the previous one
+    _value: Any = False
 
     def __enter__(self) -> None:
-        self._stack().append(self._set())
+        slots = self.__dict__
+        if "_previous" not in slots:  # the common case: entered once at a time
+            slots["_previous"] = self._swap(self._value)
+            slots["_owner"] = threading.get_ident()
+            return
+        stacks = slots.setdefault("_stacks", {})
+        stacks.setdefault(threading.get_ident(), []).append(self._swap(self._value))
 
     def __exit__(self, *exc: Any) -> None:
-        self._restore(self._stack().pop())
+        # Exits are LIFO within a thread: this thread's stack first, then the slot.
+        slots = self.__dict__
+        stacks = slots.get("_stacks")
+        ident = threading.get_ident()
+        stack = stacks.get(ident) if stacks else None
+        if stack:
+            previous = stack.pop()
+            if not stack:
+                del stacks[ident]  # thread ids are reused: leave nothing behind
+        else:
+            previous = slots.pop("_previous")
+            del slots["_owner"]
+        self._swap(previous)
 
 
-class _GradSwitch(_Switch):
-    _enabled = False
-
-    def _set(self) -> bool:
-        return tape.set_grad_enabled(self._enabled)
-
-    def _restore(self, previous: bool) -> None:
-        tape.set_grad_enabled(previous)
-
-
-class no_grad(_GradSwitch):  # noqa: N801 (torch's name)
+class no_grad(_Switch):  # noqa: N801 (torch's name)
     """Inside this context (or decorated function) no op is recorded.
 
     Results require no gradient and nothing is saved, whatever the inputs'
@@ -66,10 +65,10 @@ class no_grad(_GradSwitch):  # noqa: N801 (torch's name)
     """
 
 
-class enable_grad(_GradSwitch):  # noqa: N801
+class enable_grad(_Switch):  # noqa: N801
     """Turns recording back on inside a ``no_grad`` block (in the calling thread)."""
 
-    _enabled = True
+    _value = True
 
 
 class inference_mode(no_grad):  # noqa: N801
@@ -85,11 +84,7 @@ def is_grad_enabled() -> bool:
 class name_scope(_Switch):  # noqa: N801
     """Labels the ops the calling thread records inside with a layer name (``trace()``)."""
 
+    _swap = staticmethod(tape.set_scope)
+
     def __init__(self, name: str) -> None:
-        self.name = name
-
-    def _set(self) -> Any:
-        return tape.set_scope(self.name)
-
-    def _restore(self, previous: Any) -> None:
-        tape.set_scope(previous)
+        self.name = self._value = name
