@@ -341,6 +341,11 @@ def test_a_subclass_only_writes_call(rng):
     np.testing.assert_allclose(loss(y, p).item(), ((p - y) ** 3).mean(-1).sum(), rtol=1e-12)
     assert gradcheck(lambda t: loss(y, t, np.arange(4.0)), [pyfrozen.tensor(p,
                                                                             requires_grad=True)])
+    # y_true reaches call() in y_pred's dtype, as Keras casts it: integer labels, float64
+    # labels for float32 predictions
+    p32 = pyfrozen.tensor(p.astype(np.float32), requires_grad=True)
+    for labels in (np.arange(12).reshape(4, 3), y):
+        assert loss(labels, p32).dtype == np.float32
     with pytest.raises(NotImplementedError, match="Loss must implement call"):
         losses.Loss()(y, p)
 
@@ -477,6 +482,16 @@ def test_logits_with_from_logits_false_warn_once_per_loss(rng):
         losses.BinaryCrossentropy()(rng.integers(0, 2, size=(4, 3)), sig)
     with pytest.warns(losses.FromLogitsWarning, match="sigmoid activation"):
         losses.BinaryCrossentropy()(np.zeros((4, 3)), logits)
+
+
+def test_the_loss_compile_resolves_warns_once_too(rng):
+    loss = losses.resolve("sparse_categorical_crossentropy")  # a LossFunctionWrapper
+    logits = 3 * rng.standard_normal((4, 3))
+    with pytest.warns(losses.FromLogitsWarning, match="sparse_categorical_crossentropy"):
+        loss([0, 1, 2, 0], logits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss([0, 1, 2, 0], logits)
 
 
 def test_probabilities_from_a_softmax_with_from_logits_true_warn(rng):

@@ -131,8 +131,7 @@ def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False
         A Tensor of ``y_pred``'s shape without ``axis``.
     """
     y_pred = as_prediction(y_pred, None, "categorical_crossentropy")
-    check_from_logits("categorical_crossentropy", "CategoricalCrossentropy", "softmax",
-                      from_logits, y_pred, None)
+    _check_categorical("categorical_crossentropy", y_pred, None, from_logits)
     return _categorical(y_true, y_pred, "none", from_logits, label_smoothing, axis)
 
 
@@ -153,8 +152,7 @@ def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool 
             that do not fit (both are named).
     """
     y_pred = as_prediction(y_pred, None, "sparse_categorical_crossentropy")
-    check_from_logits("sparse_categorical_crossentropy", "SparseCategoricalCrossentropy",
-                      "softmax", from_logits, y_pred, None)
+    _check_sparse("sparse_categorical_crossentropy", y_pred, None, from_logits)
     return _sparse(y_true, y_pred, "none", from_logits, ignore_class, axis)
 
 
@@ -170,33 +168,38 @@ def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False,
         axis: the axis the mean runs over.
     """
     y_pred = as_prediction(y_pred, None, "binary_crossentropy")
-    check_from_logits("binary_crossentropy", "BinaryCrossentropy", "sigmoid", from_logits,
-                      y_pred, None)
+    _check_binary("binary_crossentropy", y_pred, None, from_logits)
     return _binary(y_true, y_pred, "none", from_logits, label_smoothing, axis)
 
 
+def _checker(cls: str, activation: str):
+    """The one-time from_logits check of one loss: (name, y_pred, state, from_logits)."""
+
+    def check(name, y_pred, state, from_logits=False, **_):
+        check_from_logits(name, cls, activation, from_logits, y_pred, state)
+
+    return check
+
+
+_check_categorical = _checker("CategoricalCrossentropy", "softmax")
+_check_sparse = _checker("SparseCategoricalCrossentropy", "softmax")
+_check_binary = _checker("BinaryCrossentropy", "sigmoid")
+
+# What LossFunctionWrapper (and so every class here) uses: the reducing computation and
+# the check, each Loss instance keeping its own "already warned" state.
 categorical_crossentropy._reduced = _categorical
+categorical_crossentropy._check = _check_categorical
 sparse_categorical_crossentropy._reduced = _sparse
+sparse_categorical_crossentropy._check = _check_sparse
 binary_crossentropy._reduced = _binary
+binary_crossentropy._check = _check_binary
 
 # ---------------------------------------------------------------------------------------
 # Keras's classes
 # ---------------------------------------------------------------------------------------
 
 
-class _Crossentropy(BuiltinLoss):
-    """A crossentropy class: the one-time from_logits check, then the wrapped function."""
-
-    _activation = "softmax"
-
-    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
-        y_pred = as_prediction(y_pred, self.dtype, self.name)
-        check_from_logits(self.name, type(self).__name__, self._activation,
-                          self.from_logits, y_pred, self._warned)
-        return super().__call__(y_true, y_pred, sample_weight)
-
-
-class CategoricalCrossentropy(_Crossentropy):
+class CategoricalCrossentropy(BuiltinLoss):
     """Crossentropy between one-hot labels and predictions (Keras's class).
 
     Args:
@@ -221,10 +224,9 @@ class CategoricalCrossentropy(_Crossentropy):
         super().__init__(categorical_crossentropy, reduction=reduction, name=name, dtype=dtype,
                          from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
         self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
-        self._warned: set[str] = set()
 
 
-class SparseCategoricalCrossentropy(_Crossentropy):
+class SparseCategoricalCrossentropy(BuiltinLoss):
     """Crossentropy between integer labels and predictions (Keras's class).
 
     Args:
@@ -246,7 +248,6 @@ class SparseCategoricalCrossentropy(_Crossentropy):
         super().__init__(sparse_categorical_crossentropy, reduction=reduction, name=name,
                          dtype=dtype, from_logits=from_logits, ignore_class=ignore_class)
         self.from_logits, self.ignore_class = from_logits, ignore_class
-        self._warned: set[str] = set()
 
     def _mask(self, y_true: Any, y_pred: Tensor) -> np.ndarray | None:
         if self.ignore_class is None:
@@ -254,7 +255,7 @@ class SparseCategoricalCrossentropy(_Crossentropy):
         return sparse_labels(y_true, y_pred, self.name) != self.ignore_class
 
 
-class BinaryCrossentropy(_Crossentropy):
+class BinaryCrossentropy(BuiltinLoss):
     """Binary crossentropy, the mean over the last axis per sample (Keras's class).
 
     Args:
@@ -271,12 +272,9 @@ class BinaryCrossentropy(_Crossentropy):
     0.815
     """
 
-    _activation = "sigmoid"
-
     def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
                  reduction: str | None = "sum_over_batch_size",
                  name: str = "binary_crossentropy", dtype: Any = None) -> None:
         super().__init__(binary_crossentropy, reduction=reduction, name=name, dtype=dtype,
                          from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
         self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
-        self._warned: set[str] = set()

@@ -191,11 +191,14 @@ class Loss:
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
         y_pred = as_prediction(y_pred, self._dtype, self.name)
+        self._check_inputs(y_pred)
         mask = self._mask(y_true, y_pred)
         if sample_weight is None and mask is None:
             fused = self._fused(y_true, y_pred, _fused_reduction(self.reduction))
             if fused is not None:
                 return fused
+        if self._casts_targets():  # as Keras, y_true reaches call() in the loss's dtype
+            y_true = as_target(y_true, y_pred, self.name)
         losses = self.call(y_true, y_pred)
         if not isinstance(losses, Tensor):
             losses = Tensor._wrap(np.asarray(losses, dtype=y_pred.dtype))
@@ -212,6 +215,14 @@ class Loss:
     def _mask(self, y_true: Any, y_pred: Tensor) -> np.ndarray | None:
         """Per-sample validity (ignored classes), or None (internal)."""
         return None
+
+    def _check_inputs(self, y_pred: Tensor) -> None:
+        """Input checks that warn (from_logits); nothing by default (internal)."""
+
+    def _casts_targets(self) -> bool:
+        """Whether call() gets y_true cast to y_pred's dtype (all but the built-ins,
+        whose sparse labels stay integers) (internal)."""
+        return True
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments, for ``from_config`` and ``losses.serialize``."""
@@ -247,6 +258,15 @@ class LossFunctionWrapper(Loss):
                          dtype=dtype)
         self.fn = fn
         self._fn_kwargs = kwargs
+        self._warned: set[str] = set()  # the from_logits warning: once per instance
+
+    def _check_inputs(self, y_pred: Tensor) -> None:
+        check = getattr(self.fn, "_check", None)
+        if check is not None:
+            check(self.name, y_pred, self._warned, **self._fn_kwargs)
+
+    def _casts_targets(self) -> bool:
+        return getattr(self.fn, "_reduced", None) is None
 
     def call(self, y_true: Any, y_pred: Tensor) -> Tensor:
         if np.ndim(y_true) != y_pred.ndim:
