@@ -49,10 +49,12 @@ def _fused_reduction(reduction: str | None) -> str:
     return "sum" if reduction == "sum" else "mean"
 
 
-def _to_snake(name: str) -> str:
+def to_snake_case(name: str) -> str:
+    """Keras's ``to_snake_case`` of a class name: ``KLDivergence`` -> ``kl_divergence``."""
     out = []
     for i, ch in enumerate(name):
-        if ch.isupper() and i and not name[i - 1].isupper():
+        if ch.isupper() and i and (not name[i - 1].isupper()
+                                   or (i + 1 < len(name) and name[i + 1].islower())):
             out.append("_")
         out.append(ch.lower())
     return "".join(out)
@@ -178,7 +180,7 @@ class Loss:
 
     def __init__(self, name: str | None = None, reduction: str | None = "sum_over_batch_size",
                  dtype: Any = None) -> None:
-        self.name = name or _to_snake(type(self).__name__)
+        self.name = name or to_snake_case(type(self).__name__)
         self.reduction = standardize_reduction(reduction)
         self._dtype = None if dtype is None else np.dtype(dtype)
         if self._dtype is not None and self._dtype not in (np.float32, np.float64):

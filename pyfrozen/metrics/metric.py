@@ -13,33 +13,16 @@ from typing import Any
 
 import numpy as np
 
+from pyfrozen.losses.loss import squeeze_or_expand_to_same_rank, to_snake_case
 from pyfrozen.tensor import Tensor
+
+__all__ = ["Mean", "MeanMetricWrapper", "Metric", "Sum", "reduce_to_samplewise_values",
+           "squeeze_or_expand_to_same_rank", "to_array", "to_snake_case"]
 
 
 def to_array(value: Any) -> np.ndarray:
     """A metric input as a numpy array: Tensors give their ``.data`` (no copy)."""
     return value.data if isinstance(value, Tensor) else np.asarray(value)
-
-
-def _to_snake(name: str) -> str:
-    out = []
-    for i, ch in enumerate(name):
-        if ch.isupper() and i and (not name[i - 1].isupper()
-                                   or (i + 1 < len(name) and name[i + 1].islower())):
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out)
-
-
-def squeeze_or_expand_to_same_rank(x1: np.ndarray, x2: np.ndarray, expand_rank_1: bool = True):
-    """Keras's rule on arrays: when ranks differ by one and the longer has a last axis of
-    1, squeeze it (or expand a rank-1 partner)."""
-    r1, r2 = x1.ndim, x2.ndim
-    if r1 == r2 + 1 and x1.shape[-1] == 1:
-        return (x1, x2[..., None]) if r2 == 1 and expand_rank_1 else (x1[..., 0], x2)
-    if r2 == r1 + 1 and x2.shape[-1] == 1:
-        return (x1[..., None], x2) if r1 == 1 and expand_rank_1 else (x1, x2[..., 0])
-    return x1, x2
 
 
 def reduce_to_samplewise_values(values: Any, sample_weight: Any, reduce_fn: Callable,
@@ -78,7 +61,7 @@ class Metric:
     """
 
     def __init__(self, name: str | None = None, dtype: Any = None) -> None:
-        self.name = name or _to_snake(type(self).__name__)
+        self.name = name or to_snake_case(type(self).__name__)
         self._dtype = np.dtype(dtype or "float32").name
 
     @property

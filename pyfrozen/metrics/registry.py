@@ -10,7 +10,7 @@ from pyfrozen import losses
 from pyfrozen.metrics import accuracy_metrics as _acc
 from pyfrozen.metrics import regression_metrics as _reg
 from pyfrozen.metrics.auc import AUC
-from pyfrozen.metrics.metric import Mean, MeanMetricWrapper, Metric, Sum, _to_snake
+from pyfrozen.metrics.metric import Mean, MeanMetricWrapper, Metric, Sum, to_snake_case
 
 CLASSES = (
     Metric, Mean, Sum, MeanMetricWrapper, AUC, _acc.Accuracy, _acc.BinaryAccuracy,
@@ -25,7 +25,7 @@ FUNCTIONS = (
 # As Keras 3: class names and their snake_case spellings name classes ("accuracy" is
 # Accuracy, "auc" is AUC); the short aliases too. "acc" is ours (compile's spelling).
 ALL_OBJECTS_DICT: dict[str, Any] = {cls.__name__: cls for cls in CLASSES}
-ALL_OBJECTS_DICT.update({_to_snake(cls.__name__): cls for cls in CLASSES})
+ALL_OBJECTS_DICT.update({to_snake_case(cls.__name__): cls for cls in CLASSES})
 ALL_OBJECTS_DICT.update({
     "mse": _reg.MeanSquaredError, "MSE": _reg.MeanSquaredError,
     "mae": _reg.MeanAbsoluteError, "MAE": _reg.MeanAbsoluteError, "acc": _acc.Accuracy,
