@@ -126,6 +126,29 @@ def test_a_wrapped_loss_function_is_a_metric(rng):
     assert m.result() == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.parametrize("cls, fn, kwargs", [
+    (metrics.SparseCategoricalCrossentropy, losses.sparse_categorical_crossentropy,
+     {"from_logits": True}),
+    (metrics.CategoricalCrossentropy, losses.categorical_crossentropy,
+     {"label_smoothing": 0.1}),
+    (metrics.BinaryCrossentropy, losses.binary_crossentropy, {}),
+    (metrics.KLDivergence, losses.kl_divergence, {}),
+])
+def test_crossentropy_metrics_are_the_weighted_mean_of_the_loss(rng, cls, fn, kwargs):
+    p = rng.uniform(0.1, 1, size=(6, 3))
+    p /= p.sum(axis=1, keepdims=True)
+    y = rng.integers(0, 3, size=6) if cls is metrics.SparseCategoricalCrossentropy else \
+        np.eye(3)[rng.integers(0, 3, size=6)]
+    w = rng.uniform(0.1, 1, size=6)
+    x = pyfrozen.tensor(p, requires_grad=True)
+    m = cls(**kwargs)
+    m.update_state(y, x, w)
+    per = fn(y, p, **kwargs).data
+    assert m.result() == pytest.approx((per * w).sum() / w.sum(), rel=1e-12)
+    assert metrics.get(m.name).name == m.name
+    assert x.grad is None and m.get_config()["name"] == m.name
+
+
 # ---------------------------------------------------------------------------------------
 # AUC
 # ---------------------------------------------------------------------------------------

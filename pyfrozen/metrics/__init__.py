@@ -29,6 +29,12 @@ from pyfrozen.metrics.accuracy_metrics import (
 )
 from pyfrozen.metrics.auc import AUC
 from pyfrozen.metrics.metric import Mean, MeanMetricWrapper, Metric, Sum
+from pyfrozen.metrics.probabilistic_metrics import (
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    KLDivergence,
+    SparseCategoricalCrossentropy,
+)
 from pyfrozen.metrics.registry import (
     ALL_OBJECTS_DICT,
     deserialize,
@@ -49,13 +55,17 @@ __all__ = [
     "AUC",
     "Accuracy",
     "BinaryAccuracy",
+    "BinaryCrossentropy",
     "CategoricalAccuracy",
+    "CategoricalCrossentropy",
+    "KLDivergence",
     "Mean",
     "MeanAbsoluteError",
     "MeanMetricWrapper",
     "MeanSquaredError",
     "Metric",
     "SparseCategoricalAccuracy",
+    "SparseCategoricalCrossentropy",
     "SparseTopKCategoricalAccuracy",
     "Sum",
     "TopKCategoricalAccuracy",

@@ -173,7 +173,8 @@ class MeanMetricWrapper(Mean):
         self._fn_kwargs = kwargs
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        values = self._fn(y_true, y_pred, **self._fn_kwargs)
+        # arrays, not Tensors: a loss function used as a metric records nothing on the tape
+        values = self._fn(to_array(y_true), to_array(y_pred), **self._fn_kwargs)
         super().update_state(to_array(values), sample_weight=sample_weight)
 
     def get_config(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from pyfrozen import losses
 from pyfrozen.metrics import accuracy_metrics as _acc
+from pyfrozen.metrics import probabilistic_metrics as _prob
 from pyfrozen.metrics import regression_metrics as _reg
 from pyfrozen.metrics.auc import AUC
 from pyfrozen.metrics.metric import Mean, MeanMetricWrapper, Metric, Sum, to_snake_case
@@ -16,6 +17,8 @@ CLASSES = (
     Metric, Mean, Sum, MeanMetricWrapper, AUC, _acc.Accuracy, _acc.BinaryAccuracy,
     _acc.CategoricalAccuracy, _acc.SparseCategoricalAccuracy, _acc.TopKCategoricalAccuracy,
     _acc.SparseTopKCategoricalAccuracy, _reg.MeanSquaredError, _reg.MeanAbsoluteError,
+    _prob.BinaryCrossentropy, _prob.CategoricalCrossentropy, _prob.SparseCategoricalCrossentropy,
+    _prob.KLDivergence,
 )
 FUNCTIONS = (
     _acc.accuracy, _acc.binary_accuracy, _acc.categorical_accuracy,
@@ -29,6 +32,7 @@ ALL_OBJECTS_DICT.update({to_snake_case(cls.__name__): cls for cls in CLASSES})
 ALL_OBJECTS_DICT.update({
     "mse": _reg.MeanSquaredError, "MSE": _reg.MeanSquaredError,
     "mae": _reg.MeanAbsoluteError, "MAE": _reg.MeanAbsoluteError, "acc": _acc.Accuracy,
+    "bce": _prob.BinaryCrossentropy, "BCE": _prob.BinaryCrossentropy,
 })
 _FUNCTIONS = {fn.__name__: fn for fn in FUNCTIONS}
 _MODULE = "pyfrozen.metrics"
