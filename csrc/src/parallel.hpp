@@ -23,10 +23,15 @@
 
 namespace pyfrozen::detail {
 
+/// get_num_threads(), or 1 on a thread whose libgomp pool a fork() lost (threads.cpp).
+int usable_threads();
+/// Records that the calling thread started a team (so owns a libgomp pool).
+void note_team_started();
+
 /// Threads for a call doing `work` units (flops, or element operations): below
 /// `serial_below` a parallel region costs more than it saves, so one thread.
 inline int threads_for(double work, double serial_below) {
-  return work < serial_below ? 1 : get_num_threads();
+  return work < serial_below ? 1 : usable_threads();
 }
 
 /// Runs body() on a team of nt threads. The region is always opened (inactive when
@@ -36,6 +41,7 @@ inline int threads_for(double work, double serial_below) {
 template <typename Body>
 void run_team(int nt, Body&& body) {
 #ifdef _OPENMP
+  if (nt > 1) note_team_started();
 #pragma omp parallel num_threads(nt) if (nt > 1)
   body();
 #else
