@@ -12,8 +12,10 @@ struct Totals {
   std::int64_t work = 0;
 };
 
-// A mutex is enough: counting happens once per kernel call (microseconds of work),
-// and kernels may be called from several threads at once (the GIL is released).
+// Process-wide on purpose: the counters prove which kernels a training step ran, and a
+// step's kernels run on whichever threads call them (Python threads, with the GIL
+// released), so per-thread counters would miss calls. A mutex is enough: counting
+// happens once per kernel call (microseconds of work).
 struct Registry {
   std::mutex mutex;
   std::map<std::pair<std::string, int>, Totals> totals;

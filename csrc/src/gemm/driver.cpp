@@ -339,6 +339,7 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
 
   const Isa isa = active_isa();
   const GemmKernels<T> kern = kernels_for<T>(isa);
+  // Process-wide, computed once: the blocking follows the machine's caches, not the call.
   static const GemmBlocking bl_generic = blocking_for(kernels_for<T>(Isa::generic));
   static const GemmBlocking bl_avx2 = blocking_for(kernels_for<T>(Isa::avx2));
   const GemmBlocking& bl = isa == Isa::avx2 ? bl_avx2 : bl_generic;
