@@ -28,10 +28,12 @@ DepthwiseKernels<double> kernels<double>() {
 i64 ceil_div(i64 a, i64 b) { return (a + b - 1) / b; }
 
 // backward_weight's reduction slots: ~8 output rows each (enough work per slot to hide
-// its partial sum's zeroing), at most 32 (32 partial sums of taps x co to add at the
-// end: ~1 % of the work for the MobileNet layers).
+// its partial sum's zeroing), at most 16: each slot costs a zeroed partial sum of
+// taps x co and one more pass over it at the end, which for dw3x3 256 @12x12 (12 output
+// pixels a row) is about 1 / (rows per slot x 12) of the kernel's own work; 16 slots
+// still give 8 per thread on 2 threads to balance.
 constexpr i64 kDwRowsPerSlot = 8;
-constexpr i64 kDwMaxSlots = 32;
+constexpr i64 kDwMaxSlots = 16;
 
 // Row geometry with the interior [lo, hi) of output pixels whose taps all lie inside.
 DwRow forward_row(const ConvGeom& g, i64 c0, i64 nc) {
