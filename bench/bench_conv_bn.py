@@ -7,12 +7,26 @@ Ratios are torch time / pyfrozen time (> 1: pyfrozen is faster). The issue's tar
 no pass slower than 1.5x torch's time (ratio >= 0.67).
 
     cd /tmp && taskset -c 0 python /path/to/bench/bench_conv_bn.py --threads 1 --markdown
+
+``--ab OTHER_PYTHON`` compares two pyfrozen builds instead (e.g. before and after a
+change, each installed in its own venv): fresh worker processes of this interpreter and
+of OTHER_PYTHON alternate (A B, B A, ...) for ``--rounds`` rounds; each worker times
+every pyfrozen pass (the minimum of 7 samples, so a burst of load from other processes
+does not count; ``--cpu-time`` counts process CPU time instead of wall time, for 1
+thread on a loaded machine) and the table gives the per-round ratio other / this
+(> 1: this build is faster), median (min-max):
+
+    cd /tmp && taskset -c 0 new/.venv/bin/python bench_conv_bn.py --threads 1 \
+        --ab old/.venv/bin/python --rounds 8 --markdown
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +36,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
+    Stats,
+    calls_per_sample,
     machine_line,
     measured,
     optional_torch,
+    repeat,
     set_threads,
     table,
     time_pair,
+    warm_up,
 )
 
 from pyfrozen import _core  # noqa: E402
@@ -141,16 +159,101 @@ def rows_for(group: str, passes, quick: bool) -> list[list[str]]:
     return rows
 
 
+def all_passes(torch) -> list[tuple[str, str, Callable, Callable]]:
+    """(group, pass, pyfrozen call, torch call) for every layer and BatchNorm."""
+    rng = np.random.default_rng(0)
+    out = []
+    for layer in LAYERS:
+        out += [(layer.name, *p) for p in conv_passes(layer, torch, rng)]
+    return out + [("batchnorm (32,48,48,64)", *p) for p in bn_passes(torch, rng)]
+
+
+def cpu_seconds_per_call(fn: Callable[[], object], number: int) -> float:
+    """CPU seconds of this process per call: time the OS gave other processes does not
+    count (on a loaded machine, wall time of a 1-thread run mostly measures the load)."""
+    start = time.process_time()
+    for _ in range(number):
+        fn()
+    return (time.process_time() - start) / number
+
+
+def worker(quick: bool, only: str | None, cpu_time: bool) -> None:
+    """--ab's worker: JSON {"group | pass": min seconds per call of pyfrozen's call}."""
+    times = {}
+    torch = optional_torch()
+    for group, name, ours, _ in all_passes(torch):
+        if only and name != only:
+            continue
+        number = calls_per_sample(warm_up(ours), 0.01 if quick else 0.04)
+        if cpu_time:
+            samples = [cpu_seconds_per_call(ours, number) for _ in range(3 if quick else 7)]
+        else:
+            samples = repeat(ours, 3 if quick else 7, number)
+        times[f"{group} | {name}"] = min(samples)
+    print(json.dumps({"times": times, "machine": machine_line(pyfrozen_threads(), torch)}))
+
+
+def pyfrozen_threads() -> int:
+    import pyfrozen
+
+    return pyfrozen.get_num_threads()
+
+
+def ab(other: str, threads: int, rounds: int, quick: bool, markdown: bool,
+       only: str | None, cpu_time: bool) -> None:
+    """Alternating worker processes of this build (A) and `other` (B), per-round B / A."""
+    cmd = [__file__, "--worker", "--threads", str(threads)] + (["--quick"] if quick else [])
+    cmd += (["--only", only] if only else []) + (["--cpu-time"] if cpu_time else [])
+    runs: dict[str, list[dict]] = {"this": [], "other": []}
+    machine = {}
+    for r in range(rounds):
+        order = [("this", sys.executable), ("other", other)]
+        for label, python in order if r % 2 == 0 else order[::-1]:
+            out = subprocess.run([python, *cmd], capture_output=True, text=True, check=True)
+            got = json.loads(out.stdout.strip().splitlines()[-1])
+            runs[label].append(got["times"])
+            machine[label] = got["machine"]
+    print(f"Machine (A, this build): {machine['this']}\n")
+    print(f"Machine (B, {other}): {machine['other']}\n")
+    rows = []
+    for key in runs["this"][0]:
+        a = [t[key] for t in runs["this"]]
+        b = [t[key] for t in runs["other"]]
+        ratio = Stats.of([y / x for x, y in zip(a, b, strict=True)])
+        group, name = key.split(" | ")
+        rows.append([group, name, f"{Stats.of(a).median * 1e3:.3f}",
+                     f"{Stats.of(b).median * 1e3:.3f}", ratio.fmt(3, "x")])
+    headers = ["layer (batch 32)", "pass", "A ms", "B ms", "B / A per round"]
+    print(table(headers, rows, markdown))
+    clock = "process CPU time" if cpu_time else "wall time"
+    print(f"\n{rounds} rounds, A and B alternating in fresh processes (A B, B A, ...); "
+          f"each figure is a process's fastest of 7 samples ({clock}); ratio > 1: A is "
+          "faster.")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="few rounds (smoke test)")
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--ab", metavar="OTHER_PYTHON",
+                    help="compare this build with the pyfrozen of another interpreter")
+    ap.add_argument("--rounds", type=int, default=8, help="--ab rounds (default 8)")
+    ap.add_argument("--only", metavar="PASS", help="--ab: time only this pass "
+                    "(e.g. backward_weight)")
+    ap.add_argument("--cpu-time", action="store_true", help="--ab: time process CPU time, "
+                    "not wall time (1 thread on a loaded machine)")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     torch = optional_torch()
     if torch is None:
         sys.exit("bench_conv_bn compares with torch: pip install torch==2.13.0")
+    if args.ab:
+        return ab(args.ab, args.threads, args.rounds, args.quick, args.markdown, args.only,
+                  args.cpu_time)
     limiter = set_threads(args.threads, torch)
+    if args.worker:
+        return worker(args.quick, args.only, args.cpu_time)
     rng = np.random.default_rng(0)
     rows = []
     for layer in LAYERS:

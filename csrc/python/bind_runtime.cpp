@@ -38,8 +38,15 @@ py::dict blocking_dict(const std::string& dtype) {
 
 void init_runtime(py::module_& m) {
   m.def("set_num_threads", &set_num_threads, py::arg("n"),
-        "Threads every kernel may use from now on (any calling thread).");
-  m.def("get_num_threads", &get_num_threads, "Threads a kernel may use.");
+        "Threads every kernel may use from now on (any calling thread). ValueError unless "
+        "1 <= n <= max_num_threads(); RuntimeError if the system cannot start that many "
+        "threads now (the setting is then unchanged).");
+  m.def("get_num_threads", &get_num_threads,
+        "Threads a kernel may use. In a child forked after the forking thread ran a "
+        "threaded kernel, that thread's kernels run on one thread (OpenMP's pool does not "
+        "survive fork); threads started in the child use this count.");
+  m.def("max_num_threads", &max_num_threads,
+        "Largest count set_num_threads accepts: 4x the hardware threads, at least 64.");
   m.def("has_openmp", &has_openmp, "Whether the core was built with OpenMP.");
   m.def("set_isa", [](const std::string& name) { set_active_isa(parse_isa(name)); },
         py::arg("name"), "Force the instruction-set path: 'generic' or 'avx2'.");

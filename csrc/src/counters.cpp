@@ -14,8 +14,10 @@ struct Totals {
 
 using TotalsMap = std::map<std::pair<std::string, int>, Totals>;
 
-// A mutex is enough: counting happens once per kernel call (microseconds of work),
-// and kernels may be called from several threads at once (the GIL is released).
+// The totals are process-wide on purpose: they prove which kernels a training step ran,
+// whichever threads called them (Python threads, with the GIL released). A mutex is
+// enough: counting happens once per kernel call (microseconds of work). Each calling
+// thread keeps its own totals beside them, for traces (thread_kernel_counts).
 struct Registry {
   std::mutex mutex;
   TotalsMap totals;

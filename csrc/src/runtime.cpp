@@ -1,3 +1,9 @@
+// Instruction-set selection and cache detection (threads: threads.cpp).
+//
+// Why process-wide state: the active ISA is one atomic for the process because a test
+// or user switches paths once for every kernel and every calling thread (per-thread
+// settings would leave OpenMP workers and other Python threads on the old path); the
+// detected ISA and cache sizes describe the machine, so they are computed once.
 #include "pyfrozen/runtime.hpp"
 
 #include <unistd.h>
@@ -9,10 +15,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace pyfrozen {
 namespace {
@@ -37,19 +39,6 @@ Isa initial_isa() {
 
 std::atomic<int>& active_isa_slot() {
   static std::atomic<int> slot{static_cast<int>(initial_isa())};
-  return slot;
-}
-
-int default_threads() {
-#ifdef _OPENMP
-  return omp_get_max_threads();  // honours OMP_NUM_THREADS
-#else
-  return 1;
-#endif
-}
-
-std::atomic<int>& threads_slot() {
-  static std::atomic<int> slot{default_threads()};
   return slot;
 }
 
@@ -112,22 +101,6 @@ Isa parse_isa(const std::string& name) {
   if (name == "generic") return Isa::generic;
   if (name == "avx2") return Isa::avx2;
   throw std::invalid_argument("unknown ISA '" + name + "'; expected 'generic' or 'avx2'");
-}
-
-int get_num_threads() { return threads_slot().load(std::memory_order_relaxed); }
-
-void set_num_threads(int n) {
-  if (n < 1)
-    throw std::invalid_argument("set_num_threads: n must be >= 1, got " + std::to_string(n));
-  threads_slot().store(n, std::memory_order_relaxed);
-}
-
-bool has_openmp() {
-#ifdef _OPENMP
-  return true;
-#else
-  return false;
-#endif
 }
 
 CacheSizes cache_sizes() {

@@ -9,6 +9,9 @@
 #include <thread>
 #include <vector>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <pyfrozen/pyfrozen.hpp>
 
 #include "check.hpp"
@@ -59,6 +62,51 @@ void threads() {
   CHECK_MSG(seen == 5, "another thread sees " + std::to_string(seen));
   std::thread([] { pyfrozen::set_num_threads(2); }).join();
   CHECK(pyfrozen::get_num_threads() == 2);
+
+  // Bounded: 10^5 threads used to crash the next kernel inside libgomp.
+  const int limit = pyfrozen::max_num_threads();
+  const int hw = static_cast<int>(std::thread::hardware_concurrency());
+  CHECK_MSG(limit >= 64 && limit >= 4 * hw, std::to_string(limit));
+  CHECK_THROWS(std::invalid_argument, pyfrozen::set_num_threads(limit + 1),
+               "n must be <= " + std::to_string(limit));
+  CHECK_THROWS(std::invalid_argument, pyfrozen::set_num_threads(100000), "got 100000");
+  CHECK(pyfrozen::get_num_threads() == 2);
+  pyfrozen::set_num_threads(limit);
+  CHECK(pyfrozen::get_num_threads() == limit);
+  pyfrozen::set_num_threads(saved);
+}
+
+// A 2-thread GEMM of n x n ones: every element is n.
+bool ones_gemm_ok() {
+  const int n = 256;
+  std::vector<float> a(n * n, 1.0f), c(n * n, 0.0f);
+  pyfrozen::gemm<float>(false, false, n, n, n, 1.0f, a.data(), n, a.data(), n, 0.0f, c.data(), n);
+  return std::all_of(c.begin(), c.end(), [](float v) { return v == 256.0f; });
+}
+
+// fork() after a threaded kernel: the child's kernels used to wait forever for the
+// parent's OpenMP workers. The child runs one kernel on its only thread and one on a
+// thread it starts; alarm() turns a regression into a failed test instead of a hang.
+void fork_after_threaded_kernel() {
+  const int saved = pyfrozen::get_num_threads();
+  pyfrozen::set_num_threads(2);
+  CHECK(ones_gemm_ok());
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    alarm(60);
+    bool fresh_thread_ok = false;
+    const bool ok = ones_gemm_ok();
+    std::thread([&] { fresh_thread_ok = ones_gemm_ok(); }).join();
+    _exit(ok && fresh_thread_ok ? 0 : 3);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            WIFSIGNALED(status) ? "child killed by signal " + std::to_string(WTERMSIG(status))
+                                : "child exit " + std::to_string(WEXITSTATUS(status)));
+  CHECK(ones_gemm_ok());  // the parent's pool is untouched
   pyfrozen::set_num_threads(saved);
 }
 
@@ -123,6 +171,7 @@ void errors() {
 int main() {
   pyfrozen_test::run_section("startup_defaults", startup_defaults);
   pyfrozen_test::run_section("threads", threads);
+  pyfrozen_test::run_section("fork_after_threaded_kernel", fork_after_threaded_kernel);
   pyfrozen_test::run_section("isas", isas);
   pyfrozen_test::run_section("version", version);
   pyfrozen_test::run_section("caches", caches);

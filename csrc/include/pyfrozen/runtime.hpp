@@ -24,11 +24,19 @@ PYFROZEN_API const char* isa_name(Isa isa);
 /// Parses "generic" / "avx2"; throws std::invalid_argument naming the valid choices.
 PYFROZEN_API Isa parse_isa(const std::string& name);
 
-/// Threads a kernel may use. Defaults to OpenMP's max threads (OMP_NUM_THREADS).
-/// Unlike omp_set_num_threads, this holds for calls from every thread.
+/// Threads a kernel may use. Defaults to OpenMP's max threads (OMP_NUM_THREADS, clamped
+/// to max_num_threads()). Unlike omp_set_num_threads, this holds for calls from every
+/// thread. Exception: in a child process created by fork() after the forking thread ran
+/// a threaded kernel, kernels called from that thread run on one thread (libgomp's
+/// thread pool does not survive fork); threads the child starts later use this count.
+/// Results are bit-identical run to run for a given thread count.
 PYFROZEN_API int get_num_threads();
-/// Throws std::invalid_argument for n < 1.
+/// Throws std::invalid_argument for n < 1 or n > max_num_threads(), and
+/// std::runtime_error when the system cannot start n - 1 worker threads now; the
+/// setting is then unchanged.
 PYFROZEN_API void set_num_threads(int n);
+/// Largest count set_num_threads accepts: 4x the hardware threads, at least 64.
+PYFROZEN_API int max_num_threads();
 /// Whether the library was built with OpenMP (without it, kernels run on one thread).
 PYFROZEN_API bool has_openmp();
 

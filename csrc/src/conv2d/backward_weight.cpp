@@ -1,8 +1,9 @@
 // conv2d_backward_weight: dw = patches^T * dy with K = n * oh * ow, limited to runs of
 // selected output channels (a frozen channel costs nothing). 1x1 stride-1 reads x in
-// place: one GEMM per run straight into dw. Otherwise each thread takes tiles of output
-// pixels, im2cols them (only for groups that have a selected channel) and accumulates
-// into its own copy of dw with beta = 1; the copies are summed into dw at the end.
+// place: one GEMM per run straight into dw. Otherwise each thread takes a fixed range of
+// tiles of output pixels, im2cols them (only for groups that have a selected channel)
+// and accumulates into its own copy of dw with beta = 1; the copies are summed into dw
+// at the end, in thread order, so a given thread count always gives the same bits.
 // Also conv2d_backward_bias, the column sums of dy.
 #include <algorithm>
 
@@ -67,7 +68,8 @@ void gemm_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw,
     }
     accs[static_cast<size_t>(team_rank())] = acc;
     if (team_rank() == 0) team = team_size();
-#pragma omp for schedule(dynamic, 1)
+    // static: which tiles each partial sum holds must not depend on timing.
+#pragma omp for schedule(static)
     for (i64 t = 0; t < n_tiles; ++t) {
       if (acc == nullptr || err.failed()) continue;
       try {
@@ -127,23 +129,25 @@ void conv2d_backward_bias(std::int64_t rows, std::int64_t c_out, const T* dy, T*
     throw ShapeError("conv2d_backward_bias: sizes must be non-negative, got rows=" +
                      std::to_string(rows) + ", c_out=" + std::to_string(c_out));
   count_kernel("conv2d", Pass::backward_bias, rows * c_out);
-  // Column sums in double (a float32 sum over ~1e5 rows would lose digits), rows split
-  // across threads, partial sums added at the end.
+  // Column sums in double (a float32 sum over ~1e5 rows would lose digits). Fixed slots
+  // of 64-row blocks, handed out dynamically, each sum into their own partial; the
+  // partials are added in slot order: the same bits for any thread count.
   const int nt = threads_for(static_cast<double>(rows * c_out), 1e6);
   const i64 block = 64;
-  const i64 n_blocks = (rows + block - 1) / block;
-  std::vector<double> sums(static_cast<size_t>(nt * c_out), 0.0);
+  const ReductionSlots slots((rows + block - 1) / block, 4, 64);
+  std::vector<double> sums(static_cast<size_t>(slots.slots * c_out), 0.0);
   run_team(nt, [&] {
-    double* mine = sums.data() + team_rank() * c_out;
-#pragma omp for schedule(dynamic, 4)
-    for (i64 b = 0; b < n_blocks; ++b)
-      for (i64 r = b * block; r < std::min(rows, (b + 1) * block); ++r)
+#pragma omp for schedule(dynamic, 1)
+    for (i64 s = 0; s < slots.slots; ++s) {
+      double* mine = sums.data() + s * c_out;
+      for (i64 r = slots.begin(s) * block; r < std::min(rows, slots.end(s) * block); ++r)
         for (i64 o = 0; o < c_out; ++o) mine[o] += static_cast<double>(dy[r * c_out + o]);
+    }
   });
   for (i64 o = 0; o < c_out; ++o) {
-    double s = 0;
-    for (int i = 0; i < nt; ++i) s += sums[static_cast<size_t>(i * c_out + o)];
-    db[o] = static_cast<T>(s);
+    double sum = 0;
+    for (i64 s = 0; s < slots.slots; ++s) sum += sums[static_cast<size_t>(s * c_out + o)];
+    db[o] = static_cast<T>(sum);
   }
 }
 

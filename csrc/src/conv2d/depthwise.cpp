@@ -1,5 +1,7 @@
-// Depthwise drivers: one output (or dx) row per task, handed out dynamically; the ISA
-// kernel computes a row for a channel range. A channel multiplier > 1 is handled by
+// Depthwise drivers: one output (or dx) row per task, handed out dynamically (each row
+// writes its own outputs); backward_weight hands out fixed slots of rows, each summed
+// into its own partial, added in slot order (the same bits for any thread count). The
+// ISA kernel computes a row for a channel range. A channel multiplier > 1 is handled by
 // expanding input rows to the output channels (x'[o] = x[o / multiplier]) so the
 // kernels only ever see one channel per lane.
 #include <algorithm>
@@ -24,6 +26,14 @@ DepthwiseKernels<double> kernels<double>() {
 }
 
 i64 ceil_div(i64 a, i64 b) { return (a + b - 1) / b; }
+
+// backward_weight's reduction slots: ~8 output rows each (enough work per slot to hide
+// its partial sum's zeroing), at most 16: each slot costs a zeroed partial sum of
+// taps x co and one more pass over it at the end, which for dw3x3 256 @12x12 (12 output
+// pixels a row) is about 1 / (rows per slot x 12) of the kernel's own work; 16 slots
+// still give 8 per thread on 2 threads to balance.
+constexpr i64 kDwRowsPerSlot = 8;
+constexpr i64 kDwMaxSlots = 16;
 
 // Row geometry with the interior [lo, hi) of output pixels whose taps all lie inside.
 DwRow forward_row(const ConvGeom& g, i64 c0, i64 nc) {
@@ -147,50 +157,53 @@ template <typename T>
 void depthwise_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw,
                                const std::vector<ChannelRun>& runs) {
   const DepthwiseKernels<T> kern = kernels<T>();
-  const i64 taps = g.taps();
+  const i64 taps = g.taps(), acc_size = taps * g.co;
   i64 selected = 0;
   for (const ChannelRun& run : runs) selected += run.end - run.begin;
   const double flops = 2.0 * static_cast<double>(g.pixels() * taps * selected);
   const int nt = threads_for(flops, kConvSerialFlops);
-  std::vector<T*> accs(static_cast<size_t>(nt), nullptr);  // per-thread partial sums
-  int team = 1;
+  // One partial sum (taps x co, a few KiB) per slot of output rows, in the calling
+  // thread's buffer: slots are handed out dynamically and added in slot order.
+  const ReductionSlots slots(g.n * g.oh, kDwRowsPerSlot, kDwMaxSlots);
+  T* accs = scratch<T>(ScratchSlot::op_1, slots.slots * acc_size);
   ErrorSlot err;
   run_team(nt, [&] {
     const T** rows = nullptr;
     T* expanded = nullptr;
-    T* acc = nullptr;
     try {
       rows = scratch<const T*>(ScratchSlot::op_2, static_cast<size_t>(g.kh));
       if (g.multiplier() > 1) expanded = scratch<T>(ScratchSlot::op_0, g.kh * g.w * g.co);
-      acc = scratch<T>(ScratchSlot::op_1, taps * g.co);
+    } catch (...) {
+      err.capture();
+      rows = nullptr;
+    }
+#pragma omp for schedule(dynamic, 1)
+    for (i64 s = 0; s < slots.slots; ++s) {
+      if (rows == nullptr) continue;
+      T* acc = accs + s * acc_size;
       for (i64 tap = 0; tap < taps; ++tap)
         for (const ChannelRun& run : runs)
           std::fill(acc + tap * g.co + run.begin, acc + tap * g.co + run.end, T(0));
-    } catch (...) {
-      err.capture();
-      acc = nullptr;
-    }
-    accs[static_cast<size_t>(team_rank())] = acc;
-    if (team_rank() == 0) team = team_size();
-#pragma omp for schedule(dynamic, 2)
-    for (i64 t = 0; t < g.n * g.oh; ++t) {
-      if (acc == nullptr) continue;
-      input_rows(g, x, t / g.oh, t % g.oh, runs, expanded, rows);
-      const T* dyrow = dy + t * g.ow * g.co;
-      for (const ChannelRun& run : runs) {
-        const DwRow r = forward_row(g, run.begin, run.end - run.begin);
-        kern.backward_weight(rows, g.kh, dyrow, acc, r);
+      for (i64 t = slots.begin(s); t < slots.end(s); ++t) {
+        input_rows(g, x, t / g.oh, t % g.oh, runs, expanded, rows);
+        const T* dyrow = dy + t * g.ow * g.co;
+        for (const ChannelRun& run : runs) {
+          const DwRow r = forward_row(g, run.begin, run.end - run.begin);
+          kern.backward_weight(rows, g.kh, dyrow, acc, r);
+        }
       }
     }  // implicit barrier: every partial sum is complete
 #pragma omp for schedule(static)
     for (i64 tap = 0; tap < taps; ++tap)
-      for (const ChannelRun& run : runs)
-        for (i64 o = run.begin; o < run.end; ++o) {
-          T sum = 0;
-          for (int i = 0; i < team; ++i)
-            if (accs[static_cast<size_t>(i)]) sum += accs[static_cast<size_t>(i)][tap * g.co + o];
-          dw[tap * g.co + o] = sum;
+      for (const ChannelRun& run : runs) {
+        // Slot by slot, so the adds run along the channels (vectorized), in slot order.
+        T* out = dw + tap * g.co;
+        std::copy(accs + tap * g.co + run.begin, accs + tap * g.co + run.end, out + run.begin);
+        for (i64 s = 1; s < slots.slots; ++s) {
+          const T* part = accs + s * acc_size + tap * g.co;
+          for (i64 o = run.begin; o < run.end; ++o) out[o] += part[o];
         }
+      }
   });
   err.rethrow();
 }

@@ -1,8 +1,9 @@
 // Drivers of the small-patch path: one output row (n, oh) per task, handed out
-// dynamically. Interior pixels of a row whose kernel rows all lie inside x are read in
-// place; the pixels that touch the padding are im2col'ed into a per-thread row buffer
-// and run through the same kernel. backward_weight accumulates into a per-thread
-// K x ldw copy of dw, summed at the end.
+// dynamically in forward (each row writes its own outputs). Interior pixels of a row
+// whose kernel rows all lie inside x are read in place; the pixels that touch the
+// padding are im2col'ed into a per-thread row buffer and run through the same kernel.
+// backward_weight accumulates fixed slots of rows into their own K x ldw partial sums,
+// added in slot order at the end: the same bits for any thread count.
 #include <algorithm>
 
 #include "conv2d/epilogue.hpp"
@@ -24,6 +25,10 @@ template <>
 SmallCinKernels<double> kernels<double>() {
   return active_isa() == Isa::avx2 ? small_cin_kernels_avx2_f64() : small_cin_kernels_ref_f64();
 }
+
+// backward_weight's reduction slots: ~8 output rows each, at most 32 partial sums.
+constexpr i64 kRowsPerSlot = 8;
+constexpr i64 kMaxSlots = 32;
 
 // Whole vectors of 8 floats / 4 doubles, so kernels load kernel rows without masks.
 template <typename T>
@@ -106,38 +111,40 @@ void small_cin_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw
   const i64 k = g.k(), ldw = padded_cols<T>(g.co), n_rows = g.n * g.oh;
   const Interior in = interior(g);
   const int nt = threads_for(2.0 * static_cast<double>(g.macs()), kConvSerialFlops);
-  std::vector<T*> accs(static_cast<size_t>(nt), nullptr);
-  int team = 1;
+  // One K x ldw partial sum (a few KiB) per slot of output rows, in the calling thread's
+  // buffer: slots are handed out dynamically and added in slot order.
+  const ReductionSlots slots(n_rows, kRowsPerSlot, kMaxSlots);
+  T* accs = scratch<T>(ScratchSlot::op_1, slots.slots * k * ldw);
   ErrorSlot err;
   run_team(nt, [&] {
-    T* acc = nullptr;
     T* col = nullptr;
     try {
-      acc = scratch<T>(ScratchSlot::op_1, k * ldw);
       col = scratch<T>(ScratchSlot::op_0, g.ow * k);
-      std::fill(acc, acc + k * ldw, T(0));
     } catch (...) {
-      acc = nullptr;
       err.capture();
     }
-    accs[static_cast<size_t>(team_rank())] = acc;
-    if (team_rank() == 0) team = team_size();
 #pragma omp for schedule(dynamic, 1)
-    for (i64 row = 0; row < n_rows; ++row) {
-      if (acc == nullptr || err.failed()) continue;
-      const T* dy_row = dy + row * g.ow * g.co;
-      for_strips(g, x, row, in, col, [&](const PatchStrip<T>& s, i64 p) {
-        kern.backward_weight(s, dy_row + p * g.co, g.co, acc, ldw);
-      });
+    for (i64 s = 0; s < slots.slots; ++s) {
+      if (col == nullptr) continue;
+      T* acc = accs + s * k * ldw;
+      std::fill(acc, acc + k * ldw, T(0));
+      for (i64 row = slots.begin(s); row < slots.end(s); ++row) {
+        const T* dy_row = dy + row * g.ow * g.co;
+        for_strips(g, x, row, in, col, [&](const PatchStrip<T>& st, i64 p) {
+          kern.backward_weight(st, dy_row + p * g.co, g.co, acc, ldw);
+        });
+      }
     }  // implicit barrier: every partial sum is complete
 #pragma omp for schedule(static)
-    for (i64 r = 0; r < k; ++r)
-      for (i64 o = 0; o < g.co; ++o) {
-        T sum = 0;
-        for (int i = 0; i < team; ++i)
-          if (accs[static_cast<size_t>(i)]) sum += accs[static_cast<size_t>(i)][r * ldw + o];
-        dw[r * g.co + o] = sum;
+    for (i64 r = 0; r < k; ++r) {
+      // Slot by slot, so the adds run along the channels (vectorized), in slot order.
+      T* out = dw + r * g.co;
+      std::copy(accs + r * ldw, accs + r * ldw + g.co, out);
+      for (i64 s = 1; s < slots.slots; ++s) {
+        const T* part = accs + (s * k + r) * ldw;
+        for (i64 o = 0; o < g.co; ++o) out[o] += part[o];
       }
+    }
   });
   err.rethrow();
 }

@@ -220,22 +220,20 @@ bool splits_k(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlockin
 }
 
 // ---- small M and N, long K (a convolution's weight gradient): split K -----------
-// C has too few tiles to share (32 x 64 is 12 of them), so the threads split the K
-// blocks instead, each accumulating into its own copy of C; the copies are summed
-// into C at the end (C = beta * C + sum: C is read only when beta != 0).
+// C has too few tiles to share (32 x 64 is 12 of them), so the K blocks are split
+// instead, into a fixed number of slots of consecutive blocks (kTasksPerThread per
+// thread, handed out dynamically); each slot accumulates into its own copy of C, and
+// the copies are added into C in slot order, so the bits never depend on timing
+// (C = beta * C + sum: C is read only when beta != 0).
 template <typename T>
 void gemm_split_k(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlocking& bl,
                   int nt, std::atomic<bool>& oom) {
   const int mr = kern.mr, nr = kern.nr;
   const i64 mn = p.m * p.n, n_kb = ceil_div(p.k, bl.kc), n_padded = ceil_div(p.n, nr) * nr;
+  const i64 slots = std::min<i64>(n_kb, kTasksPerThread * nt);
   const bool pack = p.n > kInPlaceAMaxN;
-  T* partial = scratch<T>(ScratchSlot::gemm_b, nt * mn);
-  std::vector<char> used(static_cast<size_t>(nt), 0);
+  T* partial = scratch<T>(ScratchSlot::gemm_b, slots * mn);
   run_team(nt, [&] {
-    const int tid = thread_index();
-    Problem<T> mine = p;  // this thread's copy of C, dense m x n
-    mine.c = partial + tid * mn;
-    mine.ldc = p.n;
     T* apack = nullptr;
     T* bpack = nullptr;
     try {
@@ -245,24 +243,27 @@ void gemm_split_k(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlo
       oom = true;
     }
 #pragma omp for schedule(dynamic, 1)
-    for (i64 q = 0; q < n_kb; ++q) {
+    for (i64 s = 0; s < slots; ++s) {
       if (apack == nullptr || bpack == nullptr) continue;
-      const i64 k0 = q * bl.kc, kc = std::min(bl.kc, p.k - k0);
-      const T beta = used[static_cast<size_t>(tid)] ? T(1) : T(0);
-      used[static_cast<size_t>(tid)] = 1;
-      if (pack) pack_a(p.a, 0, k0, p.m, kc, mr, apack);
-      pack_b(p.b, k0, 0, kc, p.n, nr, bpack);
-      for (i64 s = 0; s * nr < p.n; ++s)
-        row_tiles_times_panel(mine, kern, pack ? apack : nullptr, 0, p.m, k0, kc,
-                              bpack + s * nr * kc, mine.c + s * nr,
-                              static_cast<int>(std::min<i64>(nr, p.n - s * nr)), beta);
+      Problem<T> mine = p;  // this slot's copy of C, dense m x n
+      mine.c = partial + s * mn;
+      mine.ldc = p.n;
+      for (i64 q = n_kb * s / slots; q < n_kb * (s + 1) / slots; ++q) {
+        const i64 k0 = q * bl.kc, kc = std::min(bl.kc, p.k - k0);
+        const T beta = q == n_kb * s / slots ? T(0) : T(1);
+        if (pack) pack_a(p.a, 0, k0, p.m, kc, mr, apack);
+        pack_b(p.b, k0, 0, kc, p.n, nr, bpack);
+        for (i64 j = 0; j * nr < p.n; ++j)
+          row_tiles_times_panel(mine, kern, pack ? apack : nullptr, 0, p.m, k0, kc,
+                                bpack + j * nr * kc, mine.c + j * nr,
+                                static_cast<int>(std::min<i64>(nr, p.n - j * nr)), beta);
+      }
     }
   });
   for (i64 i = 0; i < p.m; ++i)
     for (i64 j = 0; j < p.n; ++j) {
       T sum = p.beta == T(0) ? T(0) : p.beta * p.c[i * p.ldc + j];
-      for (int t = 0; t < nt; ++t)
-        if (used[static_cast<size_t>(t)]) sum += partial[t * mn + i * p.n + j];
+      for (i64 s = 0; s < slots; ++s) sum += partial[s * mn + i * p.n + j];
       p.c[i * p.ldc + j] = sum;
     }
 }
@@ -338,6 +339,7 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
 
   const Isa isa = active_isa();
   const GemmKernels<T> kern = kernels_for<T>(isa);
+  // Process-wide, computed once: the blocking follows the machine's caches, not the call.
   static const GemmBlocking bl_generic = blocking_for(kernels_for<T>(Isa::generic));
   static const GemmBlocking bl_avx2 = blocking_for(kernels_for<T>(Isa::avx2));
   const GemmBlocking& bl = isa == Isa::avx2 ? bl_avx2 : bl_generic;
