@@ -44,8 +44,8 @@ RULES: dict[str, Layer] = {
     "datasets/": Layer("datasets", 2, leaf=True),
     "initializers.py": Layer("initializers", 2, leaf=True),
     "layers/": LAYERS,
-    "losses.py": LAYERS,  # Keras: built from ops, used by Model.compile
-    "metrics.py": LAYERS,
+    "losses/": LAYERS,  # Keras: built from ops, used by Model.compile
+    "metrics/": LAYERS,
     "optimizers/": Layer("optimizers", 4),
     "models/": MODELS,
     "callbacks/": MODELS,  # drive Model.fit
