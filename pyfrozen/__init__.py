@@ -1,9 +1,9 @@
 """pyfrozen: CPU training with frozen parts, where freezing makes training cheaper.
 
 The top level mirrors Keras 3 (``import pyfrozen as keras``): ``Input``, ``Model``,
-``Sequential``, ``layers``, ``optimizers``, ``callbacks``, ``applications``,
-``initializers``. The kernels live in a C++ core (``pyfrozen._core``); its run-time
-settings are re-exported here too.
+``Sequential``, ``layers``, ``optimizers``, ``losses``, ``metrics``, ``callbacks``,
+``applications``, ``initializers``. The kernels live in a C++ core
+(``pyfrozen._core``); its run-time settings are re-exported here too.
 """
 
 import os
@@ -30,6 +30,8 @@ from pyfrozen import (
     initializers,
     io,
     layers,
+    losses,
+    metrics,
     models,
     ops,
     optimizers,
@@ -74,6 +76,8 @@ __all__ = [
     "initializers",
     "io",
     "layers",
+    "losses",
+    "metrics",
     "models",
     "no_grad",
     "ops",

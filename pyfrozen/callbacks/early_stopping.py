@@ -46,9 +46,9 @@ class EarlyStopping(Callback):
 
     def _set_monitor_op(self) -> None:
         self.monitor_op = monitor_op(self.mode, self.monitor, self.model, "EarlyStopping")
-        if self.monitor_op is operator.less:
+        if self.monitor_op is operator.lt:
             self.min_delta = -abs(self.min_delta)
-        self.best = float("inf") if self.monitor_op is operator.less else -float("inf")
+        self.best = float("inf") if self.monitor_op is operator.lt else -float("inf")
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.wait = 0

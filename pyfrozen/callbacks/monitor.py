@@ -19,7 +19,7 @@ def check_mode(mode: str, owner: str) -> str:
 
 
 def monitor_op(mode: str, monitor: str, model: Any, owner: str) -> Any:
-    """``operator.less`` (lower is better) or ``operator.greater``.
+    """``operator.lt`` (lower is better) or ``operator.gt``.
 
     In "auto" mode: "loss" and ``*_loss`` go down; a metric of the model with a
     ``_direction`` ("up"/"down") says so; names with acc/auc/precision/recall go up.
@@ -28,19 +28,19 @@ def monitor_op(mode: str, monitor: str, model: Any, owner: str) -> Any:
         ValueError: "auto" cannot tell (Keras's message: pass mode="min" or "max").
     """
     if mode == "min":
-        return operator.less
+        return operator.lt
     if mode == "max":
-        return operator.greater
+        return operator.gt
     name = monitor.removeprefix("val_")
     if name == "loss" or name.endswith("_loss"):
-        return operator.less
+        return operator.lt
     for metric in _model_metrics(model):
         if getattr(metric, "name", None) == name and hasattr(metric, "_direction"):
-            return operator.greater if metric._direction == "up" else operator.less
+            return operator.gt if metric._direction == "up" else operator.lt
     if any(hint in name for hint in _MAX_HINTS):
-        return operator.greater
+        return operator.gt
     if any(hint in name for hint in ("error", "mse", "mae", "crossentropy", "divergence")):
-        return operator.less
+        return operator.lt
     raise ValueError(f"{owner} callback received monitor={monitor}, but pyfrozen isn't able to "
                      "automatically determine whether that metric should be maximized or "
                      "minimized. Pass `mode='max'` in order to monitor based on the highest "

@@ -13,27 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from pyfrozen import losses
+from pyfrozen import metrics as metrics_module
 from pyfrozen.models.data_adapter import flatten
 from pyfrozen.tensor import Tensor
-
-
-class MeanTracker:
-    """A weighted running mean (what the loss trackers need of ``metrics.Mean``)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.total = 0.0
-        self.count = 0.0
-
-    def update_state(self, value: float, sample_weight: float = 1.0) -> None:
-        self.total += float(value) * float(sample_weight)
-        self.count += float(sample_weight)
-
-    def result(self) -> float:
-        return self.total / self.count if self.count else 0.0
-
-    def reset_state(self) -> None:
-        self.total = self.count = 0.0
 
 
 def _object_name(obj: Any) -> str:
@@ -41,36 +24,22 @@ def _object_name(obj: Any) -> str:
     return str(name) if name else type(obj).__name__.lower()
 
 
-def _resolve_loss(identifier: Any) -> Any:
-    """A loss callable ``(y_true, y_pred, sample_weight=None) -> scalar`` (strings and
-    configs through ``pyfrozen.losses.get``)."""
+def _check_loss_identifier(identifier: Any) -> None:
+    """Unknown names fail at compile(), not at the first batch."""
+    if isinstance(identifier, str) and identifier.lower() in ("crossentropy", "ce"):
+        return  # chosen from the shapes at the first batch, as Keras
     if isinstance(identifier, (str, dict)):
-        from pyfrozen import losses
-
-        return losses.get(identifier)
-    if not callable(identifier):
+        losses.get(identifier)
+    elif not callable(identifier):
         raise ValueError(f"Could not interpret loss identifier: {identifier!r}")
-    return identifier
 
 
-def _resolve_metric(identifier: Any, loss: Any, y_true: Any, y_pred: np.ndarray) -> Any:
-    """A stateful metric (strings through ``pyfrozen.metrics``; "accuracy" chosen from
-    the loss and the shapes as Keras 3 does)."""
-    if isinstance(identifier, (str, dict)):
-        from pyfrozen import metrics
-
-        if isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc"):
-            metric = metrics.resolve_accuracy(loss, y_pred.shape)
-            metric.name = identifier
-            return metric
-        return metrics.get(identifier)
-    if hasattr(identifier, "update_state") and hasattr(identifier, "result"):
+def _resolve_metric(identifier: Any, y_true: Any, y_pred: np.ndarray) -> Any:
+    """A stateful metric: Keras 3's ``get_metric`` ("accuracy" chosen from the shapes);
+    an object with ``update_state`` / ``result`` / ``reset_state`` is used as it is."""
+    if not isinstance(identifier, (str, dict, type)) and hasattr(identifier, "update_state"):
         return identifier
-    if callable(identifier):
-        from pyfrozen import metrics
-
-        return metrics.get(identifier)
-    raise ValueError(f"Could not interpret metric identifier: {identifier!r}")
+    return metrics_module.resolve(identifier, np.shape(y_true), np.shape(y_pred))
 
 
 def _per_output(spec: Any, names: list[str], what: str) -> list[Any]:
@@ -106,25 +75,32 @@ class CompileLoss:
                              "case) or a list, tuple, or dict (multiple output case). Received "
                              f"instead: loss_weights={loss_weights!r}")
         self.output_names = output_names
-        losses = _per_output(loss, output_names, "loss")
+        specs = _per_output(loss, output_names, "loss")
         weights = [None] * len(output_names) if loss_weights is None else (
             [loss_weights] * len(output_names) if isinstance(loss_weights, (int, float))
             else _per_output(loss_weights, output_names, "loss_weights"))
         self.entries: list[tuple[int, str, Any, Any]] = []
-        for i, (spec, weight) in enumerate(zip(losses, weights, strict=True)):
+        for i, (spec, weight) in enumerate(zip(specs, weights, strict=True)):
             if spec is not None:
-                self.entries.append((i, output_names[i], _resolve_loss(spec), weight))
+                _check_loss_identifier(spec)
+                self.entries.append((i, output_names[i], spec, weight))
         if not self.entries:
             raise ValueError("compile(): every output's loss is None: nothing would train")
-        self.metrics = [MeanTracker(f"{name}_loss") for _, name, _, _ in self.entries] if len(
-            self.entries) > 1 else []
+        self.built = False
+        self.metrics = [metrics_module.Mean(name=f"{name}_loss")
+                        for _, name, _, _ in self.entries] if len(self.entries) > 1 else []
         self.last_values: list[tuple[str, float, tuple, tuple]] = []
 
-    def loss_of(self, index: int) -> Any:
-        """The loss object of output ``index`` (None if it has none)."""
-        return next((fn for i, _, fn, _ in self.entries if i == index), None)
+    def build(self, y_true: list[Any], y_pred: list[Tensor]) -> None:
+        """Resolves each loss (``losses.resolve``: "crossentropy" needs the shapes)."""
+        self.entries = [(i, name, losses.resolve(spec, np.shape(y_true[i]), tuple(y_pred[i].shape))
+                         if y_true[i] is not None else spec, weight)
+                        for i, name, spec, weight in self.entries]
+        self.built = True
 
     def __call__(self, y_true: list[Any], y_pred: list[Tensor], sample_weight: Any) -> Tensor:
+        if not self.built:
+            self.build(y_true, y_pred)
         total = None
         self.last_values = []
         weights = flatten(sample_weight) if isinstance(sample_weight, (list, tuple)) else None
@@ -134,7 +110,8 @@ class CompileLoss:
             self.last_values.append((name, float(value.data), tuple(y_pred[i].shape),
                                      tuple(np.shape(y_true[i]))))
             if self.metrics:
-                self.metrics[k].update_state(float(value.data), len(y_pred[i].data))
+                self.metrics[k].update_state(float(value.data),
+                                             sample_weight=len(y_pred[i].data))
             if weight is not None:
                 value = value * float(weight)
             total = value if total is None else total + value
@@ -183,8 +160,7 @@ class CompileMetrics:
         self.built = False
         self._flat: list[tuple[int, bool, Any]] = []  # (output, weighted, metric)
 
-    def build(self, y_true: list[Any], y_pred: list[np.ndarray], loss: CompileLoss | None
-              ) -> None:
+    def build(self, y_true: list[Any], y_pred: list[np.ndarray]) -> None:
         names = self.output_names
         for weighted, spec in zip((False, True), self._user, strict=True):
             if not spec:
@@ -193,10 +169,9 @@ class CompileMetrics:
                 spec, dict) else [spec]
             for i, entry in enumerate(per_output):
                 items = entry if isinstance(entry, (list, tuple)) else [entry]
-                lf = loss.loss_of(i) if loss is not None else None
                 for item in items:
                     if item is not None:
-                        metric = _resolve_metric(item, lf, y_true[i], y_pred[i])
+                        metric = _resolve_metric(item, y_true[i], y_pred[i])
                         self._flat.append((i, weighted, metric))
         self.built = True
 
@@ -204,10 +179,10 @@ class CompileMetrics:
     def metrics(self) -> list[Any]:
         return [m for _, _, m in self._flat]
 
-    def update_state(self, y_true: list[Any], y_pred: list[np.ndarray], sample_weight: Any,
-                     loss: CompileLoss | None = None) -> None:
+    def update_state(self, y_true: list[Any], y_pred: list[np.ndarray], sample_weight: Any
+                     ) -> None:
         if not self.built:
-            self.build(y_true, y_pred, loss)
+            self.build(y_true, y_pred)
         weights = flatten(sample_weight) if isinstance(sample_weight, (list, tuple)) else None
         for i, weighted, metric in self._flat:
             if y_true[i] is None:
@@ -224,6 +199,8 @@ class CompileMetrics:
     def result(self) -> dict[str, float]:
         """``{name: value}``: output-prefixed for several outputs, duplicates numbered."""
         out: dict[str, float] = {}
+        if not self.built:
+            return out
         counts: dict[str, int] = {}
         for i, weighted, metric in self._flat:
             name = metric.name

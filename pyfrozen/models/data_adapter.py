@@ -173,24 +173,23 @@ class ArrayAdapter:
         return "Data cardinality is ambiguous: make sure all arrays contain the same number " \
                "of samples. " + ", ".join(parts)
 
-    def _order(self) -> np.ndarray:
-        if not self.shuffle:
-            return np.arange(self.size)
-        if self.shuffle == "batch":
+    def _batch_indices(self) -> list[np.ndarray]:
+        starts = range(0, max(self.size, 1), self.batch_size)
+        if self.shuffle == "batch":  # the chunks in a random order, each one shuffled
             chunks = [np.random.permutation(np.arange(s, min(s + self.batch_size, self.size)))
-                      for s in range(0, self.size, self.batch_size)]
-            return np.concatenate([chunks[i] for i in np.random.permutation(len(chunks))])
-        return np.random.permutation(self.size)
+                      for s in starts]
+            return [chunks[i] for i in np.random.permutation(len(chunks))]
+        order = np.random.permutation(self.size)
+        return [order[s:s + self.batch_size] for s in starts]
 
     def __iter__(self) -> Iterator[Any]:
-        order = self._order()
-        for start in range(0, max(self.size, 1), self.batch_size):
-            index = order[start:start + self.batch_size]
-            if self.shuffle:
-                yield map_structure(lambda a, i=index: a[i], self.data)
-            else:
+        if not self.shuffle:
+            for start in range(0, max(self.size, 1), self.batch_size):
                 stop = start + self.batch_size
                 yield map_structure(lambda a, s=start, e=stop: a[s:e], self.data)
+            return
+        for index in self._batch_indices():
+            yield map_structure(lambda a, i=index: a[i], self.data)
 
     def on_epoch_end(self) -> None:
         """Nothing to do for arrays."""

@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from pyfrozen import metrics as metrics_module
 from pyfrozen import optimizers
 from pyfrozen.autograd import no_grad
 from pyfrozen.models import loops
-from pyfrozen.models.compile_utils import CompileLoss, CompileMetrics, MeanTracker
+from pyfrozen.models.compile_utils import CompileLoss, CompileMetrics
 from pyfrozen.models.data_adapter import (
     class_weight_to_sample_weights,
     flatten,
@@ -37,7 +38,7 @@ class Trainer:
     history: Any = None
     _compile_loss: CompileLoss | None = None
     _compile_metrics: CompileMetrics | None = None
-    _loss_tracker: MeanTracker | None = None
+    _loss_tracker: Any = None
     _compile_spec: tuple[Any, Any] | None = None
     _compile_built = False
 
@@ -72,7 +73,7 @@ class Trainer:
         self.loss = loss
         self._compile_spec = (loss, loss_weights, metrics, weighted_metrics)
         self._compile_loss = self._compile_metrics = None
-        self._loss_tracker = MeanTracker("loss")
+        self._loss_tracker = metrics_module.Mean(name="loss")
         self.run_eagerly = run_eagerly
         self.jit_compile = jit_compile
         self.stop_training = False
@@ -205,8 +206,7 @@ class Trainer:
             preds = list(y_pred) if isinstance(y_pred, (list, tuple)) else [y_pred]
             arrays = [p.data if isinstance(p, Tensor) else np.asarray(p) for p in preds]
             targets = self._targets(y, self._compile_metrics.output_names)
-            self._compile_metrics.update_state(targets, arrays, sample_weight,
-                                               self._compile_loss)
+            self._compile_metrics.update_state(targets, arrays, sample_weight)
         return self.get_metrics_result()
 
     def _step_weights(self) -> list[Any]:
@@ -249,7 +249,7 @@ class Trainer:
         weights = self._step_weights()
         loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
         value = float(np.asarray(loss.data))
-        self._loss_tracker.update_state(value, _batch_size(x))
+        self._loss_tracker.update_state(value, sample_weight=_batch_size(x))
         if not math.isfinite(value):
             self._nonfinite = self._nonfinite_message(value, x)
         elif weights:
@@ -266,7 +266,8 @@ class Trainer:
         with no_grad():
             y_pred, _, _ = self._forward(x, training=False)
             loss = self.compute_loss(x, y, y_pred, sample_weight, training=False)
-            self._loss_tracker.update_state(float(np.asarray(loss.data)), _batch_size(x))
+            self._loss_tracker.update_state(float(np.asarray(loss.data)),
+                                            sample_weight=_batch_size(x))
             return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def predict_step(self, data: Any) -> Any:
