@@ -76,7 +76,7 @@ def fit(model: Any, x: Any, y: Any, batch_size: Any, epochs: int, verbose: Any,
                           "your dataset or generator can generate at least `steps_per_epoch * "
                           "epochs` batches.", stacklevel=3)
             break
-        epoch_logs = dict(_metrics_or_logs(model, logs))
+        epoch_logs = pythonify_logs(_metrics_or_logs(model, logs))
         if val_iterator is not None and _should_eval(epoch, validation_freq):
             val_logs = evaluate(model, None, None, None, verbose, None, None, cbs, True,
                                 _iterator=val_iterator)
@@ -127,16 +127,21 @@ def evaluate(model: Any, x: Any, y: Any, batch_size: Any, verbose: Any, sample_w
         cbs.on_test_batch_end(step, logs)
         if model.stop_evaluating:
             break
-    logs = {k: _pythonify(v) for k, v in _metrics_or_logs(model, logs).items()}
+    logs = pythonify_logs(_metrics_or_logs(model, logs))
     cbs.on_test_end(logs)
     return logs if return_dict else flatten_metrics_in_order(model, logs)
 
 
-def _pythonify(value: Any) -> Any:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return value
+def pythonify_logs(logs: dict[str, Any]) -> dict[str, Any]:
+    """Floats where possible, keys sorted (Keras 3: History and evaluate's dict list
+    "accuracy" before "loss", then the ``val_`` keys)."""
+    out: dict[str, Any] = {}
+    for key, value in sorted(logs.items()):
+        try:
+            out[key] = float(value)
+        except (TypeError, ValueError):
+            out[key] = value
+    return out
 
 
 def flatten_metrics_in_order(model: Any, logs: dict[str, Any]) -> Any:

@@ -209,9 +209,10 @@ class Trainer:
             self._compile_metrics.update_state(targets, arrays, sample_weight)
         return self.get_metrics_result()
 
-    def _step_weights(self) -> list[Any]:
+    def _step_weights(self, every: list[Any]) -> list[Any]:
         """The weights trainable now; warns once if they differ from those at compile()."""
-        weights = self.trainable_weights
+        # What ``self.trainable_weights`` returns, from the list already walked.
+        weights = [w for w in every if w.trainable and w.requires_grad] if self.trainable else []
         ids = frozenset(map(id, weights))
         if self._compiled_trainable is None:
             self._compiled_trainable = ids
@@ -233,20 +234,21 @@ class Trainer:
     def train_step(self, data: Any) -> dict[str, float]:
         """One gradient step on a batch ``x`` / ``(x, y)`` / ``(x, y, sample_weight)``.
 
-        Gradients are zeroed first; ``optimizer.apply`` gets the weights that are
-        trainable now. A step whose loss is not finite updates nothing (``fit`` then
-        raises, unless a callback such as TerminateOnNaN stops training).
+        Every weight's gradient is zeroed before backward; ``optimizer.apply`` gets the
+        weights that are trainable now. A step whose loss is not finite updates nothing
+        (``fit`` then raises, unless a callback such as TerminateOnNaN stops training).
 
         Returns:
             The metrics so far in the epoch (``{"loss": ..., ...}``).
         """
         x, y, sample_weight = unpack_x_y_sample_weight(data)
-        for w in self.weights:
-            w.grad = None
         y_pred, _, _ = self._forward(x, training=True)
+        every = _all_weights(self)  # as ``self.weights``, in one pass (not quadratic)
+        for w in every:  # zeroed before backward, where gradients accumulate (Keras's order)
+            w.grad = None
         if not self._lr_resolved:
             self._resolve_lr_multipliers()
-        weights = self._step_weights()
+        weights = self._step_weights(every)
         loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
         value = float(np.asarray(loss.data))
         self._loss_tracker.update_state(value, sample_weight=_batch_size(x))
@@ -311,7 +313,7 @@ class Trainer:
                                  "specified at the same time.")
             sample_weight = class_weight_to_sample_weights(y, class_weight)
         self.reset_metrics()
-        logs = self.train_step((x, y, sample_weight))
+        logs = loops.pythonify_logs(self.train_step((x, y, sample_weight)))
         self._raise_if_nonfinite("train_on_batch")
         return logs if return_dict else loops.flatten_metrics_in_order(self, logs)
 
@@ -320,7 +322,7 @@ class Trainer:
         """The loss (and metrics) of one batch in inference mode."""
         self._assert_compile_called("test_on_batch")
         self.reset_metrics()
-        logs = self.test_step((x, y, sample_weight))
+        logs = loops.pythonify_logs(self.test_step((x, y, sample_weight)))
         return logs if return_dict else loops.flatten_metrics_in_order(self, logs)
 
     def predict_on_batch(self, x: Any) -> Any:
@@ -392,6 +394,24 @@ class Trainer:
             An array, or a list of arrays for several outputs.
         """
         return loops.predict(self, x, batch_size, verbose, steps, callbacks)
+
+
+def _all_weights(layer: Any) -> list[Any]:
+    """``layer.weights`` (same order: own weights, then each sub-layer's, depth first, each
+    weight once) without its quadratic duplicate check: this runs every step."""
+    out: list[Any] = []
+    seen: set[int] = set()
+
+    def walk(node: Any) -> None:
+        for p in node._own_weights(True) + node._own_weights(False):
+            if id(p) not in seen:
+                seen.add(id(p))
+                out.append(p)
+        for child in node._tracked:
+            walk(child)
+
+    walk(layer)
+    return out
 
 
 def _batch_size(x: Any) -> int:

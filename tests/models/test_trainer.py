@@ -42,11 +42,11 @@ def test_history_and_evaluate_with_a_metric(small_model, sparse_ce, accuracy):
     model.compile("sgd", loss=sparse_ce, metrics=[accuracy()])
     history = model.fit(x, labels, epochs=2, batch_size=6, verbose=0,
                         validation_data=(x[:12], labels[:12]))
-    assert list(history.history) == ["loss", "accuracy", "val_loss", "val_accuracy"]
+    assert list(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
     loss, acc = model.evaluate(x, labels, verbose=0)
     assert 0.0 <= acc <= 1.0 and loss > 0
     logs = model.evaluate(x, labels, verbose=0, return_dict=True)
-    assert list(logs) == ["loss", "accuracy"] and logs["loss"] == pytest.approx(loss)
+    assert list(logs) == ["accuracy", "loss"] and logs["loss"] == pytest.approx(loss)
     assert model.metrics_names == ["loss", "compile_metrics"]
 
 
@@ -70,7 +70,7 @@ def test_multi_output_losses_weights_and_names(mse):
     yb_onehot = np.eye(3, dtype=np.float32)[yb]
     history = model.fit(x, {"out_a": ya, "out_b": yb_onehot}, epochs=1, batch_size=16,
                         verbose=0)
-    assert list(history.history) == ["loss", "out_b_accuracy", "out_a_loss", "out_b_loss"]
+    assert list(history.history) == ["loss", "out_a_loss", "out_b_accuracy", "out_b_loss"]
     h = history.history
     assert h["loss"][0] == pytest.approx(h["out_a_loss"][0] + 0.5 * h["out_b_loss"][0])
     # evaluate: Keras's order (loss, then model.metrics' names, then the rest sorted)
@@ -386,3 +386,24 @@ def test_fit_argument_errors(small_model, regression_data, mse):
         model.fit(x, y[:5], verbose=0)
     with pytest.raises(NotImplementedError, match="steps_per_execution"):
         model.compile("sgd", loss=mse, steps_per_execution=4)
+
+
+def test_unbuilt_sequential_and_subclassed_models_train(regression_data, mse):
+    x, y = regression_data
+
+    class TwoLayers(pyfrozen.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = layers.Dense(5, activation="relu")
+            self.out = layers.Dense(2)
+
+        def call(self, inputs):
+            return self.out(self.hidden(inputs))
+
+    for model in (pyfrozen.Sequential([layers.Dense(5, activation="relu"), layers.Dense(2)]),
+                  TwoLayers()):
+        model.compile(pyfrozen.optimizers.Adam(0.01), loss=mse, metrics=["mae"])
+        history = model.fit(x, y, epochs=3, batch_size=10, verbose=0)
+        assert list(history.history) == ["loss", "mae"]  # sorted, as Keras 3
+        assert history.history["loss"][-1] < history.history["loss"][0]
+        assert len(model.evaluate(x, y, verbose=0)) == 2
