@@ -242,8 +242,14 @@ class Trainer:
             The metrics so far in the epoch (``{"loss": ..., ...}``).
         """
         x, y, sample_weight = unpack_x_y_sample_weight(data)
+        built = self.built
+        every, states = _walk(self) if built else ([], [])
+        # BatchNormalization moves its statistics during the forward pass: keep them, so a
+        # non-finite batch leaves every weight as it was (a few KB even for MobileNet).
+        saved = [(p, p.data.copy()) for p in states]
         y_pred, _, _ = self._forward(x, training=True)
-        every = _all_weights(self)  # as ``self.weights``, in one pass (not quadratic)
+        if not built:  # layers built lazily by this first call
+            every, _ = _walk(self)
         for w in every:  # zeroed before backward, where gradients accumulate (Keras's order)
             w.grad = None
         if not self._lr_resolved:
@@ -254,6 +260,10 @@ class Trainer:
         self._loss_tracker.update_state(value, sample_weight=_batch_size(x))
         if not math.isfinite(value):
             self._nonfinite = self._nonfinite_message(value, x)
+            with no_grad():
+                for p, array in saved:
+                    np.copyto(p.data, array)
+                    p._bump_version()
         elif weights:
             loss = self.optimizer.scale_loss(loss)
             if loss.requires_grad:
@@ -396,22 +406,27 @@ class Trainer:
         return loops.predict(self, x, batch_size, verbose, steps, callbacks)
 
 
-def _all_weights(layer: Any) -> list[Any]:
+def _walk(layer: Any) -> tuple[list[Any], list[Any]]:
     """``layer.weights`` (same order: own weights, then each sub-layer's, depth first, each
-    weight once) without its quadratic duplicate check: this runs every step."""
+    weight once) without its quadratic duplicate check, as this runs every step; and the
+    weights created non-trainable (moving statistics)."""
     out: list[Any] = []
+    states: list[Any] = []
     seen: set[int] = set()
 
     def walk(node: Any) -> None:
-        for p in node._own_weights(True) + node._own_weights(False):
-            if id(p) not in seen:
-                seen.add(id(p))
-                out.append(p)
+        for created_trainable in (True, False):
+            for p in node._own_weights(created_trainable):
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    out.append(p)
+                    if not created_trainable:
+                        states.append(p)
         for child in node._tracked:
             walk(child)
 
     walk(layer)
-    return out
+    return out, states
 
 
 def _batch_size(x: Any) -> int:

@@ -290,6 +290,22 @@ def test_terminate_on_nan_stops_with_the_last_good_weights(small_model, regressi
     assert all(np.isfinite(w).all() for w in model.get_weights())
 
 
+def test_a_nan_batch_leaves_batchnorm_statistics_as_they_were(capsys):
+    inputs = pyfrozen.Input((3,))
+    bn = layers.BatchNormalization(name="bn")
+    model = pyfrozen.Model(inputs, layers.Dense(1)(bn(inputs)))
+    model.compile("sgd", loss="mse")
+    x = np.random.default_rng(6).standard_normal((8, 3)).astype(np.float32)
+    model.train_on_batch(x, np.ones((8, 1)))
+    before = model.get_weights()
+    x[2, 0] = np.nan
+    model.fit(x, np.ones((8, 1)), batch_size=8, verbose=0,
+              callbacks=[pyfrozen.callbacks.TerminateOnNaN()])
+    assert "Invalid loss" in capsys.readouterr().out
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 # ---------------------------------------------------------------------------------------
 # Data: dicts, lists, generators, Sequences
 # ---------------------------------------------------------------------------------------
