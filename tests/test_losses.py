@@ -171,6 +171,21 @@ def test_gradients_match_central_differences(rng, case, reduction, weighted):
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
+def test_float32_predictions_compute_in_float32(rng, case):
+    cls, kwargs, _, y_true, y_pred = make(case, rng)
+    loss = cls(**kwargs)
+    x32 = pyfrozen.tensor(y_pred.astype(np.float32), requires_grad=True)
+    x64 = pyfrozen.tensor(y_pred, requires_grad=True)
+    v32, v64 = loss(y_true, x32), loss(y_true, x64)  # float64 labels for float32 outputs
+    v32.backward()
+    v64.backward()
+    assert v32.dtype == x32.grad.dtype == np.float32
+    np.testing.assert_allclose(v32.item(), v64.item(), rtol=2e-5)
+    scale = np.abs(x64.grad.data).max()
+    np.testing.assert_allclose(x32.grad.data, x64.grad.data, atol=2e-5 * scale)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
 def test_the_lowercase_function_gives_the_per_sample_losses(rng, case):
     cls, kwargs, ref, y_true, y_pred = make(case, rng, (2, 3, 4))
     fn = losses.get(cls().name if case != "huber" else "huber")
@@ -206,6 +221,8 @@ def _torch_cases(torch):
         "cce_logits_smooth": lambda y, p: F.cross_entropy(p, y, label_smoothing=0.1),
         "scce_logits": lambda y, p: F.cross_entropy(p, y),
         "bce_probs": lambda y, p: F.binary_cross_entropy(p, y.to(p.dtype)),
+        "bce_logits_smooth": lambda y, p: F.binary_cross_entropy_with_logits(
+            p, y.to(p.dtype) * 0.8 + 0.1),
         "mse": lambda y, p: F.mse_loss(p, y),
         "mae": lambda y, p: F.l1_loss(p, y),
         "huber": lambda y, p: F.huber_loss(p, y, delta=0.7),
@@ -216,8 +233,9 @@ def _torch_cases(torch):
     }
 
 
-@pytest.mark.parametrize("case", ["cce_logits_smooth", "scce_logits", "bce_probs", "mse",
-                                  "mae", "huber", "kld", "distillation"])
+@pytest.mark.parametrize("case", ["cce_logits_smooth", "scce_logits", "bce_probs",
+                                  "bce_logits_smooth", "mse", "mae", "huber", "kld",
+                                  "distillation"])
 def test_values_and_gradients_match_torch(rng, torch, case):
     cls, kwargs, _, y_true, y_pred = make(case, rng, (6, 5))
     x = pyfrozen.tensor(y_pred, requires_grad=True)

@@ -34,6 +34,8 @@ def check_same_shape(y_true: Any, y_pred: Tensor, where: str, hint: str = "") ->
 
 def check_axis(axis: Any, ndim: int, where: str) -> int:
     """``axis`` as a non-negative int (a bool is refused, as Keras does)."""
+    if axis == -1 and type(axis) is int and ndim:
+        return ndim - 1
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
         raise ValueError(f"{where}: `axis` must be of type `int`. Received: axis={axis!r}")
     if not -ndim <= axis < max(ndim, 1):

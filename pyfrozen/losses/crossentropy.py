@@ -65,6 +65,8 @@ def sparse_labels(y_true: Any, y_pred: Tensor, where: str) -> np.ndarray:
 
 
 def _check_range(labels: np.ndarray, classes: int, y_pred: Tensor, where: str) -> None:
+    if not labels.size or (labels.min() >= 0 and labels.max() < classes):
+        return
     bad = (labels < 0) | (labels >= classes)
     if bad.any():
         at = tuple(int(i) for i in np.argwhere(bad)[0])

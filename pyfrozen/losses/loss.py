@@ -25,6 +25,7 @@ from pyfrozen.ops._util import float_operand
 from pyfrozen.ops.loss import _target
 from pyfrozen.tensor import Tensor
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 REDUCTIONS = ("sum_over_batch_size", "sum", None, "none", "mean", "mean_with_sample_weight")
 
 
@@ -62,6 +63,8 @@ def to_snake_case(name: str) -> str:
 
 def as_prediction(y_pred: Any, dtype: Any, where: str) -> Tensor:
     """``y_pred`` as a float Tensor (cast differentiably to ``dtype`` when one is set)."""
+    if dtype is None and isinstance(y_pred, Tensor) and y_pred.data.dtype in _FLOATS:
+        return y_pred  # the common case, once per step: no further checks
     if not isinstance(y_pred, Tensor):
         array = np.asarray(y_pred)
         if array.dtype.kind != "f" or not isinstance(y_pred, np.ndarray):
