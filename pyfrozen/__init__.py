@@ -1,7 +1,9 @@
 """pyfrozen: CPU training with frozen parts, where freezing makes training cheaper.
 
-The kernels live in a C++ core (``pyfrozen._core``); this package re-exports the
-run-time settings and the kernels that are public today.
+The top level mirrors Keras 3 (``import pyfrozen as keras``): ``Input``, ``Model``,
+``Sequential``, ``layers``, ``optimizers``, ``losses``, ``metrics``, ``callbacks``,
+``applications``, ``initializers``. The kernels live in a C++ core
+(``pyfrozen._core``); its run-time settings are re-exported here too.
 """
 
 import os
@@ -23,10 +25,13 @@ from pyfrozen import (
     _core,
     applications,
     autograd,
+    callbacks,
     datasets,
     initializers,
     io,
     layers,
+    losses,
+    metrics,
     models,
     ops,
     optimizers,
@@ -43,16 +48,22 @@ from pyfrozen._core import (
     supported_isas,
 )
 from pyfrozen.autograd import enable_grad, inference_mode, no_grad
+from pyfrozen.layers import Input
+from pyfrozen.models import Model, Sequential
 from pyfrozen.tensor import Parameter, Tensor, tensor
 
 __version__ = _dist_version("pyfrozen")
 
 __all__ = [
+    "Input",
+    "Model",
     "Parameter",
+    "Sequential",
     "Tensor",
     "__version__",
     "applications",
     "autograd",
+    "callbacks",
     "datasets",
     "cache_sizes",
     "detected_isa",
@@ -65,6 +76,8 @@ __all__ = [
     "initializers",
     "io",
     "layers",
+    "losses",
+    "metrics",
     "models",
     "no_grad",
     "ops",

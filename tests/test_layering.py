@@ -48,7 +48,7 @@ RULES: dict[str, Layer] = {
     "metrics/": LAYERS,
     "optimizers/": Layer("optimizers", 4),
     "models/": MODELS,
-    "callbacks.py": MODELS,  # drive Model.fit
+    "callbacks/": MODELS,  # drive Model.fit
     "applications/": Layer("applications", 6),
     "testing.py": Layer("testing", 6),  # check_op / check_layer test ops and layers
     "__init__.py": FACADE,

@@ -47,6 +47,15 @@ def test_importing_a_source_folder_says_what_happened(tmp_path):
     assert "Run Python from another directory" in last and "pip install -e ." in last
 
 
+def test_top_level_names_of_keras_3():
+    """``import pyfrozen as keras`` finds what a Keras script uses at the top level."""
+    keras_names = {"Input", "Model", "Sequential", "layers", "optimizers", "losses", "metrics",
+                   "callbacks", "applications", "initializers"}
+    assert keras_names <= set(pyfrozen.__all__)
+    assert all(getattr(pyfrozen, name) is not None for name in pyfrozen.__all__)
+    assert pyfrozen.Model is pyfrozen.models.Model and pyfrozen.Input is pyfrozen.layers.Input
+
+
 def test_versions_agree():
     assert pyfrozen.__version__ == _core.version()
 

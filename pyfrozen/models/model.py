@@ -13,14 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from pyfrozen.autograd import no_grad
 from pyfrozen.layers.layer import Layer, to_tensor, unique_name
 from pyfrozen.models.graph import Graph, flat
+from pyfrozen.models.trainer import Trainer
 from pyfrozen.tensor import Tensor
 
 
-class Model(Layer):
-    """Groups layers into a model with ``predict``, ``summary`` and weight files.
+class Model(Trainer, Layer):
+    """Groups layers into a model with ``compile`` / ``fit`` / ``evaluate`` / ``predict``,
+    ``summary`` and weight files.
 
     Args:
         inputs: symbolic input(s) from ``pyfrozen.layers.Input`` (functional API).
@@ -147,35 +148,6 @@ class Model(Layer):
                 out = [(batch, *t.shape[1:]) for t in self._graph.outputs]
                 return out if self._graph.output_is_list else out[0]
         return super().compute_output_shape(input_shape)
-
-    def predict(self, x: Any, batch_size: int = 32) -> Any:
-        """Outputs for ``x`` as numpy arrays, in batches, in inference mode, tape-free.
-
-        Args:
-            x: an array (or a list of arrays for several inputs), batch first.
-            batch_size: samples per forward pass.
-
-        Returns:
-            An array, or a list of arrays for several outputs.
-        """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1. Received: batch_size={batch_size}")
-        x = self._data_structure(x)
-        values = flat(x)
-        n = len(values[0])
-        if any(len(v) != n for v in values):
-            raise ValueError(f"predict: inputs have different batch sizes "
-                             f"{[len(v) for v in values]}")
-        chunks: list[list[np.ndarray]] = []
-        with no_grad():
-            for start in range(0, max(n, 1), batch_size):  # an empty x: one empty batch
-                batch = [v[start:start + batch_size] for v in values]
-                out = self(batch if isinstance(x, (list, tuple)) else batch[0], training=False)
-                chunks.append([t.data for t in flat(out)])
-        merged = [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
-        output_is_list = self._graph.output_is_list if self._graph is not None else isinstance(
-            out, (list, tuple))
-        return merged if output_is_list else merged[0]
 
     # --- summary and weight files (pyfrozen.models.summary / saving) ---------------------------
 
