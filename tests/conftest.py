@@ -55,6 +55,7 @@ def _required() -> bool:
 # count them in one line instead of listing each test (see pytest_terminal_summary).
 _ORACLE_SKIP = "optional oracle missing:"
 _ORACLE_HOW = {"torch": "pip install torch==2.13.0", "h5py": "pip install h5py",
+               "keras": "pip install keras",
                "peer model files": "set PYFROZEN_PEER_FIXTURES to their folder"}
 
 
@@ -79,6 +80,14 @@ def torch():
 def h5py():
     """h5py, to read Keras 3 weight files: optional like ``torch``, required in CI."""
     return _optional_module("h5py")
+
+
+@pytest.fixture(scope="session")
+def keras():
+    """Keras 3 on the torch backend, the API-parity oracle: optional like ``torch``,
+    required in CI (.ci/run installs it)."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    return _optional_module("keras")
 
 
 # Model files written by Keras 3 and TensorFlow.js themselves (their README says how):

@@ -6,12 +6,9 @@ Without Keras the pyfrozen half still checks the expected values written out her
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import warnings
 
 import numpy as np
-import pytest
 
 SCRIPT = '''
 rng = np.random.default_rng(0)
@@ -66,10 +63,7 @@ def test_pyfrozen_results_have_keras_keys_and_order():
     assert summary("pyfrozen") == EXPECTED
 
 
-@pytest.mark.skipif(importlib.util.find_spec("keras") is None,
-                    reason="Keras 3 is not installed (optional comparison)")
-def test_keras_3_gives_the_same():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
+def test_keras_3_gives_the_same(keras):  # the fixture imports it on the torch backend
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reference = summary("keras")

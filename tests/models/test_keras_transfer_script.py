@@ -11,12 +11,9 @@ at toy sizes so it runs in seconds. The same text runs under pyfrozen
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import warnings
 
 import numpy as np
-import pytest
 
 HEADERS = {
     "pyfrozen": "import pyfrozen as keras\nfrom pyfrozen import layers\n",
@@ -117,10 +114,7 @@ def test_the_script_runs_under_pyfrozen(tmp_path):
     assert 1 <= len(ns["history_ft"].history["loss"]) <= 3
 
 
-@pytest.mark.skipif(importlib.util.find_spec("keras") is None,
-                    reason="Keras 3 is not installed (optional comparison)")
-def test_keras_gives_the_same_keys_and_shapes(tmp_path):
-    os.environ.setdefault("KERAS_BACKEND", "torch")
+def test_keras_gives_the_same_keys_and_shapes(tmp_path, keras):  # keras: the torch backend
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Keras's own notices (input size, ...)
         reference = _summary(run_script("keras", tmp_path))
