@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 
 from pyfrozen.layers.layer import Layer, to_tensor, unique_name
+from pyfrozen.models.freezing import Freezing
 from pyfrozen.models.graph import Graph, flat
 from pyfrozen.models.trainer import Trainer
 from pyfrozen.tensor import Tensor
 
 
-class Model(Trainer, Layer):
+class Model(Trainer, Freezing, Layer):
     """Groups layers into a model with ``compile`` / ``fit`` / ``evaluate`` / ``predict``,
     ``summary`` and weight files.
 
@@ -35,6 +36,9 @@ class Model(Trainer, Layer):
         no weight gradients, BatchNormalization in inference mode. Calling a frozen
         base with ``training=False`` (``base(x, training=False)``) keeps its
         BatchNormalization layers in inference mode even while the outer model trains.
+        ``freeze(patterns)`` / ``unfreeze(patterns, include_bn=False)`` /
+        ``freeze_to(layer_name)`` do it by glob patterns over layer names (see
+        pyfrozen.models.freezing); every change applies at the next training step.
 
     Example:
 
