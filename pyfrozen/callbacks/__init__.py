@@ -15,6 +15,7 @@ from pyfrozen.callbacks.learning_rate import LearningRateScheduler, ReduceLROnPl
 from pyfrozen.callbacks.model_checkpoint import ModelCheckpoint
 from pyfrozen.callbacks.progbar import Progbar
 from pyfrozen.callbacks.progbar_logger import ProgbarLogger
+from pyfrozen.callbacks.progressive_unfreezing import ProgressiveUnfreezing
 from pyfrozen.callbacks.terminate_on_nan import TerminateOnNaN
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "ModelCheckpoint",
     "Progbar",
     "ProgbarLogger",
+    "ProgressiveUnfreezing",
     "ReduceLROnPlateau",
     "TerminateOnNaN",
 ]
