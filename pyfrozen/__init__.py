@@ -35,6 +35,7 @@ from pyfrozen import (
     models,
     ops,
     optimizers,
+    utils,
 )
 from pyfrozen._core import (
     cache_sizes,
@@ -86,6 +87,7 @@ __all__ = [
     "set_num_threads",
     "supported_isas",
     "tensor",
+    "utils",
 ]
 
 

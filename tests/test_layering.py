@@ -43,6 +43,7 @@ RULES: dict[str, Layer] = {
     "io/": Layer("io", 2, leaf=True),
     "datasets/": Layer("datasets", 2, leaf=True),
     "initializers.py": Layer("initializers", 2, leaf=True),
+    "utils.py": Layer("utils", 2),  # set_random_seed: seeds the engine's generators
     "layers/": LAYERS,
     "losses/": LAYERS,  # Keras: built from ops, used by Model.compile
     "metrics/": LAYERS,

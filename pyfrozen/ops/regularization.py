@@ -23,6 +23,13 @@ from pyfrozen.tensor import Tensor
 _rng: np.random.Generator | None = None
 
 
+def seed_generator(seed: int) -> None:
+    """Replaces the process-wide generator by one seeded with ``seed``
+    (``pyfrozen.utils.set_random_seed``)."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+
+
 def _generator(seed: Any) -> np.random.Generator:
     global _rng
     if seed is None:
