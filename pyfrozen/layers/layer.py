@@ -207,11 +207,27 @@ class Layer:
 
     @property
     def weights(self) -> list[Parameter]:
-        """Every weight: own trainable-created, own non-trainable, then sub-layers'."""
-        out = self._own_weights(True) + self._own_weights(False)
-        for layer in self._tracked:
-            out += [w for w in layer.weights if all(w is not o for o in out)]
+        """Every weight: own trainable-created, own non-trainable, then sub-layers'
+        (depth first), each weight once at its first place."""
+        out: list[Parameter] = []
+        self._collect_weights(out, set())
         return out
+
+    def _collect_weights(self, out: list[Parameter], seen: set[int]) -> None:
+        # One identity set for the whole walk: linear in the number of weights (a scan
+        # of ``out`` per weight made MobileNet's 137 weights cost ~9,000 comparisons).
+        for p in self._own_weights(True) + self._own_weights(False):
+            if id(p) not in seen:
+                seen.add(id(p))
+                out.append(p)
+        for layer in self._tracked:
+            if type(layer).weights is Layer.weights:
+                layer._collect_weights(out, seen)
+            else:  # a subclass that defines its own ``weights``: take them as it says
+                for p in layer.weights:
+                    if id(p) not in seen:
+                        seen.add(id(p))
+                        out.append(p)
 
     @property
     def trainable_weights(self) -> list[Parameter]:
@@ -223,8 +239,8 @@ class Layer:
     @property
     def non_trainable_weights(self) -> list[Parameter]:
         """The other weights (all of them when the layer is not trainable)."""
-        trainable = self.trainable_weights
-        return [w for w in self.weights if all(w is not t for t in trainable)]
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
 
     def get_weight(self, name: str) -> Parameter:
         """This layer's own weight called ``name`` (ValueError listing the names if none)."""
