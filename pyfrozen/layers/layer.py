@@ -213,16 +213,21 @@ class Layer:
         self._collect_weights(out, set())
         return out
 
-    def _collect_weights(self, out: list[Parameter], seen: set[int]) -> None:
+    def _collect_weights(self, out: list[Parameter], seen: set[int],
+                         states: list[Parameter] | None = None) -> None:
         # One identity set for the whole walk: linear in the number of weights (a scan
         # of ``out`` per weight made MobileNet's 137 weights cost ~9,000 comparisons).
-        for p in self._own_weights(True) + self._own_weights(False):
-            if id(p) not in seen:
-                seen.add(id(p))
-                out.append(p)
+        # ``states`` also receives the weights created non-trainable (moving statistics).
+        for created_trainable in (True, False):
+            for p in self._own_weights(created_trainable):
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    out.append(p)
+                    if states is not None and not created_trainable:
+                        states.append(p)
         for layer in self._tracked:
             if type(layer).weights is Layer.weights:
-                layer._collect_weights(out, seen)
+                layer._collect_weights(out, seen, states)
             else:  # a subclass that defines its own ``weights``: take them as it says
                 for p in layer.weights:
                     if id(p) not in seen:

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
 from pyfrozen.layers.batch_normalization import BatchNormalization
+from pyfrozen.layers.input_layer import InputLayer
 from pyfrozen.layers.layer import Layer
 
 
@@ -36,15 +37,11 @@ def _is_bn(layer: Layer) -> bool:
     return isinstance(layer, BatchNormalization)
 
 
-def _is_input_layer(layer: Layer) -> bool:
-    return type(layer).__name__ == "InputLayer"
-
-
 def _children(layer: Layer) -> list[Layer]:
     """Sub-layers in graph order (a functional model's ``layers``), else tracking order."""
     layers = getattr(layer, "layers", None)
     children = layers if isinstance(layers, list) else list(layer._tracked)
-    return [c for c in children if not _is_input_layer(c) and c is not layer]
+    return [c for c in children if not isinstance(c, InputLayer) and c is not layer]
 
 
 def walk(root: Layer) -> list[tuple[Layer, tuple[Layer, ...]]]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from pyfrozen.layers.input_layer import InputLayer
 from pyfrozen.layers.layer import Layer, to_tensor, unique_name
 from pyfrozen.models.freezing import Freezing
 from pyfrozen.models.graph import Graph, flat
@@ -70,8 +71,8 @@ class Model(Trainer, Freezing, Layer):
                 raise ValueError(f'The name "{name}" is used {names.count(name)} times in the '
                                  "model. All layer names should be unique.")
         self._graph = graph
-        self._tracked = [layer for layer in graph.layers() if not _is_input_layer(layer)]
-        self._input_layers = [layer for layer in graph.layers() if _is_input_layer(layer)]
+        self._tracked = [layer for layer in graph.layers() if not isinstance(layer, InputLayer)]
+        self._input_layers = [layer for layer in graph.layers() if isinstance(layer, InputLayer)]
         self.built = True
 
     # --- structure -------------------------------------------------------------------------
@@ -193,10 +194,6 @@ class Model(Trainer, Freezing, Layer):
 
 def _holds_arrays(x: Any) -> bool:
     return all(isinstance(v, (np.ndarray, Tensor)) for v in x)
-
-
-def _is_input_layer(layer: Layer) -> bool:
-    return type(layer).__name__ == "InputLayer"
 
 
 def _check_shape(model: str, spec: Any, value: Tensor) -> None:

@@ -407,26 +407,12 @@ class Trainer:
 
 
 def _walk(layer: Any) -> tuple[list[Any], list[Any]]:
-    """``layer.weights`` (same order: own weights, then each sub-layer's, depth first, each
-    weight once) without its quadratic duplicate check, as this runs every step; and the
-    weights created non-trainable (moving statistics)."""
-    out: list[Any] = []
+    """``layer.weights`` and, apart, the weights created non-trainable (moving statistics),
+    from the layer's own linear walk."""
+    every: list[Any] = []
     states: list[Any] = []
-    seen: set[int] = set()
-
-    def walk(node: Any) -> None:
-        for created_trainable in (True, False):
-            for p in node._own_weights(created_trainable):
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    out.append(p)
-                    if not created_trainable:
-                        states.append(p)
-        for child in node._tracked:
-            walk(child)
-
-    walk(layer)
-    return out, states
+    layer._collect_weights(every, set(), states)
+    return every, states
 
 
 def _batch_size(x: Any) -> int:
