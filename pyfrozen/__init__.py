@@ -35,6 +35,7 @@ from pyfrozen import (
     models,
     ops,
     optimizers,
+    saving,
     utils,
 )
 from pyfrozen._core import (
@@ -83,6 +84,7 @@ __all__ = [
     "no_grad",
     "ops",
     "optimizers",
+    "saving",
     "set_isa",
     "set_num_threads",
     "supported_isas",

@@ -50,6 +50,7 @@ RULES: dict[str, Layer] = {
     "optimizers/": Layer("optimizers", 4),
     "models/": MODELS,
     "callbacks/": MODELS,  # drive Model.fit
+    "saving/": Layer("saving", 6),  # Keras / tfjs / ONNX files: build and read models
     "applications/": Layer("applications", 6),
     "testing.py": Layer("testing", 6),  # check_op / check_layer test ops and layers
     "__init__.py": FACADE,

@@ -188,6 +188,24 @@ class Model(Trainer, Freezing, Layer):
 
         return load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
+    def save(self, filepath: str, overwrite: bool = True, **kwargs: Any) -> None:
+        """Saves the whole model; the format is told by the suffix (``.keras``: Keras 3's
+        zip, which Keras 3 itself loads). See ``pyfrozen.models.formats``."""
+        from pyfrozen.models.formats import model_saver
+
+        model_saver(filepath)(self, filepath, overwrite=overwrite, **kwargs)
+
+    def export(self, filepath: str, format: str = "tf_saved_model", **kwargs: Any) -> None:
+        """Writes the model for inference elsewhere (Keras 3's call): ``format="onnx"``
+        (a ``.onnx`` file) or ``"tfjs"`` (a TensorFlow.js layers-model folder).
+
+        Raises:
+            ValueError: a format pyfrozen does not export (the message lists those it does).
+        """
+        from pyfrozen.models.formats import exporter
+
+        exporter(format)(self, filepath, **kwargs)
+
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "trainable": self.trainable}
 
