@@ -380,6 +380,13 @@ class Layer:
         finally:
             context.training = previous
 
+    def _differs_in_training(self, training: bool | None) -> bool:
+        """Whether a call with this ``training`` value may compute something else than an
+        inference call, or change the layer's state (random noise, batch statistics).
+        The frozen-prefix cache of ``fit`` stops below such a layer. By default a layer
+        whose ``call`` takes ``training`` is assumed to use it."""
+        return bool(training) and self._accepts_training()
+
     @classmethod
     def _accepts_training(cls) -> bool:
         cached = cls.__dict__.get("_training_arg")
