@@ -247,13 +247,13 @@ class Trainer:
         """
         x, y, sample_weight = unpack_x_y_sample_weight(data)
         built = self.built
-        every, states = _walk(self) if built else ([], [])
+        every, states = self._weights_and_states() if built else ([], [])
         # BatchNormalization moves its statistics during the forward pass: keep them, so a
         # non-finite batch leaves every weight as it was (a few KB even for MobileNet).
         saved = [(p, p.data.copy()) for p in states]
         y_pred, _, _ = self._forward(x, training=True)
         if not built:  # layers built lazily by this first call
-            every, _ = _walk(self)
+            every, _ = self._weights_and_states()
         for w in every:  # zeroed before backward, where gradients accumulate (Keras's order)
             w.grad = None
         if not self._lr_resolved:
@@ -428,13 +428,6 @@ class Trainer:
         return loops.predict(self, x, batch_size, verbose, steps, callbacks)
 
 
-def _walk(layer: Any) -> tuple[list[Any], list[Any]]:
-    """``layer.weights`` and, apart, the weights created non-trainable (moving statistics),
-    from the layer's own linear walk."""
-    every: list[Any] = []
-    states: list[Any] = []
-    layer._collect_weights(every, set(), states)
-    return every, states
 
 
 def _batch_size(x: Any) -> int:
