@@ -53,10 +53,6 @@ class Value:
         axis %= self.ndim
         return TO_NCHW.index(axis) if self.nchw else axis
 
-    @property
-    def onnx_shape(self) -> tuple[int | None, ...]:
-        return tuple(self.shape[i] for i in TO_NCHW) if self.nchw else self.shape
-
 
 class OnnxGraph:
     """Collects nodes and initializers; hands out unique names.

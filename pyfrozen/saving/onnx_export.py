@@ -216,18 +216,26 @@ def to_onnx(model: Any, opset_version: int | None = None, layout: str = "nchw") 
 
 
 def export_onnx(model: Any, filepath: Any, verbose: Any = None,
-                opset_version: int | None = None, **kwargs: Any) -> None:
+                opset_version: int | None = None, layout: str = "nchw") -> None:
     """Writes ``model`` to the ONNX file ``filepath``, atomically (``Model.export``'s
-    ``format="onnx"``; Keras 3's arguments ``verbose`` and ``opset_version``).
+    ``format="onnx"``).
 
-    The file takes and returns channels-last arrays with the names of the model's
-    inputs and output layers, any batch size. See :func:`to_onnx` for what raises;
-    nothing is written then.
+    The file takes and returns channels-last arrays, with the names of the model's
+    inputs and output layers and any batch size.
+
+    Args:
+        model: a built functional or Sequential model, float32.
+        filepath: the ``.onnx`` file to write (replaced all or nothing).
+        verbose: print a line naming the file written (Keras 3's argument).
+        opset_version: ONNX opset, 13 to the onnx package's newest; default 17.
+        layout: "nchw" (default): channels-first between convolutions, one transpose at
+            the input; "nhwc": transposes around each convolution. Both give the same
+            numbers and an NHWC interface; bench/RESULTS.md compares their speed.
+
+    Raises:
+        ImportError: the onnx package is missing (names ``pip install "pyfrozen[onnx]"``).
+        ValueError: see :func:`to_onnx`; nothing is written then.
     """
-    layout = kwargs.pop("layout", "nchw")
-    if kwargs:
-        raise TypeError(f"export(format='onnx'): unexpected arguments {sorted(kwargs)}; it "
-                        "takes verbose and opset_version")
     proto = to_onnx(model, opset_version=opset_version, layout=layout)
     write_atomically(os.fspath(filepath), proto.SerializeToString())
     if verbose:

@@ -221,24 +221,24 @@ def _conv2d(g: OnnxGraph, call: Call) -> Value:
     return _finish(g, call, y)
 
 
+def _depthwise_step(g: OnnxGraph, call: Call, bias: str | None) -> Value:
+    """The depthwise convolution of DepthwiseConv2D and SeparableConv2D: one group per
+    input channel."""
+    x = call.inputs[0]
+    kernel = g.weight(call.layer.depthwise_kernel, f"{call.name}/depthwise_kernel",
+                      _depthwise_to_oihw)
+    return _conv(g, call, x, kernel, bias, x.shape[-1], call.layer.strides, "depthwise")
+
+
 @converts(DepthwiseConv2D)
 def _depthwise(g: OnnxGraph, call: Call) -> Value:
-    layer = call.layer
-    x = call.inputs[0]
-    kernel = g.weight(layer.depthwise_kernel, f"{call.name}/depthwise_kernel",
-                      _depthwise_to_oihw)
-    y = _conv(g, call, x, kernel, _bias(g, call), x.shape[-1], layer.strides, "depthwise")
-    return _finish(g, call, y)
+    return _finish(g, call, _depthwise_step(g, call, _bias(g, call)))
 
 
 @converts(SeparableConv2D)
 def _separable(g: OnnxGraph, call: Call) -> Value:
-    layer = call.layer
-    x = call.inputs[0]
-    depthwise = g.weight(layer.depthwise_kernel, f"{call.name}/depthwise_kernel",
-                         _depthwise_to_oihw)
-    mid = _conv(g, call, x, depthwise, None, x.shape[-1], layer.strides, "depthwise")
-    pointwise = g.weight(layer.pointwise_kernel, f"{call.name}/pointwise_kernel",
+    mid = _depthwise_step(g, call, None)
+    pointwise = g.weight(call.layer.pointwise_kernel, f"{call.name}/pointwise_kernel",
                          _hwio_to_oihw)
     y = _conv(g, call, mid, pointwise, _bias(g, call), 1, (1, 1), "pointwise")
     return _finish(g, call, y)
