@@ -72,7 +72,7 @@ class OnnxGraph:
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self._names: set[str] = set()
-        self._weights: dict[int, str] = {}  # id(Parameter) -> initializer name
+        self._weights: dict[tuple, str] = {}  # (id(Parameter), transform) -> name
         self._transposed: dict[tuple[str, bool], Value] = {}
 
     # --- names and constants ----------------------------------------------------------------
@@ -94,16 +94,13 @@ class OnnxGraph:
         return unique
 
     def weight(self, param: Any, name: str, transform: Any = None) -> str:
-        """An initializer for a layer's weight; a weight used twice (a shared layer) is
-        stored once when it needs no per-use transform."""
-        key = id(param)
-        if transform is None and key in self._weights:
-            return self._weights[key]
-        array = param.data if transform is None else transform(param.data)
-        result = self.constant(array, name)
-        if transform is None:
-            self._weights[key] = result
-        return result
+        """An initializer for a layer's weight (``transform`` applied to its value, e.g.
+        HWIO -> OIHW); a layer called twice (shared) stores it once."""
+        key = (id(param), transform)
+        if key not in self._weights:
+            array = param.data if transform is None else transform(param.data)
+            self._weights[key] = self.constant(array, name)
+        return self._weights[key]
 
     def ints(self, values: Any, name: str) -> str:
         """An int64 initializer (shapes, pads, axes)."""

@@ -157,11 +157,11 @@ def _embedding(g: OnnxGraph, call: Call) -> Value:
 
 def _same_pads(sizes: tuple, kernel: tuple, strides: tuple, dilation: tuple) -> list[int]:
     """TensorFlow's 'same' split (the odd pixel at the end) as ONNX pads
-    [top, left, bottom, right]."""
+    [top, left, bottom, right]; a size may be unknown (None) where the stride is 1."""
     before, after = [], []
     for n, k, s, d in zip(sizes, kernel, strides, dilation, strict=True):
-        out = -(-n // s)
-        total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
+        extent = (k - 1) * d + 1
+        total = extent - 1 if s == 1 else max((-(-n // s) - 1) * s + extent - n, 0)
         before.append(total // 2)
         after.append(total - total // 2)
     return before + after
@@ -174,7 +174,10 @@ def window_attrs(x: Value, padding: str, kernel: tuple, strides: tuple,
     sizes = x.shape[1:3]
     if padding == "valid":
         attrs["pads"] = [0, 0, 0, 0]
-    elif None in sizes:  # unknown height or width: the runtime splits as TensorFlow does
+    elif any(n is None and s > 1 for n, s in zip(sizes, strides, strict=True)):
+        # The split depends on a size known only at run time: the runtime splits as
+        # TensorFlow does. (Dilation is then 1: pyfrozen refuses it with strides > 1,
+        # and onnxruntime refuses it with auto_pad.)
         attrs["auto_pad"] = "SAME_UPPER"
     else:
         attrs["pads"] = _same_pads(sizes, kernel, strides, dilation)

@@ -118,6 +118,18 @@ def test_nested_models_and_a_shared_layer(max_error, randomize):
     assert max_error(model, pixels) <= TOL
 
 
+def test_a_shared_layer_stores_its_weights_once(run_onnx, onnx, tmp_path, randomize):
+    inputs = L.Input((6, 6, 4))
+    conv = L.Conv2D(4, 3, padding="same", name="shared_conv")
+    model = pyfrozen.Model(inputs, conv(conv(inputs)))
+    randomize(model)
+    x = np.random.default_rng(0).normal(size=(2, 6, 6, 4)).astype(np.float32)
+    (got,), _ = run_onnx(model, x, path=tmp_path / "shared.onnx")
+    assert np.max(np.abs(got - model.predict(x, verbose=0))) <= TOL
+    stored = onnx.load(str(tmp_path / "shared.onnx")).graph.initializer
+    assert sorted(t.name for t in stored) == ["shared_conv/bias", "shared_conv/kernel"]
+
+
 def test_several_inputs_and_outputs(max_error, randomize):
     image = L.Input((8, 8, 2), name="image")
     meta = L.Input((3,), name="meta")
@@ -136,6 +148,8 @@ def test_unknown_image_size(onnxruntime, run_onnx, randomize):
     inputs = L.Input((None, None, 3), name="image")
     x = L.Conv2D(4, 3, strides=2, padding="same")(inputs)
     x = L.MaxPooling2D(3, strides=2, padding="same")(x)
+    x = L.DepthwiseConv2D(3, dilation_rate=2, padding="same")(x)
+    x = L.AveragePooling2D(3, strides=2, padding="same")(x)
     model = pyfrozen.Model(inputs, L.GlobalAveragePooling2D()(x))
     randomize(model)
     rng = np.random.default_rng(0)
