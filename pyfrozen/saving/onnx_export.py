@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from pyfrozen.io.files import write_atomically
-from pyfrozen.layers import Embedding, InputLayer
+from pyfrozen.layers import BatchNormalization, Dropout, Embedding, InputLayer
 from pyfrozen.models import Model
 from pyfrozen.saving.onnx_builder import OnnxGraph, Value
 from pyfrozen.saving.onnx_layers import CONVERTERS, Call
@@ -110,22 +110,38 @@ def _convert_call(g: OnnxGraph, layer: Any, inputs: list[Value], shape: tuple,
     return converter(g, Call(layer, _layer_inputs(g, layer, inputs), shape, name))
 
 
-def _walk(g: OnnxGraph, model: Model, inputs: list[Value], path: str) -> list[Value]:
-    """Adds the nodes of ``model``'s graph fed with ``inputs``; returns its outputs."""
+def _check_call(node: Any, name: str, training: bool) -> None:
+    extra = set(node.kwargs) - {"training"}
+    if extra:
+        raise ValueError(f"export(format='onnx'): layer {name!r} was called with the "
+                         f"arguments {sorted(extra)}, which ONNX export cannot replay")
+    layer = node.layer
+    if training and (isinstance(layer, BatchNormalization) and layer.trainable or
+                     isinstance(layer, Dropout) and layer.rate > 0):
+        # predict runs such a call in training mode (batch statistics, random drops):
+        # an inference file would silently compute something else.
+        raise ValueError(f"export(format='onnx'): layer {name!r} ({type(layer).__name__}) "
+                         "is called with training=True in the model, so predict uses it in "
+                         "training mode; ONNX export writes inference semantics only. Build "
+                         "the model without training=True on that call (or freeze the layer)")
+
+
+def _walk(g: OnnxGraph, model: Model, inputs: list[Value], path: str,
+          training: bool = False) -> list[Value]:
+    """Adds the nodes of ``model``'s graph fed with ``inputs``; returns its outputs.
+    ``training``: the value an enclosing call passes down (an explicit one wins)."""
     graph = model._graph
     values = {id(t): v for t, v in zip(graph.inputs, inputs, strict=True)}
     for node in graph.nodes:
         layer = node.layer
         name = f"{path}{layer.name}"
-        extra = set(node.kwargs) - {"training"}
-        if extra:
-            raise ValueError(f"export(format='onnx'): layer {name!r} was called with the "
-                             f"arguments {sorted(extra)}, which ONNX export cannot replay")
+        call_training = bool(node.kwargs.get("training", training))
+        _check_call(node, name, call_training)
         args = [values[id(t)] for t in node.inputs]
         if _is_functional(layer):
             inner = [_model_input(g, v, t.dtype) for v, t in
                      zip(args, layer._graph.inputs, strict=True)]
-            results = _walk(g, layer, inner, f"{name}/")
+            results = _walk(g, layer, inner, f"{name}/", call_training)
         else:
             results = [_convert_call(g, layer, args, node.outputs[0].shape, name)]
         for t, v in zip(node.outputs, results, strict=True):

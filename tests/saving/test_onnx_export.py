@@ -200,6 +200,31 @@ def test_user_layer_inside_a_nested_model_is_named_with_its_path(onnx, tmp_path)
         model.export(str(tmp_path / "m.onnx"), format="onnx")
 
 
+def test_a_call_with_training_true_raises(onnx, tmp_path):
+    inputs = L.Input((3,))
+    x = L.Dense(3)(inputs)
+    model = pyfrozen.Model(inputs, L.BatchNormalization(name="bn")(x, training=True))
+    with pytest.raises(ValueError, match=r"layer 'bn' \(BatchNormalization\) is called with "
+                                         r"training=True"):
+        model.export(str(tmp_path / "m.onnx"), format="onnx")
+    inner_in = L.Input((3,))
+    inner = pyfrozen.Model(inner_in, L.Dropout(0.5, name="drop")(inner_in), name="inner")
+    model = pyfrozen.Model(inputs, inner(x, training=True))
+    with pytest.raises(ValueError, match=r"layer 'inner/drop' \(Dropout\)"):
+        model.export(str(tmp_path / "m.onnx"), format="onnx")
+    assert os.listdir(tmp_path) == []
+
+
+def test_training_true_on_frozen_or_stateless_layers_exports(max_error, randomize):
+    inputs = L.Input((4, 4, 2))
+    bn = L.BatchNormalization(trainable=False)
+    x = bn(L.Conv2D(3, 1)(inputs), training=True)  # frozen: inference mode anyway
+    model = pyfrozen.Model(inputs, L.ReLU()(L.Dropout(0.0)(x, training=True), training=True))
+    randomize(model)
+    x = np.random.default_rng(0).normal(size=(2, 4, 4, 2)).astype(np.float32)
+    assert max_error(model, x) <= TOL
+
+
 def test_unbuilt_model_raises(onnx, tmp_path):
     model = pyfrozen.Sequential([L.Dense(2)])
     with pytest.raises(ValueError, match=r"model 'sequential.*' is not built"):
