@@ -5,6 +5,9 @@ models); importing this package registers each format in ``pyfrozen.models.forma
 which ``Model.save`` / ``save_weights`` / ``load_weights`` / ``export`` consult.
 """
 
-from pyfrozen.models.formats import load_model
+from pyfrozen.models.formats import load_model, register_exporter
+from pyfrozen.saving.onnx_export import export_onnx
 
-__all__ = ["load_model"]
+register_exporter("onnx", export_onnx)
+
+__all__ = ["export_onnx", "load_model"]
