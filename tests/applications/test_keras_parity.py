@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
+from collections import Counter
 
 import numpy as np
 import pytest
 
 import pyfrozen
 from pyfrozen.applications import MobileNetV2, ResNet50
+from pyfrozen.layers.layer import snake_case
 
 # Layers Keras names by class and a process-wide counter ("global_average_pooling2d_3"):
 # their names are compared without the counter.
@@ -123,3 +126,28 @@ def test_preprocess_input_matches_keras(keras, mode, module):
     theirs = getattr(keras.applications, module).preprocess_input(images.astype(np.float32))
     assert ours.dtype == np.float32
     np.testing.assert_array_equal(ours, keras.ops.convert_to_numpy(theirs))
+
+
+@pytest.mark.parametrize("builder", ["MobileNetV2", "ResNet50"])
+def test_keras_weight_file_groups_follow_our_layer_order(keras, h5py, tmp_path, builder):
+    # A Keras 3 .weights.h5 numbers its groups per class in the order of model.layers
+    # (``layers/conv2d_7/vars``), writing the layer's real name beside it: a reader
+    # walking our layers must meet them in Keras's order, else two same-shaped layers
+    # (a ResNet block's shortcut and last convolutions) would swap silently.
+    kwargs = dict(input_shape=(32, 32, 3), include_top=False)
+    keras_model = getattr(keras.applications, builder)(weights=None, **kwargs)
+    path = tmp_path / "model.weights.h5"
+    with warnings.catch_warnings():  # Keras's torch backend trips numpy 2's copy warning
+        warnings.simplefilter("ignore", DeprecationWarning)
+        keras_model.save_weights(str(path))
+    seen: Counter[str] = Counter()
+    expected = {}
+    for layer in BUILDERS[builder](**kwargs).layers:
+        base = snake_case(type(layer).__name__)
+        expected[base if seen[base] == 0 else f"{base}_{seen[base]}"] = base_name(layer)
+        seen[base] += 1
+    with h5py.File(path, "r") as f:
+        stored = {group: f[f"layers/{group}/vars"].attrs["name"] for group in f["layers"]}
+    # one group per layer, the input layer's included (its name without Keras's counter)
+    stored["input_layer"] = re.sub(r"_\d+$", "", stored["input_layer"])
+    assert expected == stored
