@@ -103,10 +103,9 @@ class Graph:
         visit: Keras's ``Functional.layers`` order. Weight files keyed by position
         (Keras's ``.weights.h5`` groups) and configs depend on it, so that a Keras file
         maps onto the same layers here; execution order (``nodes``) is separate."""
-        layers: list[Any] = []
+        layers: dict[int, Any] = {}  # id(layer) -> layer, each once
         for node in [t.node for t in self.inputs if t.node is not None] + self.nodes:
-            if node.layer not in layers:
-                layers.append(node.layer)
+            layers.setdefault(id(node.layer), node.layer)
         depth: dict[int, int] = {}  # id(node) -> depth
         layer_depth: dict[int, int] = {}  # id(layer) -> depth, the deepest of its calls
         for node in reversed(self.nodes):  # every consumer before its producers
@@ -120,7 +119,7 @@ class Graph:
                 layer_depth[id(t.node.layer)] = d
         first = self._first_visits()
         # Unconnected inputs: depth 0 and first of their depth, as in Keras.
-        return sorted(layers, key=lambda layer: (-layer_depth.get(id(layer), 0),
+        return sorted(layers.values(), key=lambda layer: (-layer_depth.get(id(layer), 0),
                                                  first.get(id(layer), -1)))
 
     def run(self, inputs: list[Any]) -> Any:

@@ -111,12 +111,19 @@ def test_predictions_match_keras(keras, builder, kwargs):
     x = rng.uniform(-1, 1, (2, *kwargs["input_shape"])).astype(np.float32)
     # A direct inference call: Keras's predict() loop trips numpy 2's copy-keyword warning.
     expected = keras_model(x, training=False).detach().cpu().numpy()
-    out = model.predict(x)
-    assert out.dtype == np.float32 and out.shape == expected.shape
     scale = float(np.abs(expected).max())
     assert scale > 0
-    # float32 through 150-180 layers, summation order only: measured <= 1.4e-6 relative.
-    assert float(np.abs(out - expected).max()) <= 2e-5 * scale
+    before = pyfrozen.get_isa()
+    try:
+        for isa in pyfrozen.supported_isas():  # each kernel path this CPU has (cheap here)
+            pyfrozen.set_isa(isa)
+            out = model.predict(x)
+            assert out.dtype == np.float32 and out.shape == expected.shape
+            # float32 through 150-180 layers, summation order only: measured <= 1.4e-6
+            # relative.
+            assert float(np.abs(out - expected).max()) <= 2e-5 * scale, isa
+    finally:
+        pyfrozen.set_isa(before)
 
 
 @pytest.mark.parametrize("mode,module", [("tf", "mobilenet_v2"), ("caffe", "resnet50")])
