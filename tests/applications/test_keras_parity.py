@@ -99,6 +99,7 @@ def assert_same_layers(keras_model, model) -> None:
                          ids=[f"{b}-{i}" for i, (b, _) in enumerate(CASES)])
 def test_predictions_match_keras(keras, builder, kwargs):
     rng = np.random.default_rng(7)
+    keras.utils.set_random_seed(7)  # Keras's initializers are otherwise unseeded
     keras_model = getattr(keras.applications, builder)(weights=None, **kwargs)
     randomize(keras_model, rng)
     model = BUILDERS[builder](**kwargs)
