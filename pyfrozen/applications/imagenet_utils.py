@@ -13,7 +13,13 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from pyfrozen.layers import Dense, GlobalAveragePooling2D, GlobalMaxPooling2D, Input
+from pyfrozen.layers import (
+    Dense,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling2D,
+    Input,
+    KerasTensor,
+)
 from pyfrozen.models import Model
 
 _Builder = TypeVar("_Builder", bound=Callable[..., Any])
@@ -93,6 +99,9 @@ def check_arguments(input_shape: Any, input_tensor: Any, weights: Any, include_t
     if include_top and (isinstance(classes, bool) or not isinstance(classes, int)
                         or classes < 1):
         raise ValueError(f"classes must be a positive integer. Received: classes={classes}")
+    if input_tensor is not None and not isinstance(input_tensor, KerasTensor):
+        raise ValueError(f"input_tensor must be a symbolic tensor (pyfrozen.layers.Input or a "
+                         f"layer's output). Received: {type(input_tensor).__name__}")
     if input_shape is None and input_tensor is not None:
         input_shape = tuple(input_tensor.shape[1:])
     shape = (224, 224, 3) if input_shape is None else tuple(input_shape)

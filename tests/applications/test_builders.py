@@ -92,6 +92,8 @@ def test_input_tensor_gives_the_shape_or_must_match_it(builder):
     assert model.outputs[0].shape[0] is None and model.outputs[0].shape[-1] > 0
     with pytest.raises(ValueError, match=r"input_tensor has shape \(None, 40, 48, 3\)"):
         build(builder, include_top=False, input_tensor=inp, input_shape=(64, 64, 3))
+    with pytest.raises(ValueError, match="input_tensor must be a symbolic tensor.*ndarray"):
+        build(builder, include_top=False, input_tensor=np.zeros((1, 40, 48, 3), np.float32))
 
 
 @BUILDERS
