@@ -58,7 +58,12 @@ def shared_docs(fine_tuning: str = "") -> Callable[[_Builder], _Builder]:
         freezing = _FREEZING_DOC.format(builder=builder.__name__)
         if fine_tuning:
             freezing += "".join(f"        {line}\n" for line in fine_tuning.splitlines())
-        doc = builder.__doc__ or ""
+        doc = builder.__doc__
+        if doc is None:  # python -OO strips docstrings
+            return builder
+        if "<shared arguments>" not in doc or "<freezing>" not in doc:
+            raise ValueError(f"{builder.__name__}'s docstring lacks the '<shared arguments>' "
+                             f"or '<freezing>' line that shared_docs fills")
         builder.__doc__ = doc.replace("        <shared arguments>\n", _ARGUMENTS_DOC).replace(
             "    <freezing>\n", freezing)
         return builder

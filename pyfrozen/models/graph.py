@@ -118,9 +118,12 @@ class Graph:
                 d = max(depth.get(id(t.node), 0), layer_depth.get(id(t.node.layer), 0))
                 layer_depth[id(t.node.layer)] = d
         first = self._first_visits()
-        # Unconnected inputs: depth 0 and first of their depth, as in Keras.
-        return sorted(layers.values(), key=lambda layer: (-layer_depth.get(id(layer), 0),
-                                                 first.get(id(layer), -1)))
+
+        def deepest_then_first(layer: Any) -> tuple[int, int]:
+            # Unconnected inputs: depth 0 and first of their depth, as in Keras.
+            return -layer_depth.get(id(layer), 0), first.get(id(layer), -1)
+
+        return sorted(layers.values(), key=deepest_then_first)
 
     def run(self, inputs: list[Any]) -> Any:
         """Replays the graph on real inputs (one per symbolic input)."""
