@@ -121,3 +121,24 @@ def test_preprocess_input_errors_name_the_problem():
         imagenet_utils.preprocess_input(np.zeros((2, 3, 4, 4)))  # channels first
     with pytest.raises(ValueError, match="data_format must be None or 'channels_last'"):
         imagenet_utils.preprocess_input(np.zeros((1, 3)), data_format="channels_first")
+
+
+@BUILDERS
+def test_fit_with_a_frozen_base_moves_only_the_head(builder):
+    # The docstrings' Freezing recipe, end to end: weights and BN statistics of the base
+    # stay bit-identical through fit (training=False keeps BN in inference mode).
+    base = build(builder, include_top=False, input_shape=(32, 32, 3))
+    base.trainable = False
+    inp = Input((32, 32, 3))
+    head = Dense(3, activation="softmax", name="head")
+    model = Model(inp, head(GlobalAveragePooling2D()(base(inp, training=False))))
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-1, 1, (8, 32, 32, 3)).astype(np.float32)
+    y = rng.integers(0, 3, 8)
+    before = [w.numpy().copy() for w in base.weights]
+    head_before = head.bias.numpy().copy()  # (random bases may give ~0 features)
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    for w, old in zip(base.weights, before, strict=True):
+        np.testing.assert_array_equal(w.numpy(), old)
+    assert not np.array_equal(head.bias.numpy(), head_before)
