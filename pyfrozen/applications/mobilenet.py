@@ -13,6 +13,15 @@ from typing import Any
 
 import numpy as np
 
+from pyfrozen.applications import imagenet_utils
+from pyfrozen.applications.imagenet_utils import (
+    check_alpha,
+    check_arguments,
+    feature_pooling,
+    finish_model,
+    image_input,
+    shared_docs,
+)
 from pyfrozen.layers import (
     Activation,
     BatchNormalization,
@@ -20,8 +29,6 @@ from pyfrozen.layers import (
     DepthwiseConv2D,
     Dropout,
     GlobalAveragePooling2D,
-    GlobalMaxPooling2D,
-    Input,
     ReLU,
     Reshape,
     ZeroPadding2D,
@@ -53,36 +60,18 @@ def _depthwise_block(x: Any, filters: int, depth_multiplier: int, stride: int, b
     return ReLU(6.0, name=f"conv_pw_{block}_relu")(x)
 
 
-def _check_arguments(input_shape: Any, alpha: float, depth_multiplier: int, weights: Any,
-                     include_top: bool, pooling: Any, classes: int) -> tuple[int, int, int]:
-    if weights == "imagenet":
-        raise ValueError(
-            "weights='imagenet': pyfrozen downloads nothing at run time. Save or convert "
-            "pretrained weights to a file (model.save_weights) and pass its path as weights=..."
-        )
-    if weights is not None and not os.path.isfile(os.fspath(weights)):
-        # Keras's message also offers 'imagenet', which is refused above: name only what works.
-        problem = "is not a file" if os.path.exists(os.fspath(weights)) else "does not exist"
-        raise ValueError(f"The `weights` argument should be either `None` (random "
-                         f"initialization) or the path to a weight file written by "
-                         f"save_weights. Received: weights={os.fspath(weights)!r}, which "
-                         f"{problem}")
-    if alpha <= 0:
-        raise ValueError(f"alpha must be positive. Received: alpha={alpha}")
+def _check_arguments(input_shape: Any, input_tensor: Any, alpha: float, depth_multiplier: int,
+                     weights: Any, include_top: bool, pooling: Any,
+                     classes: int) -> tuple[int, int, int]:
+    shape = check_arguments(input_shape, input_tensor, weights, include_top, pooling, classes)
+    check_alpha(alpha)
     if not isinstance(depth_multiplier, int) or depth_multiplier < 1:
         raise ValueError(f"depth_multiplier must be a positive integer. "
                          f"Received: depth_multiplier={depth_multiplier}")
-    if pooling not in (None, "avg", "max"):
-        raise ValueError(f"pooling must be None, 'avg' or 'max'. Received: pooling={pooling}")
-    if include_top and (not isinstance(classes, int) or classes < 1):
-        raise ValueError(f"classes must be a positive integer. Received: classes={classes}")
-    shape = (224, 224, 3) if input_shape is None else tuple(input_shape)
-    if len(shape) != 3 or shape[0] is None or shape[1] is None or min(shape[:2]) < 32:
-        raise ValueError(f"input_shape must be (rows, cols, channels) with rows and cols of at "
-                         f"least 32 (channels last). Received: input_shape={input_shape}")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
+@shared_docs()
 def MobileNet(  # noqa: N802 (Keras's name)
     input_shape: tuple[int, int, int] | None = None,
     alpha: float = 1.0,
@@ -99,28 +88,17 @@ def MobileNet(  # noqa: N802 (Keras's name)
     """MobileNet V1 (``keras.applications.MobileNet``'s structure and layer names).
 
     Args:
-        input_shape: (rows, cols, channels), channels last; default (224, 224, 3).
+        input_shape: (rows, cols, channels), channels last; default (224, 224, 3), or
+            the shape of ``input_tensor`` when that is given.
         alpha: width multiplier: every layer's filters are scaled by it.
         depth_multiplier: depthwise channel multiplier ("resolution multiplier" in
             Keras's terms).
         dropout: rate of the dropout before the classifier.
         include_top: add the classifier (global pooling, dropout, 1x1 conv, softmax).
-        weights: None (random initialization, the default) or the path of a weight
-            file saved by ``save_weights``. "imagenet" raises: nothing is downloaded.
-        input_tensor: optional symbolic tensor (``pyfrozen.layers.Input``) to build on.
-        pooling: without the top, None (4-D output), "avg" or "max" (2-D output).
-        classes: number of classes of the top.
-        classifier_activation: activation of the top ("softmax" or None).
+        <shared arguments>
         name: default ``mobilenet_{alpha:.2f}_{rows}`` as Keras.
 
-    Returns:
-        A functional :class:`pyfrozen.models.Model`.
-
-    Freezing:
-        The usual transfer-learning recipe is ``base = MobileNet(include_top=False,
-        ...); base.trainable = False; x = base(inputs, training=False)``: the base then
-        runs its BatchNormalization layers in inference mode and computes no weight
-        gradients; with nothing trainable below, nothing of it is recorded at all.
+    <freezing>
 
     Example:
 
@@ -129,9 +107,9 @@ def MobileNet(  # noqa: N802 (Keras's name)
     >>> base.count_params(), base.outputs[0].shape
     (218544, (None, 3, 3, 256))
     """
-    shape = _check_arguments(input_shape, alpha, depth_multiplier, weights, include_top,
-                             pooling, classes)
-    inputs = Input(shape) if input_tensor is None else input_tensor
+    shape = _check_arguments(input_shape, input_tensor, alpha, depth_multiplier, weights,
+                             include_top, pooling, classes)
+    inputs = image_input(shape, input_tensor)
     x = _conv_block(inputs, int(32 * alpha))
     for block, (filters, stride) in enumerate(_BLOCKS, start=1):
         x = _depthwise_block(x, int(filters * alpha), depth_multiplier, stride, block)
@@ -141,27 +119,20 @@ def MobileNet(  # noqa: N802 (Keras's name)
         x = Conv2D(classes, (1, 1), padding="same", name="conv_preds")(x)
         x = Reshape((classes,), name="reshape_2")(x)
         x = Activation(classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = GlobalAveragePooling2D()(x)
-    elif pooling == "max":
-        x = GlobalMaxPooling2D()(x)
-    model = Model(inputs, x, name=name or f"mobilenet_{alpha:0.2f}_{shape[0]}")
-    if weights is not None:
-        model.load_weights(os.fspath(weights))
-    return model
+    else:
+        x = feature_pooling(x, pooling)
+    return finish_model(inputs, x, name or f"mobilenet_{alpha:0.2f}_{shape[0]}", weights)
 
 
 def preprocess_input(x: Any, data_format: str | None = None) -> np.ndarray:
-    """Scales pixels from [0, 255] to [-1, 1], as Keras's ``mobilenet.preprocess_input``.
+    """Scales pixels from [0, 255] to [-1, 1] ("tf" mode), as Keras's ``mobilenet`` and
+    ``mobilenet_v2.preprocess_input``.
 
     Args:
         x: array of images (any shape), values 0..255; integer or float.
-        data_format: ignored (channels last only); accepted for Keras compatibility.
+        data_format: None or "channels_last" (pyfrozen is channels last only).
 
     Returns:
         A float32 array (float64 input stays float64): ``x / 127.5 - 1``.
     """
-    array = np.asarray(x)
-    if array.dtype != np.float64:
-        array = array.astype(np.float32)
-    return array / array.dtype.type(127.5) - array.dtype.type(1.0)
+    return imagenet_utils.preprocess_input(x, data_format, mode="tf")

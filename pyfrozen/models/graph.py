@@ -36,6 +36,7 @@ class Graph:
                                  f"(from pyfrozen.layers.Input and layer calls), got {t!r}")
         self.nodes = self._order()
         self.last_use = self._last_uses()
+        self._layers = self._keras_layer_order()
 
     def _order(self) -> list[CallNode]:
         known = {id(t) for t in self.inputs}
@@ -76,15 +77,53 @@ class Graph:
         return last
 
     def layers(self) -> list[Any]:
-        """Every layer called, the input layers of the inputs first, each once."""
-        out: list[Any] = []
-        for t in self.inputs:
-            if t.node is not None and t.node.layer not in out:
-                out.append(t.node.layer)
-        for node in self.nodes:
-            if node.layer not in out:
-                out.append(node.layer)
-        return out
+        """Every layer called, each once, in Keras's order (see ``_keras_layer_order``)."""
+        return list(self._layers)
+
+    def _first_visits(self) -> dict[int, int]:
+        """id(layer) -> when a depth-first walk from the outputs first enters it (Keras's
+        tie-break); the walk stops at the model's inputs, whose layers it still enters."""
+        input_nodes = {id(t.node) for t in self.inputs}
+        index: dict[int, int] = {}
+        visited: set[int] = set()
+        stack = [out.node for out in reversed(self.outputs) if out.node is not None]
+        while stack:
+            node = stack.pop()
+            if id(node) in visited:
+                continue
+            visited.add(id(node))
+            index.setdefault(id(node.layer), len(index))
+            if id(node) not in input_nodes:
+                # children pushed last-first, so that the first input is entered first
+                stack.extend(t.node for t in reversed(node.inputs) if t.node is not None)
+        return index
+
+    def _keras_layer_order(self) -> list[Any]:
+        """The layers by decreasing depth (the longest path to an output), ties by first
+        visit: Keras's ``Functional.layers`` order. Weight files keyed by position
+        (Keras's ``.weights.h5`` groups) and configs depend on it, so that a Keras file
+        maps onto the same layers here; execution order (``nodes``) is separate."""
+        layers: dict[int, Any] = {}  # id(layer) -> layer, each once
+        for node in [t.node for t in self.inputs if t.node is not None] + self.nodes:
+            layers.setdefault(id(node.layer), node.layer)
+        depth: dict[int, int] = {}  # id(node) -> depth
+        layer_depth: dict[int, int] = {}  # id(layer) -> depth, the deepest of its calls
+        for node in reversed(self.nodes):  # every consumer before its producers
+            d = max(depth.get(id(node), 0), layer_depth.get(id(node.layer), 0))
+            depth[id(node)] = layer_depth[id(node.layer)] = d
+            for parent in node.parents:
+                depth[id(parent)] = max(depth.get(id(parent), 0), d + 1)
+        for t in self.inputs:  # the input layers' nodes are not among self.nodes
+            if t.node is not None:
+                d = max(depth.get(id(t.node), 0), layer_depth.get(id(t.node.layer), 0))
+                layer_depth[id(t.node.layer)] = d
+        first = self._first_visits()
+
+        def deepest_then_first(layer: Any) -> tuple[int, int]:
+            # Unconnected inputs: depth 0 and first of their depth, as in Keras.
+            return -layer_depth.get(id(layer), 0), first.get(id(layer), -1)
+
+        return sorted(layers.values(), key=deepest_then_first)
 
     def run(self, inputs: list[Any]) -> Any:
         """Replays the graph on real inputs (one per symbolic input)."""

@@ -89,7 +89,8 @@ class Model(Trainer, Freezing, Layer):
 
     @property
     def layers(self) -> list[Layer]:
-        """The model's layers in call order (input layers first for functional models)."""
+        """The model's layers; for functional models in Keras's order (by decreasing depth,
+        the inputs usually first), which can differ from the call order."""
         if self._graph is not None:
             return self._graph.layers()
         return list(self._tracked)

@@ -118,3 +118,35 @@ def test_intermediates_are_dropped_after_their_last_use():
     # first's output is gone once second ran; second's lives until the Add consumed it.
     assert Alive.seen == [[False, True], [False, True]]
     assert [r() is None for r in Remember.refs] == [True, True]
+
+
+def residual_and_two_inputs(lib):
+    """A shortcut branch shorter than the main one, and a second input joining late."""
+    layers = lib.layers
+    x, extra = layers.Input((3,), name="x"), layers.Input((3,), name="extra")
+    shortcut = layers.Dense(3, name="shortcut")(x)
+    main = layers.Dense(3, name="main_3")(layers.Dense(3, name="main_2")(
+        layers.Dense(3, name="main_1")(x)))
+    out = layers.Add(name="late")([layers.Add(name="join")([shortcut, main]), extra])
+    return lib.Model([x, extra], out)
+
+
+def test_layers_come_in_keras_order_by_depth_then_first_visit():
+    # Keras lists layers by decreasing depth (longest path to an output), ties in the
+    # order a depth-first walk from the outputs first reaches them: "shortcut" is as far
+    # from the output as "main_3", and the second input only one step away.
+    import pyfrozen
+
+    model = residual_and_two_inputs(pyfrozen)
+    assert [layer.name for layer in model.layers] == [
+        "x", "main_1", "main_2", "shortcut", "main_3", "join", "extra", "late"]
+    assert [node.layer.name for node in model._graph.nodes] == [
+        "shortcut", "main_1", "main_2", "main_3", "join", "late"]  # execution: unchanged
+
+
+def test_layer_order_is_keras_order(keras):
+    import pyfrozen
+
+    theirs = residual_and_two_inputs(keras)
+    ours = residual_and_two_inputs(pyfrozen)
+    assert [layer.name for layer in ours.layers] == [layer.name for layer in theirs.layers]
