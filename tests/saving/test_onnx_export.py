@@ -11,7 +11,7 @@ import pytest
 
 import pyfrozen
 from pyfrozen import layers as L
-from pyfrozen.applications import MobileNet
+from pyfrozen.applications import MobileNet, MobileNetV2, ResNet50
 
 TOL = 1e-4
 
@@ -39,6 +39,11 @@ MODELS = {
                                           include_top=False),
     "mobilenet_no_top_avg": lambda: MobileNet(input_shape=(96, 96, 3), alpha=0.25,
                                               include_top=False, pooling="avg"),
+    "mobilenet_v2_top": lambda: MobileNetV2(input_shape=(96, 96, 3), alpha=0.35),
+    "mobilenet_v2_no_top_max": lambda: MobileNetV2(input_shape=(64, 72, 3), alpha=0.5,
+                                                   include_top=False, pooling="max"),
+    "resnet50_top_logits": lambda: ResNet50(input_shape=(64, 64, 3),
+                                            classifier_activation=None),
 }
 
 
