@@ -5,6 +5,12 @@ models); importing this package registers each format in ``pyfrozen.models.forma
 which ``Model.save`` / ``save_weights`` / ``load_weights`` / ``export`` consult.
 """
 
-from pyfrozen.models.formats import load_model
+from pyfrozen.models import saving as _pyfrozen_weights
+from pyfrozen.models.formats import load_model, register_weights_format
+from pyfrozen.saving.keras_weights import load_keras_weights, save_keras_weights
+
+register_weights_format(".safetensors", _pyfrozen_weights.save_weights,
+                        _pyfrozen_weights.load_weights)
+register_weights_format(".weights.h5", save_keras_weights, load_keras_weights)
 
 __all__ = ["load_model"]

@@ -1,0 +1,139 @@
+"""Keras 3's HDF5 weight layout (``.weights.h5``, ``model.weights.h5`` in a ``.keras`` zip).
+
+A Keras 3 weight file is a tree of groups; every object that owns state has a group
+``<path>/vars`` (``vars`` at the root for the model itself) holding datasets named
+``0, 1, ...`` in the object's variable order, and the object's name as the ``name``
+attribute of that group. This module reads and writes that tree as a flat mapping
+``path -> VarsGroup`` and knows nothing about layers: pyfrozen.saving maps models onto
+it. Files are read whole into memory and checked before anything is handed out, and
+written through ``write_atomically``, so a crash never leaves half a file.
+
+h5py is optional (``pip install "pyfrozen[keras]"``); it is imported only when an HDF5
+file is read or written.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from pyfrozen.io.files import read_regular_file, write_atomically
+from pyfrozen.io.weights import WeightFileError
+
+__all__ = ["VarsGroup", "decode_vars", "encode_vars", "h5py_module", "read_vars", "write_vars"]
+
+# The dtypes a weight may have in pyfrozen; anything else (bfloat16, strings) is refused.
+_DTYPES = (np.dtype("float32"), np.dtype("float64"), np.dtype("int64"))
+
+
+class VarsGroup(NamedTuple):
+    """One ``vars`` group: the owner's recorded name and its variables in order."""
+
+    name: str | None
+    arrays: list[np.ndarray]
+
+
+def h5py_module() -> Any:
+    """h5py, or an ImportError naming the extra that installs it."""
+    try:
+        import h5py
+    except ImportError as err:
+        raise ImportError('Keras weight files (.weights.h5, .keras) need h5py: '
+                          'pip install "pyfrozen[keras]"') from err
+    return h5py
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _vars_path(path: str) -> str:
+    return f"{path}/vars" if path else "vars"
+
+
+def _read_group(h5py: Any, group: Any, label: str, where: str) -> VarsGroup:
+    names = list(group.keys())
+    if sorted(names, key=lambda n: (len(n), n)) != [str(i) for i in range(len(names))]:
+        raise WeightFileError(f"{label}: group {where!r} should hold datasets 0..{len(names) - 1}"
+                              f", found {sorted(names)}")
+    arrays = []
+    for i in range(len(names)):
+        item = group.get(str(i), getlink=True)
+        if not isinstance(item, h5py.HardLink):
+            raise WeightFileError(f"{label}: {where}/{i} is a link, refusing to follow it")
+        dataset = group[str(i)]
+        if not isinstance(dataset, h5py.Dataset):
+            raise WeightFileError(f"{label}: {where}/{i} is not a dataset")
+        if dataset.dtype not in _DTYPES or "dtype" in dataset.attrs:
+            kind = dataset.attrs.get("dtype", dataset.dtype)
+            raise WeightFileError(f"{label}: {where}/{i} has dtype {kind}; pyfrozen reads "
+                                  "float32, float64 and int64 weights")
+        arrays.append(np.array(dataset[()], dtype=dataset.dtype.newbyteorder("=")))
+    name = group.attrs.get("name")
+    return VarsGroup(name.decode() if isinstance(name, bytes) else name, arrays)
+
+
+def _walk(h5py: Any, group: Any, prefix: str, label: str, out: dict[str, VarsGroup]) -> None:
+    for key in group:
+        link = group.get(key, getlink=True)
+        where = f"{prefix}/{key}" if prefix else key
+        if not isinstance(link, h5py.HardLink):
+            raise WeightFileError(f"{label}: {where!r} is a link, refusing to follow it")
+        item = group[key]
+        if key == "vars" and isinstance(item, h5py.Group):
+            out[prefix] = _read_group(h5py, item, label, where)
+        elif isinstance(item, h5py.Group):
+            _walk(h5py, item, where, label, out)
+        else:
+            raise WeightFileError(f"{label}: dataset {where!r} lies outside a 'vars' group; "
+                                  "not a Keras 3 weight file")
+
+
+def decode_vars(data: bytes, label: str) -> dict[str, VarsGroup]:
+    """Every ``vars`` group of an HDF5 file held in ``data``, by owner path ("" = root).
+
+    Raises:
+        WeightFileError: ``data`` is not a readable HDF5 file (truncated, corrupted) or not
+            in Keras 3's layout; ``label`` names it in the message.
+    """
+    h5py = h5py_module()
+    out: dict[str, VarsGroup] = {}
+    try:
+        with h5py.File(io.BytesIO(data), "r") as f:
+            _walk(h5py, f, "", label, out)
+    except WeightFileError:
+        raise
+    except Exception as err:  # h5py raises OSError, KeyError, RuntimeError on damaged files
+        raise WeightFileError(f"{label} is not a readable HDF5 weight file (truncated or "
+                              f"corrupted?): {err}") from err
+    return out
+
+
+def read_vars(path: str | os.PathLike) -> dict[str, VarsGroup]:
+    """``decode_vars`` of the regular file at ``path``."""
+    path_str = os.fspath(path)
+    return decode_vars(read_regular_file(path_str, WeightFileError), repr(path_str))
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def encode_vars(groups: dict[str, VarsGroup]) -> bytes:
+    """The bytes of an HDF5 file holding ``groups`` in Keras 3's layout."""
+    h5py = h5py_module()
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        for path, group in groups.items():
+            h5_group = f.create_group(_vars_path(path))
+            if group.name is not None:
+                h5_group.attrs["name"] = group.name
+            for i, array in enumerate(group.arrays):
+                h5_group[str(i)] = np.ascontiguousarray(array)
+    return buffer.getvalue()
+
+
+def write_vars(path: str | os.PathLike, groups: dict[str, VarsGroup]) -> None:
+    """Writes ``groups`` to ``path`` atomically (the old file stays whole on failure)."""
+    write_atomically(os.fspath(path), encode_vars(groups))
