@@ -18,7 +18,7 @@ from pyfrozen import initializers
 from pyfrozen.layers import serialization
 from pyfrozen.layers.activation_layers import ReLU, ReLU6
 from pyfrozen.layers.input_layer import InputLayer
-from pyfrozen.layers.layer import Layer
+from pyfrozen.layers.layer import Layer, snake_case
 
 # Keras-only options and the value that means "not used" (what pyfrozen does).
 KERAS_DEFAULTS: dict[str, Any] = {
@@ -118,11 +118,17 @@ def _initializer_from_keras(value: Any, where: str, key: str) -> Any:
               if not (k in ("input_axes", "output_axes") and v is None)}
     plain = {"class_name": value.get("class_name"), "config": config}
     try:
-        initializers.deserialize(plain)
+        found = initializers.serialize(initializers.deserialize(plain))
     except (ValueError, TypeError) as err:
         raise UnsupportedKerasConfig(f"{where}: {key}={value.get('class_name')!r} is not "
                                      f"supported ({err})") from err
-    return plain
+    # A default-configured initializer comes back as its name, as the layer was written.
+    name = snake_case(plain["class_name"])
+    try:
+        by_name = initializers.serialize(initializers.get(name))
+    except ValueError:
+        return plain
+    return name if by_name == found else plain
 
 
 def _accepted(cls: type) -> set[str]:
