@@ -18,21 +18,6 @@ from pyfrozen.saving import UnsupportedKerasConfig
 KERAS_WARNING = "ignore:__array__ implementation doesn't accept:DeprecationWarning"
 
 
-@pytest.fixture(scope="module")
-def fixture(peer_fixtures):
-    folder = peer_fixtures / "keras3"
-    data = np.load(folder / "mobilenet_025_96_io.npz")
-    return folder / "mobilenet_025_96.keras", data["x"], data["y"]
-
-
-def keras_predict(model, x):
-    return model(x, training=False).detach().cpu().numpy()
-
-
-def weights_bytes(model) -> list[bytes]:
-    return [w.numpy().tobytes() for w in model.weights]
-
-
 def nested(seed: int = 0):
     rng = np.random.default_rng(seed)
     inner = pyfrozen.Sequential([Input((8, 8, 3)), Conv2D(4, 3, padding="same", name="c"),
@@ -47,8 +32,9 @@ def nested(seed: int = 0):
     return model
 
 
-def test_keras_written_file_loads(fixture, h5py):
-    path, x, y = fixture
+def test_keras_written_file_loads(keras3_files, h5py):
+    folder, x, y = keras3_files
+    path = folder / "mobilenet_025_96.keras"
     model = pyfrozen.saving.load_model(path)
     assert pyfrozen.models.load_model is pyfrozen.saving.load_model
     assert float(np.abs(model.predict(x) - y).max()) <= 1e-4
@@ -58,12 +44,13 @@ def test_keras_written_file_loads(fixture, h5py):
     assert model.name == json.loads(zipfile.ZipFile(path).read("config.json"))["config"]["name"]
 
 
-def test_imported_mobilenet_is_fine_tuned_with_a_new_head(fixture, h5py, rng):
-    path, x, _ = fixture
+def test_imported_mobilenet_is_fine_tuned_with_a_new_head(weights_bytes, keras3_files, h5py, rng):
+    folder, x, _ = keras3_files
+    path = folder / "mobilenet_025_96.keras"
     base = pyfrozen.saving.load_model(path)
     base.trainable = False
     inputs = Input((96, 96, 3))
-    model = pyfrozen.Model(inputs, Dense(3)(base(inputs, training=False)))
+    model = pyfrozen.Model(inputs, Dense(3, activation="softmax")(base(inputs, training=False)))
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     before, head = weights_bytes(base), model.layers[-1].kernel.numpy().copy()
     model.fit(x, np.array([0, 1, 2, 0]), epochs=2, verbose=0)
@@ -72,8 +59,9 @@ def test_imported_mobilenet_is_fine_tuned_with_a_new_head(fixture, h5py, rng):
 
 
 @pytest.mark.filterwarnings(KERAS_WARNING)
-def test_pyfrozen_file_loads_in_keras(fixture, keras, tmp_path):
-    path, x, y = fixture
+def test_pyfrozen_file_loads_in_keras(keras_predict, keras3_files, keras, tmp_path):
+    folder, x, y = keras3_files
+    path = folder / "mobilenet_025_96.keras"
     ours = pyfrozen.saving.load_model(path)
     ours.save(tmp_path / "m.keras")
     theirs = keras.saving.load_model(tmp_path / "m.keras")
@@ -82,7 +70,7 @@ def test_pyfrozen_file_loads_in_keras(fixture, keras, tmp_path):
 
 
 @pytest.mark.filterwarnings(KERAS_WARNING)
-def test_nested_model_through_keras_and_back(keras, tmp_path, rng):
+def test_nested_model_through_keras_and_back(keras_predict, weights_bytes, keras, tmp_path, rng):
     x = rng.standard_normal((3, 8, 8, 3)).astype(np.float32)
     ours = nested()
     ours.get_layer("skip").trainable = False
@@ -98,7 +86,7 @@ def test_nested_model_through_keras_and_back(keras, tmp_path, rng):
     assert not back.get_layer("skip").trainable and back.get_layer("head").trainable
 
 
-def test_pyfrozen_round_trip_is_bit_identical_and_keeps_flags(tmp_path, rng):
+def test_pyfrozen_round_trip_is_bit_identical_and_keeps_flags(weights_bytes, tmp_path, rng):
     x = rng.standard_normal((3, 8, 8, 3)).astype(np.float32)
     model = nested()
     model.get_layer("inner").trainable = False

@@ -17,23 +17,6 @@ def mobilenet(**kw):
                      **kw)
 
 
-def snapshot(model) -> list[bytes]:
-    return [w.numpy().tobytes() for w in model.weights]
-
-
-@pytest.fixture(scope="module")
-def keras_files(peer_fixtures):
-    folder = peer_fixtures / "keras3"
-    data = np.load(folder / "mobilenet_025_96_io.npz")
-    return folder / "mobilenet_025_96.weights.h5", data["x"], data["y"]
-
-
-def keras_predict(model, x):
-    # Model.predict under the torch backend trips a numpy 2 DeprecationWarning in torch's
-    # pytree (an error under filterwarnings=error): call the model in inference mode.
-    return model(x, training=False).detach().cpu().numpy()
-
-
 def nested_pyfrozen(seed: int = 0):
     rng = np.random.default_rng(seed)
     inner = pyfrozen.Sequential([Input((4,)), Dense(3, name="d1"), BatchNormalization()],
@@ -52,8 +35,9 @@ def nested_keras(keras):
     return keras.Model(x, keras.layers.ReLU()(keras.layers.Dense(2)(inner(x))))
 
 
-def test_keras_file_loads_through_the_public_api(keras_files, h5py):
-    path, x, y = keras_files
+def test_keras_file_loads_through_the_public_api(keras3_files, h5py):
+    folder, x, y = keras3_files
+    path = folder / "mobilenet_025_96.weights.h5"
     loaded = mobilenet()
     loaded.load_weights(str(path))
     for model in (mobilenet(weights=path), loaded):
@@ -61,8 +45,10 @@ def test_keras_file_loads_through_the_public_api(keras_files, h5py):
         assert model.summary(print_fn=lambda _: None).total_params == 218_544
 
 
-def test_pyfrozen_file_loads_in_keras_with_the_same_predictions(keras_files, keras, tmp_path):
-    path, x, y = keras_files
+def test_pyfrozen_file_loads_in_keras_with_the_same_predictions(keras_predict, weights_bytes,
+                                                                keras3_files, keras, tmp_path):
+    folder, x, y = keras3_files
+    path = folder / "mobilenet_025_96.weights.h5"
     ours = mobilenet(weights=path)
     out = tmp_path / "m.weights.h5"
     ours.save_weights(str(out))
@@ -76,7 +62,8 @@ def test_pyfrozen_file_loads_in_keras_with_the_same_predictions(keras_files, ker
 
 # Keras's save_weights under torch 2.13 and numpy 2 warns inside Keras (np.array of a tensor).
 @pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept:DeprecationWarning")
-def test_nested_model_both_ways_with_keras(keras, h5py, tmp_path, rng):
+def test_nested_model_both_ways_with_keras(keras_predict, weights_bytes, keras, h5py, tmp_path,
+                                           rng):
     x = rng.standard_normal((5, 4)).astype(np.float32)
     ours = nested_pyfrozen()
     ours.save_weights(str(tmp_path / "ours.weights.h5"))
@@ -89,26 +76,26 @@ def test_nested_model_both_ways_with_keras(keras, h5py, tmp_path, rng):
     assert keras_paths == {path for path, _ in owners(ours)}
     back = nested_pyfrozen(seed=1)
     back.load_weights(str(tmp_path / "theirs.weights.h5"))
-    assert snapshot(back) == snapshot(ours)
+    assert weights_bytes(back) == weights_bytes(ours)
 
 
-def test_mismatch_raises_listing_it_and_changes_nothing(tmp_path, h5py):
+def test_mismatch_raises_listing_it_and_changes_nothing(weights_bytes, tmp_path, h5py):
     source = nested_pyfrozen()
     source.save_weights(str(tmp_path / "w.weights.h5"))
     inner = pyfrozen.Sequential([Input((4,)), Dense(3, name="d1"), BatchNormalization()])
     x = Input((4,), name="x")
     target = pyfrozen.Model(x, ReLU()(Dense(7)(inner(x))))  # another head
-    before = snapshot(target)
+    before = weights_bytes(target)
     with pytest.raises(WeightFileError, match=r"mismatched: layers/dense \(dense.*\)/kernel: "
                        r"expected \(3, 7\) float32, found \(3, 2\) float32"):
         target.load_weights(str(tmp_path / "w.weights.h5"))
-    assert snapshot(target) == before
+    assert weights_bytes(target) == before
     # skip_mismatch (Keras's flag): the base loads, the head is reported and left alone.
     result = target.load_weights(str(tmp_path / "w.weights.h5"), skip_mismatch=True)
     assert [m.name.split(" ")[0] for m in result.mismatched] == ["layers/dense"]
     assert not result.missing and not result.unexpected
     assert target.layers[2].kernel.numpy().tobytes() == before[-2]
-    assert snapshot(target.layers[1]) == snapshot(source.layers[1])
+    assert weights_bytes(target.layers[1]) == weights_bytes(source.layers[1])
 
 
 def test_missing_and_unexpected_groups_are_named(tmp_path, h5py):
@@ -123,16 +110,17 @@ def test_missing_and_unexpected_groups_are_named(tmp_path, h5py):
 
 
 @pytest.mark.parametrize("cut", [0.1, 0.5, 0.97])
-def test_truncated_file_raises_and_changes_nothing(keras_files, tmp_path, cut, h5py):
-    path, _, _ = keras_files
+def test_truncated_file_raises_and_changes_nothing(weights_bytes, keras3_files, tmp_path, cut,
+                                                   h5py):
+    path = keras3_files[0] / "mobilenet_025_96.weights.h5"
     data = path.read_bytes()
     broken = tmp_path / "cut.weights.h5"
     broken.write_bytes(data[:int(len(data) * cut)])
     model = mobilenet()
-    before = snapshot(model)
+    before = weights_bytes(model)
     with pytest.raises(WeightFileError, match="cut.weights.h5' is not a readable HDF5"):
         model.load_weights(str(broken))
-    assert snapshot(model) == before
+    assert weights_bytes(model) == before
     with pytest.raises(WeightFileError, match="cut.weights.h5' is not a readable HDF5"):
         mobilenet(weights=broken)
 
@@ -147,10 +135,10 @@ def test_other_suffixes_raise_naming_the_two(tmp_path, name):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_safetensors_and_h5_hold_the_same_weights(tmp_path, h5py):
+def test_safetensors_and_h5_hold_the_same_weights(weights_bytes, tmp_path, h5py):
     model = nested_pyfrozen()
     for name in ("w.safetensors", "w.weights.h5"):
         model.save_weights(str(tmp_path / name))
         back = nested_pyfrozen(seed=3)
         back.load_weights(str(tmp_path / name))
-        assert snapshot(back) == snapshot(model)
+        assert weights_bytes(back) == weights_bytes(model)
