@@ -14,6 +14,7 @@ import io
 import json
 import os
 import zipfile
+from importlib.metadata import version
 from typing import Any
 
 from pyfrozen.io.files import read_regular_file, write_atomically
@@ -45,9 +46,7 @@ def save_keras(model: Layer, filepath: Any, overwrite: bool = True, **kwargs: An
         raise ValueError(f"model {model.name!r} is not built yet: call it on data or "
                          "build(input_shape) before save")
     config = to_keras(model)  # first: an unsupported part raises before anything is written
-    from pyfrozen import __version__
-
-    metadata = {"keras_version": KERAS_FORMAT_VERSION, "pyfrozen_version": __version__,
+    metadata = {"keras_version": KERAS_FORMAT_VERSION, "pyfrozen_version": version("pyfrozen"),
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
