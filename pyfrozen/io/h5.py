@@ -75,8 +75,11 @@ def _read_group(h5py: Any, group: Any, label: str, where: str) -> VarsGroup:
     return VarsGroup(name.decode() if isinstance(name, bytes) else name, arrays)
 
 
-def _walk(h5py: Any, group: Any, prefix: str, label: str, out: dict[str, VarsGroup]) -> None:
+def _walk(h5py: Any, group: Any, prefix: str, label: str, out: dict[str, VarsGroup],
+          skip: tuple[str, ...] = ()) -> None:
     for key in group:
+        if not prefix and key in skip:
+            continue
         link = group.get(key, getlink=True)
         where = f"{prefix}/{key}" if prefix else key
         if not isinstance(link, h5py.HardLink):
@@ -91,8 +94,9 @@ def _walk(h5py: Any, group: Any, prefix: str, label: str, out: dict[str, VarsGro
                                   "not a Keras 3 weight file")
 
 
-def decode_vars(data: bytes, label: str) -> dict[str, VarsGroup]:
-    """Every ``vars`` group of an HDF5 file held in ``data``, by owner path ("" = root).
+def decode_vars(data: bytes, label: str, skip: tuple[str, ...] = ()) -> dict[str, VarsGroup]:
+    """Every ``vars`` group of an HDF5 file held in ``data``, by owner path ("" = root);
+    top-level groups named in ``skip`` (e.g. ``"optimizer"``) are not read at all.
 
     Raises:
         WeightFileError: ``data`` is not a readable HDF5 file (truncated, corrupted) or not
@@ -102,7 +106,7 @@ def decode_vars(data: bytes, label: str) -> dict[str, VarsGroup]:
     out: dict[str, VarsGroup] = {}
     try:
         with h5py.File(io.BytesIO(data), "r") as f:
-            _walk(h5py, f, "", label, out)
+            _walk(h5py, f, "", label, out, skip)
     except WeightFileError:
         raise
     except Exception as err:  # h5py raises OSError, KeyError, RuntimeError on damaged files

@@ -93,9 +93,9 @@ def load_keras(filepath: Any, compile: bool = True, safe_mode: bool = True,  # n
                         "with pyfrozen.saving.register_keras_serializable")
     path = os.fspath(filepath)
     config, weights = _read_archive(path)
-    groups = decode_vars(weights, f"{path!r} ({_WEIGHTS})")  # checked before building
+    # Checked before building. The optimizer's variables (Keras stores them when the model
+    # was compiled) are not restored, and not read.
+    groups = decode_vars(weights, f"{path!r} ({_WEIGHTS})", skip=("optimizer",))
     model = from_keras(config)
-    # Optimizer variables (Keras stores them when the model was compiled) are not restored.
-    groups = {p: g for p, g in groups.items() if not p.startswith("optimizer")}
     load_keras_weights_groups(model, groups, f"{path!r}")
     return model

@@ -22,6 +22,7 @@ from pyfrozen.saving.keras_config import (
     layer_from_keras,
     layer_to_keras,
 )
+from pyfrozen.saving.keras_order import keras_layer_order, node_indices
 
 _MODEL_KEYS = {"name", "trainable", "dtype", "layers", "input_layers", "output_layers",
                "build_input_shape"}
@@ -42,18 +43,6 @@ def to_keras(layer: Layer) -> dict[str, Any]:
     return layer_to_keras(layer)
 
 
-def _node_indices(model: Model) -> dict[int, int]:
-    """id(CallNode) -> its index among its layer's calls inside ``model``."""
-    index: dict[int, int] = {}
-    counts: dict[int, int] = {}
-    nodes = [t.node for t in model._graph.inputs] + model._graph.nodes
-    for node in nodes:
-        if id(node) not in index:
-            index[id(node)] = counts.get(id(node.layer), 0)
-            counts[id(node.layer)] = index[id(node)] + 1
-    return index
-
-
 def _ref(t: Any, index: dict[int, int]) -> list[Any]:
     return [t.node.layer.name, index[id(t.node)], t.index]
 
@@ -66,14 +55,16 @@ def _tensor(t: Any, index: dict[int, int]) -> dict[str, Any]:
 
 def _functional_to_keras(model: Model) -> dict[str, Any]:
     graph = model._graph
-    index = _node_indices(model)
+    order = keras_layer_order(graph.inputs, graph.outputs)
+    index = node_indices(order, [t.node for t in graph.inputs] + graph.nodes)
+    calls = {id(node) for node in graph.nodes}
     layers = []
-    for layer in model.layers:
+    for layer in order:
         spec = to_keras(layer)
         spec["name"] = layer.name
         spec["inbound_nodes"] = []
-        for node in graph.nodes:
-            if node.layer is layer:
+        for node in layer._inbound_nodes:
+            if id(node) in calls:
                 args = [_tensor(t, index) for t in node.inputs]
                 arg = args if isinstance(node.input_structure, (list, tuple)) else args[0]
                 spec["inbound_nodes"].append({"args": [arg], "kwargs": dict(node.kwargs)})

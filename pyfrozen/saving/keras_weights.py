@@ -2,7 +2,8 @@
 
 Keras 3 keys state by the object's place in the model, not by its name: a functional
 or Sequential model keeps its layers under ``layers/<class in snake case>`` with a
-per-class counter in the order of ``model.layers`` (``batch_normalization``,
+per-class counter in the order of Keras's ``model.layers`` (pyfrozen.saving.keras_order;
+``batch_normalization``,
 ``batch_normalization_1``, ...; a functional model's input layers count, a
 Sequential's do not); a nested model repeats this inside its own path
 (``layers/functional/layers/dense``). Each owner's own variables sit in ``<path>/vars``
@@ -30,6 +31,7 @@ from pyfrozen.layers.layer import Layer, snake_case
 from pyfrozen.models.model import Model
 from pyfrozen.models.saving import LoadResult
 from pyfrozen.models.sequential import Sequential
+from pyfrozen.saving.keras_order import keras_layer_order
 from pyfrozen.tensor import Parameter
 
 # pyfrozen classes that Keras 3 calls by another name (the group names follow Keras's).
@@ -52,7 +54,7 @@ def _children(layer: Layer) -> list[tuple[str, list[Layer] | Layer]]:
     if isinstance(layer, Sequential):
         return [("layers", layer.layers)]
     if isinstance(layer, Model) and layer._graph is not None:
-        return [("layers", layer.layers)]
+        return [("layers", keras_layer_order(layer._graph.inputs, layer._graph.outputs))]
     found = []
     for attr in sorted(vars(layer)):
         if attr.startswith("_"):

@@ -185,3 +185,58 @@ def test_unsavable_model_raises_and_keeps_the_old_file(saved):
     assert saved.read_bytes() == before
     with pytest.raises(FileExistsError, match="overwrite=False"):
         nested().save(str(saved), overwrite=False)
+
+
+# --------------------------------------------------------------------------- graph shapes
+
+
+def two_towers(lib, seed=None):
+    """Two inputs, a shared layer, two outputs; pa, pb and o1 all Dense(4) on 4 features,
+    so weights put in the wrong same-class group would load without a shape error."""
+    L = lib.layers
+    a, b = lib.Input((4,), name="a"), lib.Input((4,), name="b")
+    shared = L.Dense(4, name="shared")
+    ya = shared(L.Dense(4, name="pa")(a))
+    yb = shared(L.Dense(4, name="pb")(b))
+    o1 = L.Dense(4, name="o1")(L.Concatenate(name="cat")([ya, yb]))
+    o2 = L.Activation("sigmoid", name="o2")(L.Add(name="add")([ya, yb]))
+    model = lib.Model([a, b], [o1, o2], name="towers")
+    if seed is not None:
+        rng = np.random.default_rng(seed)
+        for w in model.weights:
+            w.data[...] = rng.standard_normal(w.shape)
+    return model
+
+
+@pytest.mark.filterwarnings(KERAS_WARNING)
+def test_multi_input_shared_layer_model_matches_keras(keras, keras_predict, weights_bytes,
+                                                      tmp_path, rng):
+    x = [rng.standard_normal((3, 4)).astype(np.float32) for _ in range(2)]
+    ours = two_towers(pyfrozen, seed=0)
+    ours.save(str(tmp_path / "ours.keras"))
+    theirs = keras.saving.load_model(tmp_path / "ours.keras")
+    assert [layer.name for layer in theirs.layers] == [
+        spec["name"] for spec in json.loads(
+            zipfile.ZipFile(tmp_path / "ours.keras").read("config.json"))["config"]["layers"]]
+    for got, want in zip(theirs([*x], training=False), ours.predict(x), strict=True):
+        np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-5, atol=1e-5)
+    # Keras's own weight file of the same architecture (its group order) loads into ours.
+    keras_built = two_towers(keras)
+    keras_built.set_weights([w.numpy() * 2 for w in ours.weights])
+    keras_built.save_weights(str(tmp_path / "k.weights.h5"))
+    again = two_towers(pyfrozen, seed=1)
+    again.load_weights(str(tmp_path / "k.weights.h5"))
+    for got, want in zip(again.predict(x), keras_built([*x], training=False), strict=True):
+        np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.filterwarnings(KERAS_WARNING)
+def test_compiled_keras_model_loads_without_its_optimizer(keras, tmp_path, rng):
+    model = two_towers(keras)
+    model.compile(optimizer="adam", loss=["mse", "mse"])
+    x = [rng.standard_normal((4, 4)).astype(np.float32) for _ in range(2)]
+    model.fit(x, [np.zeros((4, 4)), np.zeros((4, 4))], verbose=0)
+    model.save(tmp_path / "fit.keras")
+    ours = pyfrozen.saving.load_model(tmp_path / "fit.keras")
+    for got, want in zip(ours.predict(x), model([*x], training=False), strict=True):
+        np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-5, atol=1e-5)
