@@ -29,11 +29,18 @@ __all__ = ["VarsGroup", "decode_vars", "encode_vars", "h5py_module", "read_vars"
 _DTYPES = (np.dtype("float32"), np.dtype("float64"), np.dtype("int64"))
 
 
+# pyfrozen's freeze masks sit beside an owner's ``vars`` group, in a group Keras never
+# reads (it opens ``<path>/vars`` only), so the file stays a valid Keras 3 file.
+MASKS = "pyfrozen_freeze_masks"
+
+
 class VarsGroup(NamedTuple):
-    """One ``vars`` group: the owner's recorded name and its variables in order."""
+    """One ``vars`` group: the owner's recorded name, its variables in order and the
+    freeze masks of some of them (by variable index)."""
 
     name: str | None
     arrays: list[np.ndarray]
+    masks: dict[int, np.ndarray] = {}  # noqa: RUF012 (never mutated: a fresh dict is made)
 
 
 def h5py_module() -> Any:
@@ -51,6 +58,19 @@ def h5py_module() -> Any:
 
 def _vars_path(path: str) -> str:
     return f"{path}/vars" if path else "vars"
+
+
+def _read_masks(h5py: Any, group: Any, label: str, where: str) -> dict[int, np.ndarray]:
+    masks = {}
+    for key in group:
+        item = group.get(key, getlink=True)
+        if not isinstance(item, h5py.HardLink) or not key.isdigit():
+            raise WeightFileError(f"{label}: {where}/{key} is not a freeze mask")
+        dataset = group[key]
+        if not isinstance(dataset, h5py.Dataset) or dataset.dtype != np.bool_:
+            raise WeightFileError(f"{label}: {where}/{key} is not a boolean freeze mask")
+        masks[int(key)] = np.array(dataset[()], dtype=bool)
+    return masks
 
 
 def _read_group(h5py: Any, group: Any, label: str, where: str) -> VarsGroup:
@@ -86,7 +106,11 @@ def _walk(h5py: Any, group: Any, prefix: str, label: str, out: dict[str, VarsGro
             raise WeightFileError(f"{label}: {where!r} is a link, refusing to follow it")
         item = group[key]
         if key == "vars" and isinstance(item, h5py.Group):
-            out[prefix] = _read_group(h5py, item, label, where)
+            found = _read_group(h5py, item, label, where)
+            out[prefix] = found._replace(masks=out.get(prefix, found).masks)
+        elif key == MASKS and isinstance(item, h5py.Group):
+            masks = _read_masks(h5py, item, label, where)
+            out[prefix] = out.get(prefix, VarsGroup(None, []))._replace(masks=masks)
         elif isinstance(item, h5py.Group):
             _walk(h5py, item, where, label, out)
         else:
@@ -135,6 +159,8 @@ def encode_vars(groups: dict[str, VarsGroup]) -> bytes:
                 h5_group.attrs["name"] = group.name
             for i, array in enumerate(group.arrays):
                 h5_group[str(i)] = np.ascontiguousarray(array)
+            for i, mask in group.masks.items():
+                f[f"{path}/{MASKS}/{i}" if path else f"{MASKS}/{i}"] = np.ascontiguousarray(mask)
     return buffer.getvalue()
 
 

@@ -13,6 +13,8 @@ from pyfrozen.models.formats import (
 )
 from pyfrozen.saving.keras_config import UnsupportedKerasConfig
 from pyfrozen.saving.keras_file import load_keras, save_keras
+from pyfrozen.saving.keras_model import from_keras as deserialize_keras_object
+from pyfrozen.saving.keras_model import to_keras as serialize_keras_object
 from pyfrozen.saving.keras_weights import load_keras_weights, save_keras_weights
 from pyfrozen.saving.registration import register_keras_serializable
 
@@ -21,4 +23,10 @@ register_weights_format(".safetensors", _pyfrozen_weights.save_weights,
 register_weights_format(".weights.h5", save_keras_weights, load_keras_weights)
 register_model_format(".keras", save=save_keras, load=load_keras)
 
-__all__ = ["UnsupportedKerasConfig", "load_model", "register_keras_serializable"]
+__all__ = [
+    "UnsupportedKerasConfig",
+    "deserialize_keras_object",
+    "load_model",
+    "register_keras_serializable",
+    "serialize_keras_object",
+]

@@ -12,6 +12,10 @@ which is pyfrozen's creation order as well. A layer reached twice (shared) is st
 once, at its first place. Custom layers keep their sub-layers under their attribute
 names, sorted, as Keras does.
 
+pyfrozen also stores each weight's freeze mask beside its owner's ``vars`` group (in a
+group Keras does not read, pyfrozen.io.h5), and sets it again on load; a weight the
+file has no mask for keeps the mask it has (loading never unfreezes anything).
+
 Reading checks every group against the model before any weight is touched: a count,
 shape or dtype that disagrees, a group the model does not have, or a group missing
 raises listing every problem (``skip_mismatch=True`` loads the groups that match and
@@ -106,8 +110,12 @@ def save_keras_weights_groups(model: Layer) -> dict[str, VarsGroup]:
     if not model.built:
         raise ValueError(f"model {model.name!r} is not built yet: call it on data or "
                          "build(input_shape) before save_weights")
-    return {path: VarsGroup(layer.name, [p.data for p in own_variables(layer)])
-            for path, layer in owners(model)}
+    groups = {}
+    for path, layer in owners(model):
+        params = own_variables(layer)
+        masks = {i: p.freeze_mask for i, p in enumerate(params) if p.freeze_mask is not None}
+        groups[path] = VarsGroup(layer.name, [p.data for p in params], masks)
+    return groups
 
 
 def save_keras_weights(model: Layer, filepath: str, **_: Any) -> None:
@@ -118,8 +126,22 @@ def save_keras_weights(model: Layer, filepath: str, **_: Any) -> None:
 # --------------------------------------------------------------------------- loading
 
 
+def _mask_problems(where: str, params: list[Parameter], group: VarsGroup) -> list[str]:
+    problems = []
+    for i, mask in group.masks.items():
+        if i >= len(params):
+            problems.append(f"{where}: a freeze mask for variable {i}, which does not exist")
+            continue
+        try:
+            np.broadcast_to(mask, params[i].shape)
+        except ValueError:
+            problems.append(f"{where}/{params[i].name}: freeze mask of shape {mask.shape} does "
+                            f"not broadcast to {tuple(params[i].shape)}")
+    return problems
+
+
 def _compare_layer(path: str, layer: Layer, group: VarsGroup | None,
-                   result: LoadResult, plan: list[tuple[Parameter, np.ndarray]]) -> None:
+                   result: LoadResult, plan: list[tuple[Parameter, np.ndarray, Any]]) -> None:
     params = own_variables(layer)
     stored = group.arrays if group is not None else []
     where = f"{path or 'the model'} ({layer.name})"
@@ -133,24 +155,32 @@ def _compare_layer(path: str, layer: Layer, group: VarsGroup | None,
                                               np.dtype("int64")))
         return
     pending = []
-    for p, value in zip(params, stored, strict=True):
+    for i, (p, value) in enumerate(zip(params, stored, strict=True)):
         if value.shape != tuple(p.shape) or value.dtype != p.data.dtype:
             result.mismatched.append(Mismatch(f"{where}/{p.name}", tuple(p.shape), p.data.dtype,
                                               value.shape, value.dtype))
             return
-        pending.append((p, value))
+        pending.append((p, value, group.masks.get(i) if group is not None else None))
+    problems = _mask_problems(where, params, group) if group is not None else []
+    if problems:  # a damaged file, not a model mismatch: skip_mismatch does not hide it
+        raise WeightFileError("freeze masks that cannot be restored; nothing was loaded:\n  "
+                              + "\n  ".join(problems))
     plan += pending
 
 
 def match_groups(model: Layer, groups: dict[str, VarsGroup],
-                 label: str) -> tuple[list[tuple[Parameter, np.ndarray]], LoadResult]:
-    """What to copy where, and what does not fit (missing / unexpected / mismatched)."""
+                 label: str) -> tuple[list[tuple[Parameter, np.ndarray, Any]], LoadResult]:
+    """What to copy where (weight, value, freeze mask or None), and what does not fit
+    (missing / unexpected / mismatched)."""
     result = LoadResult([], [], [])
-    plan: list[tuple[Parameter, np.ndarray]] = []
+    plan: list[tuple[Parameter, np.ndarray, Any]] = []
     known = set()
     for path, layer in owners(model):
         known.add(path)
-        _compare_layer(path, layer, groups.get(path), result, plan)
+        try:
+            _compare_layer(path, layer, groups.get(path), result, plan)
+        except WeightFileError as err:
+            raise WeightFileError(f"{label}: {err}") from None
     result.unexpected.extend(
         f"{path or 'the root'} ({g.name}): {len(g.arrays)} variables the model has no place for"
         for path, g in groups.items() if path not in known and g.arrays)
@@ -175,10 +205,12 @@ def load_keras_weights_groups(model: Layer, groups: dict[str, VarsGroup], label:
     plan, result = match_groups(model, groups, label)
     if not skip_mismatch and (result.missing or result.unexpected or result.mismatched):
         raise WeightFileError(_report(label, result))
-    with no_grad():
-        for p, value in plan:
+    with no_grad():  # every check passed: nothing below can fail half-way
+        for p, value, mask in plan:
             np.copyto(p.data, value)
             p._bump_version()
+            if mask is not None:  # a weight without a mask in the file keeps its own
+                p.set_freeze_mask(mask)
     return result if skip_mismatch else None
 
 

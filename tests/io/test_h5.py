@@ -20,12 +20,16 @@ def groups(rng) -> dict[str, VarsGroup]:
         "layers/sequential/layers/batch_normalization": VarsGroup(
             "bn", [rng.standard_normal(4) for _ in range(4)]),  # float64
         "layers/input_layer": VarsGroup("x", []),
+        "layers/conv2d": VarsGroup("c", [np.zeros((1, 1, 2, 3), np.float32)],
+                                   {0: np.array([True, False, True])}),
     }
 
 
 def same(a: dict[str, VarsGroup], b: dict[str, VarsGroup]) -> bool:
     return a.keys() == b.keys() and all(
         a[k].name == b[k].name and len(a[k].arrays) == len(b[k].arrays)
+        and {i: m.tolist() for i, m in a[k].masks.items()}
+        == {i: m.tolist() for i, m in b[k].masks.items()}
         and all(x.dtype == y.dtype and x.tobytes() == y.tobytes()
                 for x, y in zip(a[k].arrays, b[k].arrays, strict=True)) for k in a)
 
@@ -73,7 +77,13 @@ def _soft_link(h5py, f):
     f["layers/b"] = h5py.SoftLink("/layers/a")
 
 
+def _float_mask(h5py, f):
+    f["layers/a/vars/0"] = np.zeros(3, np.float32)
+    f["layers/a/pyfrozen_freeze_masks/0"] = np.zeros(3, np.float32)
+
+
 @pytest.mark.parametrize(("write", "message"), [
+    (_float_mask, "pyfrozen_freeze_masks/0 is not a boolean freeze mask"),
     (_outside_vars, "'layers/dense/kernel' lies outside a 'vars'"),
     (_gap_in_names, r"should hold datasets 0\.\.1, found \['0', '2'\]"),
     (_half_precision, "layers/dense/vars/0 has dtype float16"),

@@ -141,3 +141,16 @@ def test_registered_user_layer_round_trips():
     with pytest.raises(ValueError, match="already registered as 'tests>Twice'"):
         register_keras_serializable(package="tests", name="Twice")(type("Other", (Twice,), {}))
     assert pyfrozen.saving.register_keras_serializable is register_keras_serializable
+
+
+def test_model_configs_round_trip_in_keras_form():
+    inner = pyfrozen.Sequential([layers.Input((4,)), layers.Dense(3, name="d")], name="inner")
+    x = layers.Input((4,), name="x")
+    model = pyfrozen.Model(x, layers.ReLU()(inner(x)), name="outer")
+    spec = pyfrozen.saving.serialize_keras_object(model)
+    assert spec["class_name"] == "Functional"
+    assert spec["config"]["input_layers"] == ["x", 0, 0]
+    assert [s["class_name"] for s in spec["config"]["layers"]] == ["InputLayer", "Sequential",
+                                                                  "ReLU"]
+    back = pyfrozen.saving.deserialize_keras_object(plain(spec))
+    assert plain(pyfrozen.saving.serialize_keras_object(back)) == plain(spec)

@@ -240,3 +240,29 @@ def test_compiled_keras_model_loads_without_its_optimizer(keras, tmp_path, rng):
     ours = pyfrozen.saving.load_model(tmp_path / "fit.keras")
     for got, want in zip(ours.predict(x), model([*x], training=False), strict=True):
         np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.filterwarnings(KERAS_WARNING)
+@pytest.mark.parametrize("name", ["m.keras", "m.weights.h5"])
+def test_freeze_masks_travel_in_keras_files_that_keras_still_reads(keras, keras_predict,
+                                                                   tmp_path, rng, name):
+    model = nested()
+    model.get_layer("head").set_freeze_mask("kernel", np.array([True, False]))
+    model.get_layer("inner").get_layer("c").set_freeze_mask("bias", np.array([1, 0, 0, 1], bool))
+    path = str(tmp_path / name)
+    if name.endswith(".keras"):
+        model.save(path)
+        back = pyfrozen.saving.load_model(path)
+        theirs = keras.saving.load_model(path)
+    else:
+        model.save_weights(path)
+        back = nested(seed=1)
+        back.load_weights(path)
+        nested().save(str(tmp_path / "plain.keras"))  # the architecture, for Keras
+        theirs = keras.saving.load_model(tmp_path / "plain.keras")
+        theirs.load_weights(path)  # Keras ignores the masks' group
+    masks = [None if w.freeze_mask is None else w.freeze_mask.tolist() for w in model.weights]
+    assert [None if w.freeze_mask is None else w.freeze_mask.tolist()
+            for w in back.weights] == masks
+    x = rng.standard_normal((2, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(keras_predict(theirs, x), model.predict(x), atol=1e-5)

@@ -7,9 +7,10 @@ import pytest
 
 import pyfrozen
 from pyfrozen.applications import MobileNet
+from pyfrozen.io.h5 import write_vars
 from pyfrozen.io.weights import WeightFileError
 from pyfrozen.layers import BatchNormalization, Dense, Input, ReLU
-from pyfrozen.saving.keras_weights import owners
+from pyfrozen.saving.keras_weights import owners, save_keras_weights_groups
 
 
 def mobilenet(**kw):
@@ -142,3 +143,19 @@ def test_safetensors_and_h5_hold_the_same_weights(weights_bytes, tmp_path, h5py)
         back = nested_pyfrozen(seed=3)
         back.load_weights(str(tmp_path / name))
         assert weights_bytes(back) == weights_bytes(model)
+
+
+def test_a_freeze_mask_that_does_not_fit_raises_and_changes_nothing(weights_bytes, tmp_path,
+                                                                     h5py):
+    groups = save_keras_weights_groups(nested_pyfrozen())
+    dense = groups["layers/dense"]
+    groups["layers/dense"] = dense._replace(masks={0: np.ones(5, bool)})
+    write_vars(tmp_path / "bad.weights.h5", groups)
+    target = nested_pyfrozen(seed=2)
+    before = weights_bytes(target)
+    for skip in (False, True):
+        with pytest.raises(WeightFileError, match=r"layers/dense \(dense.*\)/kernel: freeze "
+                                                  r"mask of shape \(5,\) does not broadcast"):
+            target.load_weights(str(tmp_path / "bad.weights.h5"), skip_mismatch=skip)
+    assert weights_bytes(target) == before
+    assert all(w.freeze_mask is None for w in target.weights)
