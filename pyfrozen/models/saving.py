@@ -143,17 +143,23 @@ def _check_masks(filepath: str, masks: dict[str, np.ndarray], params: dict[str, 
             continue
         if path not in result.arrays:  # its weight was left out (skip_mismatch)
             continue
-        try:
-            np.broadcast_to(mask, params[path].shape)
-        except ValueError:
-            problems.append(f"{path}{MASK_SUFFIX}: shape {mask.shape} does not broadcast to "
-                            f"the weight's {params[path].shape}")
-            continue
-        if mask.dtype != np.bool_:
-            problems.append(f"{path}{MASK_SUFFIX}: dtype {mask.dtype}, expected bool")
-            continue
-        usable[path] = mask
+        problem = freeze_mask_problem(mask, params[path].shape)
+        if problem:
+            problems.append(f"{path}{MASK_SUFFIX}: {problem}")
+        else:
+            usable[path] = mask
     if problems:
         raise WeightFileError(f"{filepath!r}: freeze masks that cannot be restored; nothing was "
                               "loaded:\n  " + "\n  ".join(problems))
     return usable
+
+
+def freeze_mask_problem(mask: np.ndarray, shape: tuple[int, ...]) -> str | None:
+    """Why ``mask`` read from a file cannot be a freeze mask of a weight of ``shape``."""
+    if mask.dtype != np.bool_:
+        return f"dtype {mask.dtype}, expected bool"
+    try:
+        np.broadcast_to(mask, shape)
+    except ValueError:
+        return f"freeze mask of shape {mask.shape} does not broadcast to {tuple(shape)}"
+    return None

@@ -33,7 +33,7 @@ from pyfrozen.io.h5 import VarsGroup, read_vars, write_vars
 from pyfrozen.io.weights import Mismatch, WeightFileError
 from pyfrozen.layers.layer import Layer, snake_case
 from pyfrozen.models.model import Model
-from pyfrozen.models.saving import LoadResult
+from pyfrozen.models.saving import LoadResult, freeze_mask_problem
 from pyfrozen.models.sequential import Sequential
 from pyfrozen.saving.keras_order import keras_layer_order
 from pyfrozen.tensor import Parameter
@@ -132,11 +132,9 @@ def _mask_problems(where: str, params: list[Parameter], group: VarsGroup) -> lis
         if i >= len(params):
             problems.append(f"{where}: a freeze mask for variable {i}, which does not exist")
             continue
-        try:
-            np.broadcast_to(mask, params[i].shape)
-        except ValueError:
-            problems.append(f"{where}/{params[i].name}: freeze mask of shape {mask.shape} does "
-                            f"not broadcast to {tuple(params[i].shape)}")
+        problem = freeze_mask_problem(mask, tuple(params[i].shape))
+        if problem:
+            problems.append(f"{where}/{params[i].name}: {problem}")
     return problems
 
 

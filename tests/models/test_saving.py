@@ -198,7 +198,7 @@ def test_a_mask_that_does_not_fit_raises_and_changes_nothing(tmp_path):
     before = [w.numpy().copy() for w in target.weights]
     with pytest.raises(WeightFileError, match=r"(?s)freeze masks that cannot be restored.*"
                        r"the model has no weight 'nowhere/kernel'.*hidden/kernel:freeze_mask: "
-                       r"shape \(3,\) does not broadcast"):
+                       r"freeze mask of shape \(3,\) does not broadcast"):
         target.load_weights(str(path))
     assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, target.weights, strict=True))
     assert all(w.freeze_mask is None for w in target.weights)
