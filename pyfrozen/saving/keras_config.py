@@ -102,7 +102,8 @@ def _where(spec: dict[str, Any]) -> str:
     return f"layer {name!r} ({spec.get('class_name')})"
 
 
-def _dtype_from_keras(value: Any, where: str) -> str:
+def dtype_from_keras(value: Any, where: str) -> str:
+    """A Keras dtype (a name or a DTypePolicy object) as pyfrozen's; raises naming ``where``."""
     if isinstance(value, dict):
         value = (value.get("config") or {}).get("name")
     if value not in _FLOATS:
@@ -154,7 +155,7 @@ def layer_config_from_keras(cls: type, spec: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in (spec.get("config") or {}).items():
         if key == "dtype":
-            value = _dtype_from_keras(value, where)
+            value = dtype_from_keras(value, where)
         elif key.endswith("_initializer"):
             value = _initializer_from_keras(value, where, key)
         elif key == "activation" and not isinstance(value, str):

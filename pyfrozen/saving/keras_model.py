@@ -19,6 +19,7 @@ from pyfrozen.models.model import Model
 from pyfrozen.models.sequential import Sequential
 from pyfrozen.saving.keras_config import (
     UnsupportedKerasConfig,
+    dtype_from_keras,
     layer_from_keras,
     layer_to_keras,
 )
@@ -109,10 +110,12 @@ def from_keras(spec: dict[str, Any]) -> Layer:
 
 
 def _check_model_keys(config: dict[str, Any], kind: str) -> None:
+    where = f"model {config.get('name')!r} ({kind})"
     for key in config:
         if key not in _MODEL_KEYS:
-            raise UnsupportedKerasConfig(f"model {config.get('name')!r} ({kind}): option "
-                                         f"{key!r} is not supported by pyfrozen")
+            raise UnsupportedKerasConfig(f"{where}: option {key!r} is not supported by pyfrozen")
+    if "dtype" in config:
+        dtype_from_keras(config["dtype"], where)
 
 
 def _is_ref(value: Any) -> bool:

@@ -155,6 +155,17 @@ def test_unknown_layer_class_is_named(saved):
         pyfrozen.saving.load_model(saved)
 
 
+def test_model_options_pyfrozen_lacks_are_named(tmp_path):
+    path = tmp_path / "s.keras"
+    pyfrozen.Sequential([Input((4,)), Dense(2)], name="stack").save(str(path))
+    config = json.loads(zipfile.ZipFile(path).read("config.json"))
+    config["config"]["dtype"]["config"]["name"] = "mixed_bfloat16"
+    rewrite(path, config)
+    with pytest.raises(UnsupportedKerasConfig, match=r"model 'stack' \(Sequential\): dtype "
+                                                     r"'mixed_bfloat16' is not supported"):
+        pyfrozen.saving.load_model(path)
+
+
 def test_weights_that_do_not_fit_the_config_raise(saved):
     config = json.loads(zipfile.ZipFile(saved).read("config.json"))
     config["config"]["layers"][-1]["config"]["units"] = 5
