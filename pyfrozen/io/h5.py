@@ -6,7 +6,8 @@ A Keras 3 weight file is a tree of groups; every object that owns state has a gr
 attribute of that group. This module reads and writes that tree as a flat mapping
 ``path -> VarsGroup`` and knows nothing about layers: pyfrozen.saving maps models onto
 it. Files are read whole into memory and checked before anything is handed out, and
-written through ``write_atomically``, so a crash never leaves half a file.
+written through ``write_atomically``, so a crash never leaves half a file; each dataset
+pyfrozen writes carries the sha256 of its bytes, checked on load.
 
 h5py is optional (``pip install "pyfrozen[keras]"``); it is imported only when an HDF5
 file is read or written.
@@ -14,6 +15,7 @@ file is read or written.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from typing import Any, NamedTuple
@@ -53,7 +55,27 @@ def h5py_module() -> Any:
     return h5py
 
 
+# HDF5 keeps no checksum of the data: pyfrozen records a sha256 of each dataset's bytes as
+# an attribute (Keras ignores it), so a flipped bit in a file pyfrozen wrote is caught.
+# Files written by Keras have none, and are read as they are.
+_SHA256 = "sha256"
+
+
+def _digest(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
 # --------------------------------------------------------------------------- reading
+
+
+def _checked(dataset: Any, dtype: Any, label: str, where: str) -> np.ndarray:
+    array = np.array(dataset[()], dtype=dtype)
+    expected = dataset.attrs.get(_SHA256)
+    if expected is not None:
+        expected = expected.decode() if isinstance(expected, bytes) else str(expected)
+        if expected != _digest(array):
+            raise WeightFileError(f"{label}: {where} is corrupted (sha256 mismatch)")
+    return array
 
 
 def _vars_path(path: str) -> str:
@@ -69,7 +91,7 @@ def _read_masks(h5py: Any, group: Any, label: str, where: str) -> dict[int, np.n
         dataset = group[key]
         if not isinstance(dataset, h5py.Dataset) or dataset.dtype != np.bool_:
             raise WeightFileError(f"{label}: {where}/{key} is not a boolean freeze mask")
-        masks[int(key)] = np.array(dataset[()], dtype=bool)
+        masks[int(key)] = _checked(dataset, bool, label, f"{where}/{key}")
     return masks
 
 
@@ -90,7 +112,7 @@ def _read_group(h5py: Any, group: Any, label: str, where: str) -> VarsGroup:
             kind = dataset.attrs.get("dtype", dataset.dtype)
             raise WeightFileError(f"{label}: {where}/{i} has dtype {kind}; pyfrozen reads "
                                   "float32, float64 and int64 weights")
-        arrays.append(np.array(dataset[()], dtype=dataset.dtype.newbyteorder("=")))
+        arrays.append(_checked(dataset, dataset.dtype.newbyteorder("="), label, f"{where}/{i}"))
     name = group.attrs.get("name")
     return VarsGroup(name.decode() if isinstance(name, bytes) else name, arrays)
 
@@ -148,6 +170,12 @@ def read_vars(path: str | os.PathLike) -> dict[str, VarsGroup]:
 # --------------------------------------------------------------------------- writing
 
 
+def _store(group: Any, key: str, array: np.ndarray) -> None:
+    array = np.ascontiguousarray(array)
+    dataset = group.create_dataset(key, data=array)
+    dataset.attrs[_SHA256] = _digest(array)
+
+
 def encode_vars(groups: dict[str, VarsGroup]) -> bytes:
     """The bytes of an HDF5 file holding ``groups`` in Keras 3's layout."""
     h5py = h5py_module()
@@ -158,9 +186,9 @@ def encode_vars(groups: dict[str, VarsGroup]) -> bytes:
             if group.name is not None:
                 h5_group.attrs["name"] = group.name
             for i, array in enumerate(group.arrays):
-                h5_group[str(i)] = np.ascontiguousarray(array)
+                _store(h5_group, str(i), array)
             for i, mask in group.masks.items():
-                f[f"{path}/{MASKS}/{i}" if path else f"{MASKS}/{i}"] = np.ascontiguousarray(mask)
+                _store(f.require_group(f"{path}/{MASKS}" if path else MASKS), str(i), mask)
     return buffer.getvalue()
 
 

@@ -114,3 +114,23 @@ def test_missing_h5py_names_the_extra(monkeypatch, groups):
         encode_vars(groups)
     with pytest.raises(ImportError, match=r"pyfrozen\[keras\]"):
         decode_vars(b"", "'w'")
+
+
+def test_a_flipped_bit_in_a_pyfrozen_file_is_caught(groups, tmp_path, h5py):
+    path = tmp_path / "w.weights.h5"
+    write_vars(path, groups)
+    with h5py.File(path, "r+") as f:  # in place, as a bad disk would: the layout stays valid
+        data = f["layers/dense/vars/0"][()]
+        data.view(np.uint32)[0, 0] ^= 1
+        f["layers/dense/vars/0"][...] = data
+    with pytest.raises(WeightFileError, match=r"layers/dense/vars/0 is corrupted \(sha256"):
+        read_vars(path)
+
+
+def test_files_without_checksums_are_read_as_keras_writes_them(h5py, tmp_path):
+    path = tmp_path / "keras.weights.h5"
+    with h5py.File(path, "w") as f:
+        f["layers/dense/vars/0"] = np.arange(3, dtype=np.float32)
+        f["layers/dense/vars"].attrs["name"] = "d"
+    found = read_vars(path)["layers/dense"]
+    assert found.name == "d" and found.arrays[0].tolist() == [0.0, 1.0, 2.0]
