@@ -159,3 +159,30 @@ def test_a_freeze_mask_that_does_not_fit_raises_and_changes_nothing(weights_byte
             target.load_weights(str(tmp_path / "bad.weights.h5"), skip_mismatch=skip)
     assert weights_bytes(target) == before
     assert all(w.freeze_mask is None for w in target.weights)
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept:DeprecationWarning")
+def test_custom_layer_with_sub_layers_uses_keras_paths(keras, keras_predict, tmp_path, rng):
+    # Keras keeps a custom layer's sub-layers under their attribute names (sorted), lists
+    # as containers with per-class counters: layers/block/blocks/dense_1, layers/block/proj.
+    def block_class(lib):
+        class Block(lib.layers.Layer):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.proj = lib.layers.Dense(3)
+                self.blocks = [lib.layers.Dense(3), lib.layers.Dense(3)]
+
+            def call(self, x):
+                return self.blocks[1](self.blocks[0](self.proj(x)))
+
+        return Block
+
+    x = keras.Input((4,))
+    theirs = keras.Model(x, block_class(keras)()(x))
+    theirs.save_weights(str(tmp_path / "k.weights.h5"))
+    inputs = Input((4,))
+    ours = pyfrozen.Model(inputs, block_class(pyfrozen)()(inputs))
+    assert {p for p, _ in owners(ours)} == set(pyfrozen.io.h5.read_vars(tmp_path / "k.weights.h5"))
+    ours.load_weights(str(tmp_path / "k.weights.h5"))
+    data = rng.standard_normal((2, 4)).astype(np.float32)
+    np.testing.assert_allclose(ours.predict(data), keras_predict(theirs, data), atol=1e-6)
