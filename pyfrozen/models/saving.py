@@ -134,7 +134,7 @@ def _check_masks(filepath: str, masks: dict[str, np.ndarray], params: dict[str, 
                  result: LoadedArrays, skip_mismatch: bool) -> dict[str, np.ndarray]:
     """The masks to set: each must be bool and fit a weight that is being loaded."""
     usable, problems = {}, []
-    for path, mask in masks.items():
+    for path, mask in sorted(masks.items()):  # sorted: the same message for the same file
         if path not in params:  # a mask of a weight the model does not have
             if skip_mismatch:
                 result.unexpected.append(path + MASK_SUFFIX)
