@@ -1,4 +1,4 @@
-"""ModelCheckpoint: save the weights every epoch, or only the best ones."""
+"""ModelCheckpoint: save the model or its weights every epoch, or only the best ones."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pyfrozen.callbacks.monitor import check_mode, monitor_op
 
 
 class ModelCheckpoint(Callback):
-    """Saves the model's weights with ``save_weights`` (safe: atomic, checksummed).
+    """Saves the whole model (``model.save``, a ``.keras`` file) or its weights
+    (``save_weights``, ``.weights.h5`` or ``.safetensors``); every file is written atomically.
 
     Args:
         filepath: file to write; may hold ``{epoch:02d}`` and log keys
@@ -19,15 +20,15 @@ class ModelCheckpoint(Callback):
         monitor: quantity for ``save_best_only``; default "val_loss".
         verbose: 1 prints each decision.
         save_best_only: write only when ``monitor`` improves.
-        save_weights_only: must be True: pyfrozen saves weights, not whole models
-            (Keras's default False would write a ``.keras`` model file).
+        save_weights_only: False (Keras's default): ``filepath`` must end in ``.keras``;
+            True: it must end in ``.weights.h5`` or ``.safetensors`` (Keras's rule).
         mode: "auto", "min" or "max".
         save_freq: "epoch" or a number of batches.
         initial_value_threshold: the best value to beat at first.
 
     Raises:
-        NotImplementedError: ``save_weights_only=False``.
-        ValueError: ``save_freq`` is neither "epoch" nor an integer.
+        ValueError: ``filepath``'s suffix does not fit ``save_weights_only``, or
+            ``save_freq`` is neither "epoch" nor an integer.
     """
 
     def __init__(self, filepath: Any, monitor: str = "val_loss", verbose: int = 0,
@@ -35,11 +36,7 @@ class ModelCheckpoint(Callback):
                  mode: str = "auto", save_freq: Any = "epoch",
                  initial_value_threshold: float | None = None) -> None:
         super().__init__()
-        if not save_weights_only:
-            raise NotImplementedError(
-                "ModelCheckpoint(save_weights_only=False) would save the whole model, which "
-                "pyfrozen does not do: pass save_weights_only=True (a safetensors weight file "
-                "written by model.save_weights)")
+        _check_suffix(os.fspath(filepath), save_weights_only)
         if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, int)
                                      or save_freq < 1):
             raise ValueError(f"Unrecognized save_freq: {save_freq}. Expected save_freq are "
@@ -82,7 +79,10 @@ class ModelCheckpoint(Callback):
         if os.path.isdir(filepath):
             raise OSError("Please specify a non-directory filepath for ModelCheckpoint. "
                           f"Filepath used is an existing directory: {filepath}")
-        self.model.save_weights(filepath)
+        if self.save_weights_only:
+            self.model.save_weights(filepath)
+        else:
+            self.model.save(filepath, overwrite=True)
 
     def _should_save(self, epoch: int, logs: dict, filepath: str) -> bool:
         if not self.save_best_only:
@@ -117,3 +117,14 @@ class ModelCheckpoint(Callback):
                            f"Reason: {err}") from None
 
 
+
+
+def _check_suffix(filepath: str, save_weights_only: bool) -> None:
+    # Keras 3's rule, checked up front so a long fit does not fail at its first save.
+    if save_weights_only and not filepath.endswith((".weights.h5", ".safetensors")):
+        raise ValueError("When using `save_weights_only=True` in `ModelCheckpoint`, the "
+                         "filepath provided must end in `.weights.h5` (Keras weights format) "
+                         f"or `.safetensors` (pyfrozen's). Received: filepath={filepath}")
+    if not save_weights_only and not filepath.endswith(".keras"):
+        raise ValueError("The filepath provided must end in `.keras` (Keras model format). "
+                         f"Received: filepath={filepath}")

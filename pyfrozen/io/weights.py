@@ -31,6 +31,7 @@ __all__ = [
     "LoadedArrays",
     "Mismatch",
     "WeightFileError",
+    "check_expected",
     "load_arrays",
     "save_arrays",
 ]
@@ -44,7 +45,9 @@ _VERSION_KEY = "format_version"
 _HASH_PREFIX = "sha256:"
 
 # safetensors dtype tag <-> numpy dtype, for the dtypes a weight file may hold.
-_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8")}
+# BOOL holds freeze masks (pyfrozen.models.saving stores them beside the weights).
+_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8"),
+           "BOOL": np.dtype("bool")}
 _SUPPORTED = ", ".join(str(d.newbyteorder("=")) for d in _DTYPES.values())
 
 Shape = tuple[int, ...]
@@ -160,7 +163,7 @@ def save_arrays(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
 
     Args:
         path: the file to write (conventionally `*.safetensors`).
-        arrays: name -> numpy array of dtype float32, float64 or int64. Names are free-form
+        arrays: name -> numpy array of dtype float32, float64, int64 or bool. Names are free-form
             strings (slashes welcome), except the empty string and `'__metadata__'`.
         metadata: optional str -> str pairs stored in the file's header and returned by
             `load_arrays`. The keys `format`, `format_version` and `sha256:*` are reserved.
@@ -348,9 +351,23 @@ def load_arrays(path: str | os.PathLike,
     arrays = {name: a.astype(a.dtype.newbyteorder("="), copy=True) for name, a in arrays.items()}
     if expected is None:
         return LoadedArrays(arrays=arrays, metadata=metadata)
+    return check_expected(path_str, arrays, expected, skip_mismatch=skip_mismatch,
+                          metadata=metadata)
+
+
+def check_expected(path: str, arrays: dict[str, np.ndarray],
+                   expected: Mapping[str, tuple[Shape, np.dtype | str]], *,
+                   skip_mismatch: bool = False,
+                   metadata: dict[str, str] | None = None) -> LoadedArrays:
+    """Compares arrays read from ``path`` with ``expected``, as ``load_arrays`` does (for
+    callers that set some of a file's tensors aside first).
+
+    Raises:
+        WeightFileError: a difference while ``skip_mismatch`` is false (every one listed).
+    """
     wanted = _normalise_expected(expected)
     result = _compare(arrays, wanted)
-    result.metadata = metadata
+    result.metadata = dict(metadata or {})
     if not skip_mismatch and (result.missing or result.unexpected or result.mismatched):
-        raise WeightFileError(_mismatch_report(path_str, result, wanted, arrays))
+        raise WeightFileError(_mismatch_report(path, result, wanted, arrays))
     return result

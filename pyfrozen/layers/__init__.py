@@ -23,8 +23,19 @@ from pyfrozen.layers.pooling import (
 from pyfrozen.layers.rescaling import Rescaling
 from pyfrozen.layers.reshaping import Flatten, Reshape
 from pyfrozen.layers.separable_conv2d import SeparableConv2D
+from pyfrozen.layers.serialization import deserialize, get, serialize
+from pyfrozen.layers.serialization import register as _register
 from pyfrozen.layers.spatial import UpSampling2D, ZeroPadding2D
 from pyfrozen.layers.symbolic import KerasTensor
+
+# Every built-in layer class, by its class name (aliases such as MaxPool2D are the same
+# class): the one registry that deserialize / get and the Keras file readers consult.
+for _cls in (Activation, Add, AveragePooling2D, BatchNormalization, Concatenate, Conv2D, Dense,
+             DepthwiseConv2D, Dropout, Embedding, Flatten, GlobalAveragePooling2D,
+             GlobalMaxPooling2D, InputLayer, Layer, MaxPooling2D, ReLU, ReLU6, Rescaling, Reshape,
+             SeparableConv2D, Softmax, UpSampling2D, ZeroPadding2D):
+    _register(_cls)
+del _cls
 
 __all__ = [
     "Activation",
@@ -57,4 +68,7 @@ __all__ = [
     "Softmax",
     "UpSampling2D",
     "ZeroPadding2D",
+    "deserialize",
+    "get",
+    "serialize",
 ]

@@ -178,16 +178,29 @@ class Model(Trainer, Freezing, Layer):
         return result
 
     def save_weights(self, filepath: str) -> None:
-        """Writes every weight to a safetensors file, keyed by its path in the model."""
-        from pyfrozen.models.saving import save_weights
+        """Writes every weight; the format is told by the suffix: ``.safetensors``
+        (pyfrozen's: keyed by each weight's path, sha256-checked) or ``.weights.h5``
+        (Keras 3's layout, which Keras 3 loads). Both are written atomically.
 
-        save_weights(self, filepath)
+        Raises:
+            ValueError: another suffix (the message names the two).
+        """
+        from pyfrozen.models.formats import weights_format
+
+        weights_format(filepath, "save_weights").save(self, filepath)
 
     def load_weights(self, filepath: str, skip_mismatch: bool = False) -> Any:
-        """Loads a file written by ``save_weights`` (see pyfrozen.models.saving)."""
-        from pyfrozen.models.saving import load_weights
+        """Loads a ``.safetensors`` or ``.weights.h5`` file (written by pyfrozen or, for
+        ``.weights.h5``, by Keras 3 for the same architecture).
 
-        return load_weights(self, filepath, skip_mismatch=skip_mismatch)
+        Every weight is checked before any is copied: a mismatch raises naming each one
+        and leaves the model unchanged, unless ``skip_mismatch``, which loads what fits
+        and returns a LoadResult (missing, unexpected, mismatched).
+        """
+        from pyfrozen.models.formats import weights_format
+
+        return weights_format(filepath, "load_weights").load(self, filepath,
+                                                             skip_mismatch=skip_mismatch)
 
     def save(self, filepath: str, overwrite: bool = True, **kwargs: Any) -> None:
         """Saves the whole model; the format is told by the suffix (``.keras``: Keras 3's

@@ -6,56 +6,26 @@ its default, as a weights-only ``.weights.h5`` and as a ``.keras`` zip (``config
 ``model.weights.h5``), plus ``predict(x)`` in inference mode. The weights move over
 unchanged (no transposes): Keras and pyfrozen share layouts (HWIO kernels, channels last).
 
-How a Keras 3 weight file is keyed (the mapping lives here, not in pyfrozen): each layer is
-the group ``layers/<auto name>/vars`` holding datasets ``0, 1, ...`` in the layer's own
-variable order. The auto name is not the layer's name (``conv_pw_13_bn``) but its class in
-snake case with a per-class counter in the order of ``config.json``'s layer list
-(``batch_normalization``, ``batch_normalization_1``, ...). Keras also writes the real name
-as the ``name`` attribute of the ``vars`` group; the test checks both agree.
+The mapping between a Keras 3 weight file and a model lives in pyfrozen.saving.keras_weights
+(each layer is the group ``layers/<class in snake case, counted>/vars``); these tests check
+it against the file's own record of the layer names and load through the public API.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import re
 import zipfile
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import pyfrozen
 from pyfrozen.applications import MobileNet
-
-# Keras 3 variable order per layer class, as pyfrozen weight names; an absent optional
-# weight (use_bias=False, center/scale False) drops out of the list.
-KERAS_VARS = {
-    "Conv2D": ["kernel", "bias"],
-    "DepthwiseConv2D": ["depthwise_kernel", "bias"],
-    "BatchNormalization": ["gamma", "beta", "moving_mean", "moving_variance"],
-}
+from pyfrozen.saving.keras_weights import owners
 
 # Computation-defining arguments, compared between config.json and pyfrozen's get_config.
 IGNORED_CONFIG_KEYS = {"name", "dtype", "trainable"}
-
-
-def keras_auto_name(class_name: str) -> str:
-    """Keras's snake case of a class name: ``ReLU`` -> ``re_lu``, ``Conv2D`` -> ``conv2d``."""
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", class_name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def h5_group_names(config: dict) -> dict[str, str]:
-    """Layer name -> its group in the weight file (class counter in config order)."""
-    seen: Counter[str] = Counter()
-    groups = {}
-    for spec in config["config"]["layers"]:
-        base = keras_auto_name(spec["class_name"])
-        groups[spec["config"]["name"]] = base if seen[base] == 0 else f"{base}_{seen[base]}"
-        seen[base] += 1
-    return groups
 
 
 def h5_datasets(h5py, h5file) -> dict[str, np.ndarray]:
@@ -100,39 +70,17 @@ def paired_layers(model, config: dict) -> list[tuple]:
     return list(zip(model.layers, specs, strict=True))
 
 
-def load_keras_weights(model, config: dict, h5file) -> set[str]:
-    """Copies every layer's variables from the Keras file; returns the dataset paths used."""
-    groups = h5_group_names(config)
-    used: set[str] = set()
-    for layer, spec in paired_layers(model, config):
-        vars_path = f"layers/{groups[spec['config']['name']]}/vars"
-        stored = h5file[vars_path]
-        names = [n for n in KERAS_VARS.get(spec["class_name"], [])
-                 if any(w.name == n for w in layer.weights)]
-        assert len(stored) == len(names), (layer.name, list(stored), names)
-        if not names:
-            continue
-        assert layer.name == spec["config"]["name"]  # every layer with weights is named
-        for index, name in enumerate(names):
-            value = stored[str(index)][()]
-            weight = layer.get_weight(name)
-            assert value.dtype == np.float32 and value.shape == tuple(weight.shape), (
-                layer.name, name, value.shape, weight.shape)
-            with pyfrozen.no_grad():
-                weight.copy_(value)
-            used.add(f"{vars_path}/{index}")
-    return used
-
-
-def test_group_names_follow_the_config_order(h5py, keras_dir, config):
-    groups = h5_group_names(config)
-    assert groups["conv_pw_13_bn"] == "batch_normalization_26"
-    assert groups["conv_dw_13"] == "depthwise_conv2d_12"
-    assert groups["conv_pw_13_relu"] == "re_lu_26"
+def test_group_names_follow_the_config_order(h5py, keras_dir):
+    places = [(path, layer) for path, layer in owners(build_mobilenet()) if path]
+    # Auto-named layers (the input layer) carry this process's counter: compare named ones.
+    groups = {layer.name: path for path, layer in places if layer._explicit_name}
+    assert groups["conv_pw_13_bn"] == "layers/batch_normalization_26"
+    assert groups["conv_dw_13"] == "layers/depthwise_conv2d_12"
+    assert groups["conv_pw_13_relu"] == "layers/re_lu_26"
     with open_weights(h5py, keras_dir, "weights.h5") as f:
-        assert set(f["layers"]) == set(groups.values())
+        assert {f"layers/{g}" for g in f["layers"]} == {path for path, _ in places}
         for name, group in groups.items():  # Keras's own record of the real name
-            assert f[f"layers/{group}/vars"].attrs["name"] == name
+            assert f[f"{group}/vars"].attrs["name"] == name
 
 
 def test_mobilenet_has_the_keras_layer_configuration(config):
@@ -151,12 +99,16 @@ def test_mobilenet_has_the_keras_layer_configuration(config):
 
 
 @pytest.mark.parametrize("source", ["weights.h5", "keras zip"])
-def test_keras_weights_give_keras_predictions(h5py, keras_dir, config, source, isa):
+def test_keras_weights_give_keras_predictions(h5py, keras_dir, source, isa, tmp_path):
     model = build_mobilenet()
     with open_weights(h5py, keras_dir, source) as f:
         datasets = h5_datasets(h5py, f)
-        used = load_keras_weights(model, config, f)
-    assert used == set(datasets)  # every Keras variable used, exactly once (paths are unique)
+    path = keras_dir / "mobilenet_025_96.weights.h5"
+    if source != "weights.h5":
+        with zipfile.ZipFile(keras_dir / "mobilenet_025_96.keras") as archive:
+            path = tmp_path / "zip.weights.h5"
+            path.write_bytes(archive.read("model.weights.h5"))
+    model.load_weights(str(path))  # raises unless every Keras variable finds its place
     total = sum(v.size for v in datasets.values())
     assert model.count_params() == total == 218_544
     summary = model.summary(print_fn=lambda _: None)

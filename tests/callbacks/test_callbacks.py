@@ -123,19 +123,34 @@ def test_model_checkpoint_best_only_with_formatted_names(data, tmp_path):
         def on_epoch_end(self, epoch, logs=None):
             logs["val_loss"] = next(val)
 
-    ckpt = callbacks.ModelCheckpoint(str(tmp_path / "run" / "w-{epoch:02d}-{val_loss:.1f}.h5"),
+    ckpt = callbacks.ModelCheckpoint(str(tmp_path / "run" / "w-{epoch:02d}-{val_loss:.1f}"
+                                         ".safetensors"),
                                      save_best_only=True, save_weights_only=True)
     model.fit(x, y, epochs=3, verbose=0, callbacks=[FakeVal(), ckpt])
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["w-01-3.0.h5",
-                                                                    "w-02-2.0.h5"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["w-01-3.0.safetensors",
+                                                                    "w-02-2.0.safetensors"]
     restored = make_model()
-    restored.load_weights(str(tmp_path / "run" / "w-02-2.0.h5"))
+    restored.load_weights(str(tmp_path / "run" / "w-02-2.0.safetensors"))
     assert ckpt.best == 2.0
-    with pytest.raises(NotImplementedError, match="save_weights_only=True"):
-        callbacks.ModelCheckpoint("m.keras")
+    with pytest.raises(ValueError, match=r"must end in `\.keras`.*filepath=m\.h5"):
+        callbacks.ModelCheckpoint("m.h5")
+    with pytest.raises(ValueError, match=r"must end in `\.weights\.h5`.*filepath=m\.keras"):
+        callbacks.ModelCheckpoint("m.keras", save_weights_only=True)
     with pytest.raises(KeyError, match="Failed to format"):
         make_model().fit(x, y, epochs=1, verbose=0, callbacks=[
-            callbacks.ModelCheckpoint(str(tmp_path / "{nope}.h5"), save_weights_only=True)])
+            callbacks.ModelCheckpoint(str(tmp_path / "{nope}.safetensors"),
+                                  save_weights_only=True)])
+
+
+def test_model_checkpoint_saves_whole_models_as_keras_files(data, tmp_path):
+    x, y = data
+    model = make_model()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[
+        callbacks.ModelCheckpoint(str(tmp_path / "m-{epoch}.keras"))])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m-1.keras", "m-2.keras"]
+    restored = pyfrozen.models.load_model(str(tmp_path / "m-2.keras"))
+    assert [w.numpy().tobytes() for w in restored.weights] == [
+        w.numpy().tobytes() for w in model.weights]
 
 
 def test_model_checkpoint_every_n_batches(data, tmp_path):

@@ -116,9 +116,9 @@ def test_expected_accepts_dtype_names_and_lists(tmp_path):
 # --------------------------------------------------------------------------- saving errors
 
 
-@pytest.mark.parametrize("dtype", [np.float16, np.int32, np.uint8, np.bool_, np.complex64])
+@pytest.mark.parametrize("dtype", [np.float16, np.int32, np.uint8, np.complex64])
 def test_save_rejects_other_dtypes(tmp_path, dtype):
-    with pytest.raises(TypeError, match=r"'w' has dtype .*float32, float64, int64 only"):
+    with pytest.raises(TypeError, match=r"'w' has dtype .*float32, float64, int64, bool only"):
         save_arrays(tmp_path / "w.safetensors", {"w": np.zeros(3, dtype)})
     assert list(tmp_path.iterdir()) == []
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import pyfrozen
-from pyfrozen.io import WeightFileError
+from pyfrozen.io import WeightFileError, save_arrays
 from pyfrozen.layers import Dense, Input
 from pyfrozen.models import Model, Sequential
 from pyfrozen.models.saving import weight_paths
@@ -144,3 +144,61 @@ def test_load_weights_refuses_a_fifo(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(WeightFileError, match="is a FIFO"):
         mlp().load_weights(str(fifo))
+
+
+# --------------------------------------------------------------------------- freeze masks
+
+
+def masked_mlp():
+    model = mlp()
+    model.layers[0].set_freeze_mask("kernel", np.array([True, False, True, False, True, False,
+                                                        True, False]))
+    model.layers[1].set_freeze_mask("bias", np.array([False, True, False]))
+    return model
+
+
+def test_freeze_masks_are_saved_and_restored(tmp_path):
+    source = masked_mlp()
+    path = tmp_path / "w.safetensors"
+    source.save_weights(str(path))
+    target = mlp()
+    assert all(w.freeze_mask is None for w in target.weights)
+    target.load_weights(str(path))
+    for a, b in zip(source.weights, target.weights, strict=True):
+        if a.freeze_mask is None:
+            assert b.freeze_mask is None
+        else:
+            np.testing.assert_array_equal(a.freeze_mask, b.freeze_mask)
+    # ... and they act: a training step leaves the frozen elements bit-identical.
+    kernel = target.layers[0].kernel
+    before = kernel.numpy().copy()
+    target.compile(optimizer="sgd", loss="mse")
+    target.fit(np.ones((4, 4), np.float32), np.zeros((4, 3), np.float32), epochs=1, verbose=0)
+    frozen = np.broadcast_to(kernel.freeze_mask, kernel.shape)
+    assert np.array_equal(kernel.numpy()[frozen], before[frozen])
+    assert not np.array_equal(kernel.numpy()[~frozen], before[~frozen])
+
+
+def test_a_file_without_masks_keeps_the_models_masks(tmp_path):
+    path = tmp_path / "w.safetensors"
+    mlp().save_weights(str(path))
+    target = masked_mlp()
+    target.load_weights(str(path))  # pretrained weights never unfreeze anything
+    assert target.layers[0].kernel.freeze_mask is not None
+
+
+def test_a_mask_that_does_not_fit_raises_and_changes_nothing(tmp_path):
+    path = tmp_path / "w.safetensors"
+    arrays = {p: w.numpy() for p, w in weight_paths(mlp())}
+    name = next(iter(arrays))
+    arrays[name + ":freeze_mask"] = np.ones(3, bool)
+    arrays["nowhere/kernel:freeze_mask"] = np.ones(1, bool)
+    save_arrays(str(path), arrays)
+    target = mlp()
+    before = [w.numpy().copy() for w in target.weights]
+    with pytest.raises(WeightFileError, match=r"(?s)freeze masks that cannot be restored.*"
+                       r"hidden/kernel:freeze_mask: freeze mask of shape \(3,\) does not "
+                       r"broadcast.*the model has no weight 'nowhere/kernel'"):
+        target.load_weights(str(path))
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, target.weights, strict=True))
+    assert all(w.freeze_mask is None for w in target.weights)
