@@ -23,7 +23,7 @@ from pyfrozen.saving.keras_config import (
     layer_from_keras,
     layer_to_keras,
 )
-from pyfrozen.saving.keras_order import keras_layer_order, node_indices
+from pyfrozen.saving.keras_order import node_indices
 
 _MODEL_KEYS = {"name", "trainable", "dtype", "layers", "input_layers", "output_layers",
                "build_input_shape"}
@@ -56,7 +56,7 @@ def _tensor(t: Any, index: dict[int, int]) -> dict[str, Any]:
 
 def _functional_to_keras(model: Model) -> dict[str, Any]:
     graph = model._graph
-    order = keras_layer_order(graph.inputs, graph.outputs)
+    order = graph.layers()
     index = node_indices(order, [t.node for t in graph.inputs] + graph.nodes)
     calls = {id(node) for node in graph.nodes}
     layers = []

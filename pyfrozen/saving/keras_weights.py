@@ -35,7 +35,6 @@ from pyfrozen.layers.layer import Layer, snake_case
 from pyfrozen.models.model import Model
 from pyfrozen.models.saving import LoadResult, freeze_mask_problem
 from pyfrozen.models.sequential import Sequential
-from pyfrozen.saving.keras_order import keras_layer_order
 from pyfrozen.tensor import Parameter
 
 # pyfrozen classes that Keras 3 calls by another name (the group names follow Keras's).
@@ -58,7 +57,7 @@ def _children(layer: Layer) -> list[tuple[str, list[Layer] | Layer]]:
     if isinstance(layer, Sequential):
         return [("layers", layer.layers)]
     if isinstance(layer, Model) and layer._graph is not None:
-        return [("layers", keras_layer_order(layer._graph.inputs, layer._graph.outputs))]
+        return [("layers", layer._graph.layers())]
     found = []
     for attr in sorted(vars(layer)):
         if attr.startswith("_"):
