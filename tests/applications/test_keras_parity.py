@@ -159,3 +159,25 @@ def test_keras_weight_file_groups_follow_our_layer_order(keras, h5py, tmp_path, 
     # one group per layer, the input layer's included (its name without Keras's counter)
     stored["input_layer"] = re.sub(r"_\d+$", "", stored["input_layer"])
     assert expected == stored
+
+
+@pytest.mark.parametrize("builder", ["MobileNetV2", "ResNet50"])
+def test_keras_files_load_with_keras_predictions(keras, h5py, tmp_path, builder):
+    # Keras 3 writes the files itself: weights into our builder (``weights=path``), the
+    # whole model through pyfrozen.saving.load_model.
+    kwargs = dict(input_shape=(48, 40, 3), classes=7)
+    rng = np.random.default_rng(11)
+    keras.utils.set_random_seed(11)
+    keras_model = getattr(keras.applications, builder)(weights=None, **kwargs)
+    randomize(keras_model, rng)
+    weights, whole = tmp_path / "model.weights.h5", tmp_path / "model.keras"
+    with warnings.catch_warnings():  # Keras's torch backend trips numpy 2's copy warning
+        warnings.simplefilter("ignore", DeprecationWarning)
+        keras_model.save_weights(str(weights))
+        keras_model.save(str(whole))
+    x = rng.uniform(-1, 1, (2, *kwargs["input_shape"])).astype(np.float32)
+    expected = keras_model(x, training=False).detach().cpu().numpy()
+    for model in (BUILDERS[builder](weights=str(weights), **kwargs),
+                  pyfrozen.saving.load_model(str(whole))):
+        assert model.count_params() == keras_model.count_params()
+        assert float(np.abs(model.predict(x) - expected).max()) <= 1e-4
