@@ -56,6 +56,7 @@ def _required() -> bool:
 _ORACLE_SKIP = "optional oracle missing:"
 _ORACLE_HOW = {"torch": "pip install torch==2.13.0", "h5py": "pip install h5py",
                "keras": "pip install keras",
+               "onnx": 'pip install "pyfrozen[onnx]"', "onnxruntime": "pip install onnxruntime",
                "peer model files": "set PYFROZEN_PEER_FIXTURES to their folder"}
 
 
@@ -88,6 +89,20 @@ def keras():
     required in CI (.ci/run installs it)."""
     os.environ.setdefault("KERAS_BACKEND", "torch")
     return _optional_module("keras")
+
+
+@pytest.fixture(scope="session")
+def onnx():
+    """The onnx package, which ``export(format="onnx")`` needs: optional like ``torch``,
+    required in CI (.ci/run installs it)."""
+    return _optional_module("onnx")
+
+
+@pytest.fixture(scope="session")
+def onnxruntime():
+    """onnxruntime, the oracle that runs exported ONNX files: optional like ``torch``,
+    required in CI (.ci/run installs it)."""
+    return _optional_module("onnxruntime")
 
 
 # Model files written by Keras 3 and TensorFlow.js themselves (their README says how):

@@ -41,6 +41,7 @@ def test_the_tour_runs_and_prints_what_it_says(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Total params: 219,829" in proc.stdout and "Trainable params: 1,285" in proc.stdout
     assert "\n2 8352\n" in proc.stdout
+    assert "['accuracy', 'loss']" in proc.stdout
 
 
 def test_each_command_uses_a_venv_of_its_own():

@@ -140,6 +140,9 @@ class BatchNormalization(Layer):
                               self.moving_variance, training=use_batch_stats,
                               momentum=self.momentum, epsilon=self.epsilon)
 
+    def _differs_in_training(self, training: bool | None) -> bool:
+        return bool(training) and self.trainable  # frozen: inference mode in both
+
     def summary_note(self) -> str:
         """The mode shown next to the Trainable column of ``model.summary()``."""
         return "BN: batch stats when training" if self.trainable else "BN: inference"

@@ -82,6 +82,9 @@ class Dropout(Layer):
             return inputs
         return ops.dropout(inputs, self.rate, training=True, seed=self._rng)
 
+    def _differs_in_training(self, training: bool | None) -> bool:
+        return bool(training) and self.rate > 0
+
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
 

@@ -16,6 +16,7 @@ from pyfrozen.models.data_adapter import (
     train_validation_split,
     unpack_x_y_sample_weight,
 )
+from pyfrozen.models.feature_cache import FeatureCache
 
 
 def _check_epochs(epochs: Any, initial_epoch: Any) -> None:
@@ -32,7 +33,8 @@ def _check_verbose(verbose: Any) -> None:
 def fit(model: Any, x: Any, y: Any, batch_size: Any, epochs: int, verbose: Any,
         callbacks: Any, validation_split: float, validation_data: Any, shuffle: Any,
         class_weight: Any, sample_weight: Any, initial_epoch: int, steps_per_epoch: Any,
-        validation_steps: Any, validation_batch_size: Any, validation_freq: Any) -> Any:
+        validation_steps: Any, validation_batch_size: Any, validation_freq: Any,
+        cache_frozen_features: bool = False) -> Any:
     """``Model.fit`` (see its docstring)."""
     model._assert_compile_called("fit")
     _check_epochs(epochs, initial_epoch)
@@ -44,14 +46,20 @@ def fit(model: Any, x: Any, y: Any, batch_size: Any, epochs: int, verbose: Any,
                              "validation_data instead.")
         (x, y, sample_weight), validation_data = train_validation_split(
             (x, y, sample_weight), validation_split)
-    iterator = EpochIterator(x, y, sample_weight, batch_size, steps_per_epoch, shuffle,
-                             class_weight)
+    cache = _feature_cache(model, x, batch_size, True) if cache_frozen_features else None
+    iterator = EpochIterator(x if cache is None else np.arange(cache.size), y, sample_weight,
+                             batch_size, steps_per_epoch, shuffle, class_weight)
+    batches = iterator if cache is None else cache.batches(iterator)
     val_iterator = None
     if validation_data is not None:
         val_x, val_y, val_sw = unpack_x_y_sample_weight(validation_data)
-        val_iterator = EpochIterator(val_x, val_y, val_sw,
-                                     validation_batch_size or (batch_size if is_array_data(
-                                         val_x) else None), validation_steps, shuffle=False)
+        val_batch = validation_batch_size or (batch_size if is_array_data(val_x) else None)
+        val_cache = _feature_cache(model, val_x, val_batch, False) if (
+            cache is not None and is_array_data(val_x)) else None
+        val_iterator = EpochIterator(val_x if val_cache is None else np.arange(val_cache.size),
+                                     val_y, val_sw, val_batch, validation_steps, shuffle=False)
+        if val_cache is not None:
+            val_iterator = val_cache.batches(val_iterator)
     cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
         callbacks, add_history=True, add_progbar=verbose != 0, model=model, verbose=verbose,
         epochs=epochs, steps=iterator.num_batches)
@@ -63,7 +71,7 @@ def fit(model: Any, x: Any, y: Any, batch_size: Any, epochs: int, verbose: Any,
         cbs.on_epoch_begin(epoch)
         logs: dict[str, Any] = {}
         steps = 0
-        for step, batch in iterator:
+        for step, batch in batches:
             cbs.on_train_batch_begin(step)
             logs = model.train_step(batch)
             cbs.on_train_batch_end(step, logs)
@@ -87,6 +95,14 @@ def fit(model: Any, x: Any, y: Any, batch_size: Any, epochs: int, verbose: Any,
             break
     cbs.on_train_end(logs=training_logs)
     return model.history
+
+
+def _feature_cache(model: Any, x: Any, batch_size: Any, training: bool) -> FeatureCache:
+    if not is_array_data(x):
+        raise ValueError("fit(cache_frozen_features=True) keeps the frozen layers' outputs per "
+                         f"sample of NumPy arrays; x is a {type(x).__name__}. Pass arrays, or "
+                         "fit without cache_frozen_features.")
+    return FeatureCache(model, x, batch_size or 32, training)
 
 
 def _should_eval(epoch: int, freq: Any) -> bool:

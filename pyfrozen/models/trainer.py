@@ -25,6 +25,7 @@ from pyfrozen.models.data_adapter import (
     flatten,
     unpack_x_y_sample_weight,
 )
+from pyfrozen.models.feature_cache import CachedRows
 from pyfrozen.tensor import Tensor
 
 
@@ -178,7 +179,10 @@ class Trainer:
         return [y]
 
     def _forward(self, x: Any, training: bool) -> tuple[Any, list[Tensor], list[str]]:
-        y_pred = self(self._model_inputs(x), training=training)
+        if isinstance(x, CachedRows):  # fit(cache_frozen_features=True)
+            y_pred = x.forward(training)
+        else:
+            y_pred = self(self._model_inputs(x), training=training)
         preds = list(y_pred) if isinstance(y_pred, (list, tuple)) else [y_pred]
         names = self._output_names(preds)
         if self.compiled and not self._compile_built:
@@ -243,13 +247,13 @@ class Trainer:
         """
         x, y, sample_weight = unpack_x_y_sample_weight(data)
         built = self.built
-        every, states = _walk(self) if built else ([], [])
+        every, states = self._weights_and_states() if built else ([], [])
         # BatchNormalization moves its statistics during the forward pass: keep them, so a
         # non-finite batch leaves every weight as it was (a few KB even for MobileNet).
         saved = [(p, p.data.copy()) for p in states]
         y_pred, _, _ = self._forward(x, training=True)
         if not built:  # layers built lazily by this first call
-            every, _ = _walk(self)
+            every, _ = self._weights_and_states()
         for w in every:  # zeroed before backward, where gradients accumulate (Keras's order)
             w.grad = None
         if not self._lr_resolved:
@@ -292,6 +296,8 @@ class Trainer:
         parts = [f"output {name!r}: loss {v} (predictions {ps}, targets {ts})"
                  for name, v, ps, ts in self._compile_loss.last_values] if (
             self._compile_loss is not None) else []
+        if isinstance(x, CachedRows):
+            x = x.raw_inputs()
         bad = [(np.shape(a), int(np.size(a) - np.isfinite(a).sum())) for a in flatten(x)
                if a is not None and np.asarray(a).dtype.kind == "f"]
         data = [f"{n} of the input values of shape {s} are NaN or infinite" for s, n in bad if n]
@@ -350,7 +356,7 @@ class Trainer:
             class_weight: dict[int, float] | None = None, sample_weight: Any = None,
             initial_epoch: int = 0, steps_per_epoch: int | None = None,
             validation_steps: int | None = None, validation_batch_size: int | None = None,
-            validation_freq: int = 1) -> Any:
+            validation_freq: int = 1, cache_frozen_features: bool = False) -> Any:
         """Trains for ``epochs`` epochs; returns the ``History`` (Keras 3's arguments).
 
         Args:
@@ -367,18 +373,34 @@ class Trainer:
             sample_weight: per-sample loss weights.
             initial_epoch, steps_per_epoch, validation_steps, validation_batch_size,
             validation_freq: as Keras.
+            cache_frozen_features: (pyfrozen) compute the outputs of the frozen layers
+                at the bottom of the model once per sample and train the layers above
+                on them every epoch (NumPy arrays only; see
+                pyfrozen.models.feature_cache). Freezing changes during fit are seen
+                and the cache recomputed. Without it the frozen layers still run
+                tape-free (nothing recorded or saved), but every step.
 
         Returns:
             A ``History``: ``history.history["loss"]``, ``["val_loss"]``, metrics...
 
         Raises:
-            ValueError: ``compile`` was not called, or data and model do not fit.
+            ValueError: ``compile`` was not called, or data and model do not fit; with
+                ``cache_frozen_features``: no frozen layers at the bottom, a random layer
+                below frozen ones, data that is not arrays, or an overridden
+                ``train_step`` / ``test_step`` (they would receive cached rows).
             FloatingPointError: a non-finite loss (unless a callback stops training).
         """
+        if cache_frozen_features:
+            overridden = [name for name in ("train_step", "test_step")
+                          if getattr(type(self), name) is not getattr(Trainer, name)]
+            if overridden:
+                raise ValueError(f"fit(cache_frozen_features=True): {type(self).__name__} "
+                                 f"overrides {' and '.join(overridden)}, which would receive "
+                                 "cached rows instead of inputs; fit without the cache")
         return loops.fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
                          validation_data, shuffle, class_weight, sample_weight, initial_epoch,
                          steps_per_epoch, validation_steps, validation_batch_size,
-                         validation_freq)
+                         validation_freq, cache_frozen_features)
 
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None,
                  verbose: Any = "auto", sample_weight: Any = None, steps: int | None = None,
@@ -406,13 +428,6 @@ class Trainer:
         return loops.predict(self, x, batch_size, verbose, steps, callbacks)
 
 
-def _walk(layer: Any) -> tuple[list[Any], list[Any]]:
-    """``layer.weights`` and, apart, the weights created non-trainable (moving statistics),
-    from the layer's own linear walk."""
-    every: list[Any] = []
-    states: list[Any] = []
-    layer._collect_weights(every, set(), states)
-    return every, states
 
 
 def _batch_size(x: Any) -> int:

@@ -8,17 +8,21 @@ which ``Model.save`` / ``save_weights`` / ``load_weights`` / ``export`` consult.
 from pyfrozen.models import saving as _pyfrozen_weights
 from pyfrozen.models.formats import (
     load_model,
+    register_exporter,
     register_model_format,
     register_weights_format,
 )
 from pyfrozen.saving.keras_config import UnsupportedKerasConfig
 from pyfrozen.saving.keras_file import load_keras, save_keras
 from pyfrozen.saving.keras_weights import load_keras_weights, save_keras_weights
+from pyfrozen.saving.onnx_export import export_onnx
 from pyfrozen.saving.registration import register_keras_serializable
 
 register_weights_format(".safetensors", _pyfrozen_weights.save_weights,
                         _pyfrozen_weights.load_weights)
 register_weights_format(".weights.h5", save_keras_weights, load_keras_weights)
 register_model_format(".keras", save=save_keras, load=load_keras)
+register_exporter("onnx", export_onnx)
 
-__all__ = ["UnsupportedKerasConfig", "load_model", "register_keras_serializable"]
+__all__ = ["UnsupportedKerasConfig", "export_onnx", "load_model",
+           "register_keras_serializable"]

@@ -296,3 +296,43 @@ def test_a_weight_shape_that_is_not_whole_numbers_is_a_clear_error():
         Affine(name="unknown_dim").add_weight("w", (None, 2))
     with pytest.raises(ValueError, match=r"got \(-1,\)"):
         Affine(name="negative").add_weight("w", (-1,))
+
+
+def test_the_kept_weight_walk_sees_every_new_weight_and_layer():
+    from pyfrozen.models import Sequential
+
+    model = Sequential([pyfrozen.layers.Input((3,)), pyfrozen.layers.Dense(2)])
+    every, states = model._weights_and_states()
+    assert model._weights_and_states()[0] is every  # kept between steps
+    model.add(pyfrozen.layers.Dense(4))
+    assert len(model._weights_and_states()[0]) == 4
+    model.add(pyfrozen.layers.BatchNormalization())
+    assert len(model._weights_and_states()[1]) == 2  # the new moving statistics
+
+    class Grows(pyfrozen.layers.Layer):
+        def call(self, x):
+            return x
+
+    grows = Grows()
+    holder = Sequential([pyfrozen.layers.Input((3,)), grows])
+    assert holder._weights_and_states()[0] == []
+    grows.add_weight("late", (3,), "ones")  # e.g. an adapter added after building
+    assert [w.name for w in holder._weights_and_states()[0]] == ["late"]
+
+
+def test_a_layer_with_its_own_weights_property_is_walked_every_time():
+    class Custom(pyfrozen.layers.Layer):
+        extra: list = []
+
+        @property
+        def weights(self):
+            return list(self.extra)
+
+        def call(self, x):
+            return x
+
+    custom = Custom()
+    holder = pyfrozen.models.Sequential([pyfrozen.layers.Input((3,)), custom])
+    assert holder._weights_and_states()[0] == []
+    custom.extra = [pyfrozen.Parameter(np.ones(3, np.float32), name="w")]
+    assert [w.name for w in holder._weights_and_states()[0]] == ["w"]

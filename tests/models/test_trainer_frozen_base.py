@@ -81,12 +81,10 @@ def test_unfreezing_the_top_blocks_trains_them_at_the_next_step(images, sparse_c
 
 
 def test_the_per_step_weight_walk_matches_weights_and_trainable_weights():
-    from pyfrozen.models.trainer import _walk
-
     base, model = _transfer_model()
     base.trainable = True
     base.get_layer("conv_dw_3").trainable = False
-    walked, states = _walk(model)
+    walked, states = model._weights_and_states()
     assert {w.name for w in states} == {"moving_mean", "moving_variance"}
     assert [id(w) for w in walked] == [id(w) for w in model.weights]
     trainable = [w for w in walked if w.trainable and w.requires_grad]
