@@ -34,13 +34,16 @@ _CONV = ["kernel_size", "strides", "padding", "data_format", "dilation_rate", "a
          "use_bias", "bias_initializer", "bias_regularizer", "activity_regularizer",
          "bias_constraint"]
 _POOL = ["pool_size", "padding", "strides", "data_format"]
-# tfjs-layers 4.x getConfig() keys per class, in its order (before name and trainable).
+# Where Layer.getConfig's keys (name, trainable[, batch_input_shape, dtype]) go when a
+# subclass adds its own after calling super (else they come last).
+BASE = "<base>"
+# tfjs-layers 4.x getConfig() keys per class, in its order.
 TFJS_KEYS: dict[str, list[str]] = {
     "Conv2D": ["filters", "kernel_initializer", "kernel_regularizer", "kernel_constraint",
                *_CONV],
-    "DepthwiseConv2D": [*_CONV, "depth_multiplier", "depthwise_initializer",
+    "DepthwiseConv2D": [*_CONV, BASE, "depth_multiplier", "depthwise_initializer",
                         "depthwise_regularizer", "depthwise_constraint"],
-    "SeparableConv2D": ["filters", *_CONV, "depth_multiplier", "depthwise_initializer",
+    "SeparableConv2D": ["filters", *_CONV, BASE, "depth_multiplier", "depthwise_initializer",
                         "pointwise_initializer", "depthwise_regularizer", "pointwise_regularizer",
                         "depthwise_constraint", "pointwise_constraint"],
     "Dense": ["units", "activation", "use_bias", "kernel_initializer", "bias_initializer",
@@ -157,29 +160,49 @@ def layer_to_tfjs(layer: Layer, batch_input_shape: list[Any] | None = None) -> d
         raise UnsupportedTfjsConfig(f"{where}: the tfjs layers format has no such layer class "
                                     f"(pyfrozen exports {sorted(TFJS_KEYS)})")
     keys = TFJS_KEYS[class_name]
-    out = {key: _tfjs_value(key, config, where) for key in keys}
+    _check_leftovers(config, set(keys), where)
+    base: dict[str, Any] = {"name": layer.name, "trainable": layer.trainable}
+    if batch_input_shape is not None:
+        base.update(batch_input_shape=list(batch_input_shape), dtype="float32")
+    out: dict[str, Any] = {}
+    for key in keys if BASE in keys else [*keys, BASE]:
+        if key == BASE:
+            out.update(base)
+        else:
+            out[key] = _tfjs_value(key, config, where)
     if class_name in ("MaxPooling2D", "AveragePooling2D") and out["strides"] is None:
         out["strides"] = out["pool_size"]  # what both mean by no strides
-    _check_leftovers(config, set(keys), where)
-    out["name"] = layer.name
-    out["trainable"] = layer.trainable
-    if batch_input_shape is not None:
-        out["batch_input_shape"] = list(batch_input_shape)
-        out["dtype"] = "float32"
     return {"class_name": class_name, "config": out}
 
 
 # --------------------------------------------------------------------------- tfjs -> Keras 3
 
 
+def _preset(config: dict[str, Any]) -> type | None:
+    """The Keras preset (GlorotUniform, HeNormal, ...) a VarianceScaling config is."""
+    for cls in _PRESETS:
+        scale, mode, distribution = cls._ARGS
+        if (config.get("mode"), config.get("distribution")) == (mode, distribution) and (
+                isinstance(config.get("scale"), (int, float))
+                and float(config["scale"]) == scale):
+            return cls
+    return None
+
+
 def initializer_from_tfjs(value: Any) -> Any:
-    """Keras 3's form of a tfjs initializer (tfjs's ``"normal"`` is a truncated normal)."""
+    """Keras 3's form of a tfjs initializer: tfjs's ``"normal"`` is a truncated normal,
+    and a VarianceScaling with a preset's arguments is that preset (as Keras wrote it)."""
     if not isinstance(value, dict):
         return value
     config = dict(value.get("config") or {})
-    if value.get("class_name") == "VarianceScaling" and config.get("distribution") == "normal":
+    if value.get("class_name") != "VarianceScaling":
+        return {"class_name": value.get("class_name"), "config": config}
+    if config.get("distribution") == "normal":
         config["distribution"] = "truncated_normal"
-    return {"class_name": value.get("class_name"), "config": config}
+    preset = _preset(config)
+    if preset is not None and set(config) <= {"scale", "mode", "distribution", "seed"}:
+        return {"class_name": preset.__name__, "config": {"seed": config.get("seed")}}
+    return {"class_name": "VarianceScaling", "config": config}
 
 
 def layer_spec_to_keras(spec: dict[str, Any]) -> dict[str, Any]:

@@ -99,6 +99,23 @@ def topology_to_keras(spec: Any) -> dict[str, Any]:
     return layer_spec_to_keras(spec)
 
 
+def _input_shape(spec: Any) -> list[Any] | None:
+    """The batch input shape a tfjs layer or model spec fixes, if any."""
+    config = spec.get("config") if isinstance(spec, dict) else None
+    if spec.get("class_name") == "Sequential":
+        layers = config if isinstance(config, list) else (config or {}).get("layers")
+        return _input_shape(layers[0]) if isinstance(layers, list) and layers else None
+    if spec.get("class_name") in ("Model", "Functional") and isinstance(config, dict):
+        inputs = config.get("input_layers") or []
+        if len(inputs) != 1 or not isinstance(inputs[0], list):
+            return None
+        for entry in config.get("layers") or []:
+            if isinstance(entry, dict) and entry.get("name") == inputs[0][0]:
+                return _input_shape(entry)
+        return None
+    return config.get("batch_input_shape") if isinstance(config, dict) else None
+
+
 def _sequential_to_keras(config: Any) -> dict[str, Any]:
     if isinstance(config, list):  # Keras 2.0-2.2 wrote the bare list of layers
         config = {"layers": config}
@@ -113,6 +130,10 @@ def _sequential_to_keras(config: Any) -> dict[str, Any]:
                           "config": {"batch_shape": shape, "dtype": first.get("dtype", "float32"),
                                      "name": f"{first.get('name')}_input"}})
     out = {"layers": layers}
+    if shape is None and specs and isinstance(specs[0], dict) and (
+            specs[0].get("class_name") in _MODEL_CLASSES):
+        # A nested model first: tfjs's Sequential takes its inputs, pyfrozen builds on them.
+        out["build_input_shape"] = _input_shape(specs[0])
     if config.get("name") is not None:
         out["name"] = config["name"]
     return {"class_name": "Sequential", "config": out}

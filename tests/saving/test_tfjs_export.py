@@ -1,0 +1,228 @@
+"""``model.export(folder, format="tfjs")``: the layers format tf.loadLayersModel reads.
+
+No tfjs runtime exists here, so the file is checked two ways: against the model.json
+tfjs 4.22 itself wrote for the same architecture (keys, classes, configs, manifest), and
+by round trips pyfrozen -> tfjs -> pyfrozen (bit-identical weights, same predictions).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pyfrozen
+from pyfrozen.io.tfjs_weights import SHARD_BYTES
+from pyfrozen.layers import (
+    Add,
+    BatchNormalization,
+    Concatenate,
+    Conv2D,
+    Dense,
+    DepthwiseConv2D,
+    Dropout,
+    Flatten,
+    GlobalAveragePooling2D,
+    Input,
+    MaxPooling2D,
+    ReLU,
+    ZeroPadding2D,
+)
+from pyfrozen.models import Model, Sequential
+
+
+def randomize(model, seed: int = 0):
+    """Every weight (moving statistics too) away from its initial value."""
+    rng = np.random.default_rng(seed)
+    for w in model.weights:
+        w.data[...] = rng.uniform(0.5, 1.5, w.shape).astype(w.data.dtype)
+    return model
+
+
+def round_trip(model, folder: Path, **kwargs):
+    model.export(str(folder), format="tfjs", **kwargs)
+    return pyfrozen.saving.load_model(folder / "model.json")
+
+
+def assert_same_model(a, b, x):
+    assert [w.name for w in a.weights] == [w.name for w in b.weights]
+    for wa, wb in zip(a.weights, b.weights, strict=True):
+        assert wa.numpy().dtype == wb.numpy().dtype
+        assert wa.numpy().tobytes() == wb.numpy().tobytes()  # bit for bit
+    np.testing.assert_array_equal(a.predict(x), b.predict(x))
+
+
+def small_cnn_like_the_fixture() -> Sequential:
+    """The fixture's architecture, with tfjs's default initializers (glorot_normal)."""
+    g = {"kernel_initializer": "glorot_normal"}
+    return Sequential([
+        Input((16, 16, 3)),
+        Conv2D(8, 3, padding="same", use_bias=False, name="c1", **g),
+        BatchNormalization(name="bn1"), ReLU(6, name="r1"),
+        DepthwiseConv2D(3, strides=2, padding="same", use_bias=False, name="dw",
+                        depthwise_initializer="glorot_normal"),
+        BatchNormalization(name="bn2"), ReLU(6, name="r2"),
+        Conv2D(16, 1, use_bias=False, name="pw", **g),
+        BatchNormalization(name="bn3"), ReLU(6, name="r3"),
+        GlobalAveragePooling2D(name="gap"),
+        Dense(5, activation="softmax", name="head", **g)], name="sequential_1")
+
+
+# --------------------------------------------------------------------------- the file's form
+
+
+def test_model_json_matches_what_tfjs_wrote(peer_fixtures, tmp_path):
+    """Same top-level keys, topology (classes, config keys and values, initializers), and
+    the same manifest entries in the same order: only the writer's name differs."""
+    fixture = json.loads((peer_fixtures / "tfjs" / "small_cnn" / "model.json").read_text())
+    small_cnn_like_the_fixture().export(str(tmp_path / "out"), format="tfjs")
+    ours = json.loads((tmp_path / "out" / "model.json").read_text())
+    assert list(ours) == list(fixture)
+    assert ours["format"] == "layers-model" and ours["convertedBy"] is None
+    assert ours["generatedBy"].startswith("pyfrozen ")
+    assert ours["modelTopology"] == fixture["modelTopology"]
+    # Key order too, as tfjs's getConfig writes it (a reader of the JSON text sees it).
+    for a, b in zip(ours["modelTopology"]["config"]["layers"],
+                    fixture["modelTopology"]["config"]["layers"], strict=True):
+        assert list(a["config"]) == list(b["config"]), a["config"]["name"]
+    assert [g["weights"] for g in ours["weightsManifest"]] == [
+        g["weights"] for g in fixture["weightsManifest"]]
+    assert ours["weightsManifest"][0]["paths"] == ["group1-shard1of1.bin"]
+
+
+def test_initializers_are_written_as_tfjs_does(tmp_path):
+    """Keras's presets are VarianceScaling; a truncated normal is tfjs's 'normal'."""
+    model = Sequential([Input((4,)), Dense(3, kernel_initializer="he_uniform",
+                                           bias_initializer="ones", name="d")])
+    model.export(str(tmp_path / "m"), format="tfjs")
+    config = json.loads((tmp_path / "m" / "model.json").read_text())
+    dense = config["modelTopology"]["config"]["layers"][0]["config"]
+    assert dense["kernel_initializer"] == {"class_name": "VarianceScaling", "config": {
+        "scale": 2.0, "mode": "fan_in", "distribution": "uniform", "seed": None}}
+    assert dense["bias_initializer"] == {"class_name": "Ones", "config": {}}
+    back = pyfrozen.saving.load_model(tmp_path / "m" / "model.json").get_layer("d")
+    assert back.get_config()["kernel_initializer"] == "he_uniform"
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+def test_sequential_round_trip(tmp_path, rng):
+    model = randomize(small_cnn_like_the_fixture())
+    back = round_trip(model, tmp_path / "m")
+    assert isinstance(back, Sequential) and back.name == "sequential_1"
+    assert [layer.name for layer in back.layers] == [layer.name for layer in model.layers]
+    assert_same_model(model, back, rng.standard_normal((3, 16, 16, 3)).astype(np.float32))
+
+
+def branches() -> Model:
+    x = Input((12, 12, 3), name="img")
+    a = Conv2D(6, 3, padding="same", activation="relu", name="a")(x)
+    b = Conv2D(6, 1, name="b")(x)
+    s = Add(name="sum")([a, b])
+    p = ZeroPadding2D(((0, 1), (0, 1)), name="pad")(s)
+    p = DepthwiseConv2D(3, strides=2, name="dw")(p)
+    c = Concatenate(name="cat")([MaxPooling2D(name="pool")(s), BatchNormalization(name="bn")(p)])
+    y = Dense(4, activation="softmax", name="head")(Dropout(0.3, name="drop")(Flatten()(c)))
+    return Model(x, y, name="branches")
+
+
+def test_functional_round_trip_with_branches_add_concatenate(tmp_path, rng):
+    model = randomize(branches())
+    back = round_trip(model, tmp_path / "m")
+    assert isinstance(back, Model) and back.name == "branches"
+    assert sorted(layer.name for layer in back.layers) == sorted(
+        layer.name for layer in model.layers)
+    assert_same_model(model, back, rng.standard_normal((2, 12, 12, 3)).astype(np.float32))
+    topology = json.loads((tmp_path / "m" / "model.json").read_text())["modelTopology"]
+    entries = {e["name"]: e for e in topology["config"]["layers"]}
+    assert topology["class_name"] == "Model"
+    assert entries["sum"]["inbound_nodes"] == [[["a", 0, 0, {}], ["b", 0, 0, {}]]]
+    assert topology["config"]["input_layers"] == [["img", 0, 0]]
+
+
+def nested_base() -> Model:
+    base = Sequential([Input((10, 10, 3)), Conv2D(4, 3, name="bc"), BatchNormalization(name="bb"),
+                       ReLU(6.0, name="br")], name="base")
+    x = Input((10, 10, 3), name="img")
+    y = GlobalAveragePooling2D(name="gap")(base(x))
+    return Model(x, Dense(3, name="head")(y), name="outer")
+
+
+def test_nested_base_round_trip_and_node_numbering(tmp_path, rng):
+    model = randomize(nested_base())
+    back = round_trip(model, tmp_path / "m")
+    assert isinstance(back.get_layer("base"), Sequential)
+    assert_same_model(model, back, rng.standard_normal((2, 10, 10, 3)).astype(np.float32))
+    topology = json.loads((tmp_path / "m" / "model.json").read_text())["modelTopology"]
+    entries = {e["name"]: e for e in topology["config"]["layers"]}
+    # tfjs counts a nested model's calls from 1 (node 0 is its inside).
+    assert entries["gap"]["inbound_nodes"] == [[["base", 1, 0, {}]]]
+    names = [w["name"] for w in json.loads((tmp_path / "m" / "model.json").read_text())[
+        "weightsManifest"][0]["weights"]]
+    assert "bc/kernel" in names and not any(n.startswith("base/") for n in names)
+
+
+def test_functional_base_inside_a_sequential(tmp_path, rng):
+    x = Input((8, 8, 3), name="in")
+    base = Model(x, Conv2D(5, 3, name="conv")(x), name="fbase")
+    model = Sequential([base, Flatten(name="flat"), Dense(2, name="out")], name="s")
+    model.build((None, 8, 8, 3))
+    randomize(model)
+    back = round_trip(model, tmp_path / "m")
+    assert isinstance(back.layers[0], Model)
+    assert_same_model(model, back, rng.standard_normal((2, 8, 8, 3)).astype(np.float32))
+
+
+def mobilenet_with_a_new_head() -> Model:
+    """tfjs's transfer-learning shape: a MobileNet base (no top) and a new head."""
+    base = pyfrozen.applications.MobileNet(input_shape=(96, 96, 3), alpha=0.25,
+                                           include_top=False, pooling="avg", weights=None)
+    x = Input((96, 96, 3), name="image")
+    return Model(x, Dense(3, activation="softmax", name="new_head")(base(x)), name="tuned")
+
+
+def test_mobilenet_round_trip_in_several_shards(tmp_path, rng):
+    """MobileNet 0.25 at 96 holds 0.86 MB: shards of 128 KiB make it 7 of them."""
+    model = randomize(mobilenet_with_a_new_head())
+    model.layers[1].trainable = False
+    limit = 128 * 1024
+    back = round_trip(model, tmp_path / "m", shard_bytes=limit)
+    doc = json.loads((tmp_path / "m" / "model.json").read_text())
+    paths = doc["weightsManifest"][0]["paths"]
+    sizes = [(tmp_path / "m" / p).stat().st_size for p in paths]
+    assert len(paths) == 7 and paths[0] == "group1-shard1of7.bin"
+    assert all(s == limit for s in sizes[:-1]) and 0 < sizes[-1] <= limit
+    assert sum(sizes) == 4 * sum(w.numpy().size for w in model.weights)
+    assert_same_model(model, back, rng.standard_normal((2, 96, 96, 3)).astype(np.float32))
+    assert [w.name for w in back.trainable_weights] == ["kernel", "bias"]  # the new head's
+
+
+def test_default_shards_are_4_mib(tmp_path):
+    model = Sequential([Input((1100,)), Dense(1000, name="big")])  # 4.2 MiB of weights
+    model.export(str(tmp_path / "m"), format="tfjs")
+    sizes = sorted((tmp_path / "m").glob("*.bin"))
+    assert [p.name for p in sizes] == ["group1-shard1of2.bin", "group1-shard2of2.bin"]
+    assert sizes[0].stat().st_size == SHARD_BYTES == 4 * 1024 * 1024
+    assert sizes[1].stat().st_size == 4 * (1100 * 1000 + 1000) - SHARD_BYTES
+
+
+# --------------------------------------------------------------------------- freezing
+
+
+def test_trainable_flags_are_written_and_read_back(tmp_path):
+    model = randomize(nested_base())
+    model.get_layer("base").trainable = False  # freezes bc, bb, br
+    back = round_trip(model, tmp_path / "m")
+    doc = json.loads((tmp_path / "m" / "model.json").read_text())
+    base = {e["name"]: e for e in doc["modelTopology"]["config"]["layers"]}["base"]
+    assert [spec["config"]["trainable"] for spec in base["config"]["layers"]] == [False] * 3
+    for name in ("bc", "bb"):
+        assert not back.get_layer("base").get_layer(name).trainable
+    assert back.get_layer("head").trainable
+    assert [w.name for w in back.trainable_weights] == ["kernel", "bias"]
+    # tfjs's order: trainable weights first, then the frozen ones and moving statistics.
+    names = [w["name"] for w in doc["weightsManifest"][0]["weights"]]
+    assert names[:2] == ["head/kernel", "head/bias"]
