@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 import pyfrozen
 from pyfrozen.io.tfjs_weights import SHARD_BYTES
