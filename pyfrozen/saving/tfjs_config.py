@@ -22,7 +22,7 @@ from pyfrozen import initializers
 from pyfrozen.layers.activation_layers import ReLU, ReLU6
 from pyfrozen.layers.input_layer import InputLayer
 from pyfrozen.layers.layer import Layer
-from pyfrozen.saving.keras_config import UnsupportedKerasConfig
+from pyfrozen.saving.keras_config import UnsupportedKerasConfig, layer_from_keras
 
 
 class UnsupportedTfjsConfig(UnsupportedKerasConfig):
@@ -231,4 +231,18 @@ def layer_spec_to_keras(spec: dict[str, Any]) -> dict[str, Any]:
     for key, value in config.items():
         if key.endswith("_initializer"):
             config[key] = initializer_from_tfjs(value)
-    return {"class_name": class_name, "config": config}
+    spec = {"class_name": class_name, "config": config}
+    _check_constructs(spec, where)
+    return spec
+
+
+def _check_constructs(spec: dict[str, Any], where: str) -> None:
+    # A constructor's own message ("Received: padding='causal'") does not say which layer
+    # of the file holds the value, and keras_model builds the layers without adding it:
+    # build this one alone first (no weights yet: cheap) so the error names the layer.
+    try:
+        layer_from_keras(spec)
+    except UnsupportedKerasConfig:
+        raise
+    except (ValueError, TypeError) as err:
+        raise UnsupportedTfjsConfig(f"{where}: {err}") from err

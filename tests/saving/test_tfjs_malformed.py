@@ -1,0 +1,203 @@
+"""Malformed or unsupported tfjs models raise naming the file, weight, layer or option.
+
+Each case edits a copy of the model.json tfjs 4.22 wrote (or its shard) in one way.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import pyfrozen
+from pyfrozen.io.tfjs_weights import TfjsWeightsError
+from pyfrozen.io.weights import WeightFileError
+from pyfrozen.saving import UnsupportedTfjsConfig
+
+
+@pytest.fixture
+def fixture_copy(peer_fixtures: Path, tmp_path: Path):
+    """``edit(doc)`` -> path of a copy of the fixture whose model.json was edited."""
+    source = peer_fixtures / "tfjs" / "small_cnn"
+
+    def make(edit=None) -> Path:
+        shutil.copy(source / "weights.bin", tmp_path / "weights.bin")
+        doc = json.loads((source / "model.json").read_text())
+        if edit is not None:
+            edit(doc)
+        (tmp_path / "model.json").write_text(json.dumps(doc))
+        return tmp_path / "model.json"
+    return make
+
+
+def _weights(doc):
+    return doc["weightsManifest"][0]["weights"]
+
+
+def _layer(doc, name):
+    return next(s for s in doc["modelTopology"]["config"]["layers"]
+                if s["config"]["name"] == name)
+
+
+def load(path):
+    return pyfrozen.saving.load_model(path)
+
+
+# --------------------------------------------------------------------------- bytes
+
+
+def test_truncated_shard(fixture_copy):
+    path = fixture_copy()
+    data = (path.parent / "weights.bin").read_bytes()
+    (path.parent / "weights.bin").write_bytes(data[:-6])
+    with pytest.raises(TfjsWeightsError, match=r"'weights.bin'.* holds 2510 bytes but its "
+                                               r"manifest describes 2516 .*truncated"):
+        load(path)
+
+
+def test_shard_larger_than_its_manifest(fixture_copy):
+    path = fixture_copy()
+    with open(path.parent / "weights.bin", "ab") as f:
+        f.write(b"\0" * 4)
+    with pytest.raises(TfjsWeightsError, match="2520 bytes .* larger than its manifest"):
+        load(path)
+
+
+def test_missing_shard(fixture_copy):
+    path = fixture_copy()
+    (path.parent / "weights.bin").unlink()
+    with pytest.raises(TfjsWeightsError, match="shard 'weights.bin' of group 0 is missing"):
+        load(path)
+
+
+def test_manifest_shapes_disagree_with_the_bytes(fixture_copy):
+    def edit(doc):
+        _weights(doc)[0]["shape"] = [3, 3, 3, 9]  # 27 floats more than the shard holds
+    with pytest.raises(TfjsWeightsError, match="describes 2624"):
+        load(fixture_copy(edit))
+
+
+def test_manifest_shape_disagrees_with_the_topology(fixture_copy):
+    """Same byte count, wrong shape: caught against the built layer."""
+    def edit(doc):
+        _weights(doc)[0]["shape"] = [3, 3, 8, 3]
+    with pytest.raises(TfjsWeightsError, match=r"mismatched: 'c1/kernel' has shape "
+                                               r"\(3, 3, 8, 3\), .* \(3, 3, 3, 8\)"):
+        load(fixture_copy(edit))
+
+
+def test_missing_and_unexpected_weights_are_all_listed(fixture_copy):
+    def edit(doc):
+        _weights(doc)[1]["name"] = "bn9/gamma"
+    with pytest.raises(TfjsWeightsError, match=r"2 problems(?s:.)*unexpected: 'bn9/gamma'"
+                                               r"(?s:.)*missing: 'bn1/gamma'"):
+        load(fixture_copy(edit))
+
+
+def test_duplicate_weight_names(fixture_copy):
+    def edit(doc):
+        _weights(doc)[2]["name"] = "bn1/gamma"
+    with pytest.raises(TfjsWeightsError, match="'bn1/gamma' is listed twice"):
+        load(fixture_copy(edit))
+
+
+@pytest.mark.parametrize("path", ["../weights.bin", "/etc/passwd", ""])
+def test_shard_paths_stay_inside_the_folder(fixture_copy, path):
+    def edit(doc):
+        doc["weightsManifest"][0]["paths"] = [path]
+    with pytest.raises(TfjsWeightsError, match="shard path"):
+        load(fixture_copy(edit))
+
+
+def test_shard_that_is_a_folder(fixture_copy):
+    path = fixture_copy()
+    (path.parent / "weights.bin").unlink()
+    (path.parent / "weights.bin").mkdir()
+    with pytest.raises(TfjsWeightsError, match="is a folder, not a regular file"):
+        load(path)
+
+
+# --------------------------------------------------------------------------- dtypes
+
+
+def test_quantized_weight(fixture_copy):
+    def edit(doc):
+        _weights(doc)[9]["quantization"] = {"dtype": "uint8", "scale": 0.01, "min": -1.0}
+    with pytest.raises(TfjsWeightsError, match="weight 'head/kernel' is quantized"):
+        load(fixture_copy(edit))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "int32", "bool", None])
+def test_dtype_other_than_float32(fixture_copy, dtype):
+    def edit(doc):
+        _weights(doc)[3]["dtype"] = dtype
+    with pytest.raises(TfjsWeightsError, match=f"'dw/depthwise_kernel' has dtype {dtype!r}"):
+        load(fixture_copy(edit))
+
+
+def test_float64_layer_dtype_raises(fixture_copy):
+    def edit(doc):
+        _layer(doc, "c1")["config"]["dtype"] = "int32"
+    with pytest.raises(UnsupportedTfjsConfig, match=r"layer 'c1' \(Conv2D\): dtype 'int32'"):
+        load(fixture_copy(edit))
+
+
+# --------------------------------------------------------------------------- topology
+
+
+def test_unknown_layer_class(fixture_copy):
+    def edit(doc):
+        _layer(doc, "r1")["class_name"] = "LeakyReLU"
+    with pytest.raises(UnsupportedTfjsConfig, match=r"layer 'r1' \(LeakyReLU\).*Unknown layer "
+                                                    "class 'LeakyReLU'"):
+        load(fixture_copy(edit))
+
+
+def test_lambda_layer(fixture_copy):
+    def edit(doc):
+        _layer(doc, "r1")["class_name"] = "Lambda"
+    with pytest.raises(UnsupportedTfjsConfig, match=r"layer 'r1' \(Lambda\).*Python code"):
+        load(fixture_copy(edit))
+
+
+@pytest.mark.parametrize(("layer", "key", "value"), [
+    ("c1", "kernel_regularizer", {"class_name": "L1L2", "config": {"l1": 0, "l2": 0.01}}),
+    ("head", "kernel_constraint", {"class_name": "MaxNorm", "config": {"max_value": 2}}),
+    ("bn1", "gamma_regularizer", {"class_name": "L1L2", "config": {"l1": 0.1, "l2": 0}}),
+    ("dw", "padding", "causal"),
+    ("head", "activation", "hard_sigmoid"),
+])
+def test_unsupported_option_names_layer_and_option(fixture_copy, layer, key, value):
+    def edit(doc):
+        _layer(doc, layer)["config"][key] = value
+    with pytest.raises(UnsupportedTfjsConfig) as info:
+        load(fixture_copy(edit))
+    message = str(info.value)
+    assert f"layer {layer!r}" in message and (key in message or str(value) in message), message
+
+
+def test_graph_model_is_refused(fixture_copy):
+    def edit(doc):
+        doc["format"] = "graph-model"
+    with pytest.raises(UnsupportedTfjsConfig, match="'graph-model'; pyfrozen reads the "
+                                                    "'layers-model' format only"):
+        load(fixture_copy(edit))
+
+
+def test_not_json_and_not_a_model(tmp_path):
+    (tmp_path / "model.json").write_bytes(b"{\"modelTopology\": [1, 2")
+    with pytest.raises(TfjsWeightsError, match="is not a JSON file"):
+        load(tmp_path / "model.json")
+    (tmp_path / "model.json").write_text(json.dumps({"weightsManifest": []}))
+    with pytest.raises(TfjsWeightsError, match="has no 'modelTopology' object"):
+        load(tmp_path / "model.json")
+    assert issubclass(TfjsWeightsError, WeightFileError)
+
+
+def test_no_input_shape(fixture_copy):
+    def edit(doc):
+        del _layer(doc, "c1")["config"]["batch_input_shape"]
+    with pytest.raises(UnsupportedTfjsConfig, match="no input shape"):
+        load(fixture_copy(edit))
