@@ -114,10 +114,12 @@ def _plan(model: Layer, weights: dict[str, np.ndarray],
     return plan
 
 
-def load_tfjs(filepath: Any, compile: bool = True, **kwargs: Any) -> Layer:  # noqa: A002
+def load_tfjs(filepath: Any, compile: bool = True, safe_mode: bool = True,  # noqa: A002
+              custom_objects: Any = None) -> Layer:
     """Loads a TensorFlow.js layers model (``model.json`` and its shards, float32).
 
-    ``compile`` is accepted for Keras's signature; the model comes back uncompiled.
+    Keras's arguments; pyfrozen never runs code from a file, and the model comes back
+    uncompiled (tfjs's ``training_config`` is not read).
 
     Raises:
         TfjsWeightsError: the JSON, the manifest or a shard is malformed, missing,
@@ -125,9 +127,9 @@ def load_tfjs(filepath: Any, compile: bool = True, **kwargs: Any) -> Layer:  # n
         NotImplementedError: a layer class or option pyfrozen lacks, a quantized or
             non-float32 weight (named).
     """
-    if kwargs:
-        raise TypeError(f"load_model: unexpected keyword arguments {sorted(kwargs)} for a "
-                        "tfjs model")
+    if custom_objects:
+        raise TypeError("load_model: pyfrozen takes no custom_objects; register user layers "
+                        "with pyfrozen.saving.register_keras_serializable")
     path = os.fspath(filepath)
     doc = _read_model_json(path)
     topology = doc["modelTopology"]

@@ -96,6 +96,16 @@ def test_several_shards_load_the_same(small_cnn, tmp_path, cuts):
         assert a.numpy().tobytes() == b.numpy().tobytes()
 
 
+def test_dot_slash_shard_paths(small_cnn, tmp_path):
+    """tfjs's browser writer names shards ``./model.weights.bin``."""
+    def edit(doc):
+        doc["weightsManifest"][0]["paths"] = ["./model.weights.bin"]
+    path = copy_with(small_cnn, tmp_path, edit)
+    shutil.copy(small_cnn["folder"] / "weights.bin", tmp_path / "model.weights.bin")
+    out = pyfrozen.saving.load_model(path, compile=False).predict(small_cnn["x"])
+    assert float(np.abs(out.ravel() - small_cnn["predict"]).max()) <= 1e-4
+
+
 def test_weights_split_over_several_groups(small_cnn, tmp_path):
     """The converter writes one group per shard set; the names still find their layers."""
     data = (small_cnn["folder"] / "weights.bin").read_bytes()
