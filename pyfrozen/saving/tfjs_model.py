@@ -34,15 +34,15 @@ _MODEL_CLASSES = ("Sequential", "Model", "Functional")
 
 def to_tfjs(layer: Layer) -> dict[str, Any]:
     """tfjs's ``{"class_name", "config"}`` of any pyfrozen layer or model."""
+    if not isinstance(layer, Model):
+        return layer_to_tfjs(layer)
     if isinstance(layer, Sequential):
         return _sequential_to_tfjs(layer)
-    if isinstance(layer, Model):
-        if layer._graph is None:
-            raise UnsupportedTfjsConfig(f"model {layer.name!r} ({type(layer).__name__}) is a "
-                                        "subclassed model: its call() is Python code, which a "
-                                        "tfjs file cannot hold")
-        return _functional_to_tfjs(layer)
-    return layer_to_tfjs(layer)
+    if layer._graph is None:  # its call() is Python code
+        raise UnsupportedTfjsConfig(f"model {layer.name!r} ({type(layer).__name__}) is a "
+                                    "subclassed model, which a tfjs file cannot hold (it "
+                                    "holds layer graphs, not code)")
+    return _functional_to_tfjs(layer)
 
 
 def _sequential_input(model: Sequential) -> InputLayer | None:

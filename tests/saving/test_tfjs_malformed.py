@@ -72,34 +72,27 @@ def test_missing_shard(fixture_copy):
         load(path)
 
 
-def test_manifest_shapes_disagree_with_the_bytes(fixture_copy):
+@pytest.mark.parametrize(("index", "key", "value", "message"), [
+    # 27 floats more than the shard holds
+    (0, "shape", [3, 3, 3, 9], "holds 2516 bytes but its manifest describes 2624"),
+    # the same byte count, a wrong shape: caught against the built layer
+    (0, "shape", [3, 3, 8, 3], r"mismatched: 'c1/kernel' has shape \(3, 3, 8, 3\), .* "
+                               r"\(3, 3, 3, 8\)"),
+    (0, "shape", [3, -3, 3, 8], r"'c1/kernel' has shape \[3, -3, 3, 8\]"),
+    (1, "name", "bn9/gamma", r"2 problems(?s:.)*unexpected: 'bn9/gamma'(?s:.)*missing: "
+                             r"'bn1/gamma'"),
+    (2, "name", "bn1/gamma", "'bn1/gamma' is listed twice"),
+    (9, "quantization", {"dtype": "uint8", "scale": 0.01, "min": -1.0},
+     "weight 'head/kernel' is quantized"),
+    (3, "dtype", "float16", "'dw/depthwise_kernel' has dtype 'float16'"),
+    (3, "dtype", "int32", "'dw/depthwise_kernel' has dtype 'int32'"),
+    (3, "dtype", None, "'dw/depthwise_kernel' has dtype None"),
+], ids=["shape_vs_bytes", "shape_vs_topology", "negative_dim", "unknown_and_missing",
+        "duplicate", "quantized", "float16", "int32", "no_dtype"])
+def test_manifest_entry_errors(fixture_copy, index, key, value, message):
     def edit(doc):
-        _weights(doc)[0]["shape"] = [3, 3, 3, 9]  # 27 floats more than the shard holds
-    with pytest.raises(TfjsWeightsError, match="describes 2624"):
-        load(fixture_copy(edit))
-
-
-def test_manifest_shape_disagrees_with_the_topology(fixture_copy):
-    """Same byte count, wrong shape: caught against the built layer."""
-    def edit(doc):
-        _weights(doc)[0]["shape"] = [3, 3, 8, 3]
-    with pytest.raises(TfjsWeightsError, match=r"mismatched: 'c1/kernel' has shape "
-                                               r"\(3, 3, 8, 3\), .* \(3, 3, 3, 8\)"):
-        load(fixture_copy(edit))
-
-
-def test_missing_and_unexpected_weights_are_all_listed(fixture_copy):
-    def edit(doc):
-        _weights(doc)[1]["name"] = "bn9/gamma"
-    with pytest.raises(TfjsWeightsError, match=r"2 problems(?s:.)*unexpected: 'bn9/gamma'"
-                                               r"(?s:.)*missing: 'bn1/gamma'"):
-        load(fixture_copy(edit))
-
-
-def test_duplicate_weight_names(fixture_copy):
-    def edit(doc):
-        _weights(doc)[2]["name"] = "bn1/gamma"
-    with pytest.raises(TfjsWeightsError, match="'bn1/gamma' is listed twice"):
+        _weights(doc)[index][key] = value
+    with pytest.raises(TfjsWeightsError, match=message):
         load(fixture_copy(edit))
 
 
@@ -119,25 +112,7 @@ def test_shard_that_is_a_folder(fixture_copy):
         load(path)
 
 
-# --------------------------------------------------------------------------- dtypes
-
-
-def test_quantized_weight(fixture_copy):
-    def edit(doc):
-        _weights(doc)[9]["quantization"] = {"dtype": "uint8", "scale": 0.01, "min": -1.0}
-    with pytest.raises(TfjsWeightsError, match="weight 'head/kernel' is quantized"):
-        load(fixture_copy(edit))
-
-
-@pytest.mark.parametrize("dtype", ["float16", "int32", "bool", None])
-def test_dtype_other_than_float32(fixture_copy, dtype):
-    def edit(doc):
-        _weights(doc)[3]["dtype"] = dtype
-    with pytest.raises(TfjsWeightsError, match=f"'dw/depthwise_kernel' has dtype {dtype!r}"):
-        load(fixture_copy(edit))
-
-
-def test_float64_layer_dtype_raises(fixture_copy):
+def test_layer_dtype_other_than_float(fixture_copy):
     def edit(doc):
         _layer(doc, "c1")["config"]["dtype"] = "int32"
     with pytest.raises(UnsupportedTfjsConfig, match=r"layer 'c1' \(Conv2D\): dtype 'int32'"):
