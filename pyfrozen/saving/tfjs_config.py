@@ -138,12 +138,12 @@ def _check_leftovers(config: dict[str, Any], used: set[str], where: str) -> None
 
 
 def input_layer_to_tfjs(layer: InputLayer) -> dict[str, Any]:
-    """tfjs's InputLayer spec."""
-    if layer.data_dtype != "float32":
+    """tfjs's InputLayer spec (float32 or int32 data: token ids for an Embedding)."""
+    if layer.data_dtype not in ("float32", "int32"):
         raise UnsupportedTfjsConfig(f"{_where(layer.name, 'InputLayer')}: dtype "
-                                    f"{layer.data_dtype!r}; pyfrozen exports float32 inputs")
+                                    f"{layer.data_dtype!r}; tfjs inputs are float32 or int32")
     return {"class_name": "InputLayer",
-            "config": {"batch_input_shape": list(layer.batch_shape), "dtype": "float32",
+            "config": {"batch_input_shape": list(layer.batch_shape), "dtype": layer.data_dtype,
                        "sparse": False, "name": layer.name}}
 
 

@@ -23,6 +23,7 @@ from pyfrozen.models.sequential import Sequential
 from pyfrozen.saving.keras_order import keras_layer_order, node_indices
 from pyfrozen.saving.tfjs_config import (
     UnsupportedTfjsConfig,
+    input_layer_to_tfjs,
     layer_spec_to_keras,
     layer_to_tfjs,
 )
@@ -53,6 +54,13 @@ def _sequential_input(model: Sequential) -> InputLayer | None:
 
 def _sequential_to_tfjs(model: Sequential) -> dict[str, Any]:
     source = _sequential_input(model)
+    if source is not None:
+        input_layer_to_tfjs(source)  # refuses dtypes tfjs lacks
+    if source is not None and source.data_dtype != "float32":
+        # tfjs's Sequential gives its first layer the input's dtype, weights included.
+        raise UnsupportedTfjsConfig(f"model {model.name!r} (Sequential): a {source.data_dtype} "
+                                    "input cannot be written in a tfjs Sequential; build the "
+                                    "model as a functional Model to export it")
     specs = []
     for i, layer in enumerate(model.layers):
         if i == 0 and source is not None and not isinstance(layer, Model):

@@ -225,3 +225,48 @@ def test_trainable_flags_are_written_and_read_back(tmp_path):
     # tfjs's order: trainable weights first, then the frozen ones and moving statistics.
     names = [w["name"] for w in doc["weightsManifest"][0]["weights"]]
     assert names[:2] == ["head/kernel", "head/bias"]
+
+
+# --------------------------------------------------------------------------- every class
+
+
+def every_layer_class() -> Model:
+    """One model holding every layer class the tfjs format and pyfrozen share."""
+    from pyfrozen import layers as L
+
+    x = Input((8, 8, 3), name="img")
+    y = L.Rescaling(1 / 127.5, offset=-1.0, name="rescale")(x)
+    y = L.SeparableConv2D(4, 3, padding="same", depth_multiplier=2, name="sep")(y)
+    y = L.ReLU6(name="relu6")(y)
+    y = L.AveragePooling2D(2, name="avg")(y)
+    y = L.UpSampling2D(2, name="up")(y)
+    y = L.Activation("tanh", name="act")(y)
+    a = L.GlobalMaxPooling2D(name="gmax")(y)
+    b = L.Reshape((4 * 64,), name="reshape")(y)
+    y = L.Concatenate(name="cat")([a, b])
+    images = L.Softmax(name="softmax")(Dense(5, name="dense")(y))
+    ids = Input((6,), dtype="int32", name="ids")
+    tokens = Flatten(name="flat")(L.Embedding(20, 3, name="embed")(ids))
+    return Model([x, ids], [images, tokens], name="every")
+
+
+def test_every_layer_class_round_trips(tmp_path, rng):
+    from pyfrozen.layers import serialization
+    from pyfrozen.saving.tfjs_config import TFJS_KEYS
+
+    # A layer class added to pyfrozen must be added to the tfjs mapping (or refused there).
+    assert set(serialization._CLASSES) - {"Layer", "InputLayer", "ReLU6"} <= set(TFJS_KEYS)
+    model = randomize(every_layer_class())
+    model.export(str(tmp_path / "m"), format="tfjs")
+    back = pyfrozen.saving.load_model(tmp_path / "m" / "model.json")
+    x = [rng.standard_normal((2, 8, 8, 3)).astype(np.float32),
+         rng.integers(0, 20, (2, 6)).astype(np.int32)]
+    for a, b in zip(model.predict(x), back.predict(x), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for wa, wb in zip(model.weights, back.weights, strict=True):
+        assert wa.numpy().tobytes() == wb.numpy().tobytes()
+    topology = json.loads((tmp_path / "m" / "model.json").read_text())["modelTopology"]
+    classes = {e["name"]: e["class_name"] for e in topology["config"]["layers"]}
+    assert classes["relu6"] == "ReLU" and classes["sep"] == "SeparableConv2D"
+    assert topology["config"]["input_layers"] == [["img", 0, 0], ["ids", 0, 0]]
+    assert len(topology["config"]["output_layers"]) == 2

@@ -53,6 +53,10 @@ def _float64():
     return Sequential([Input((4,), dtype="float64"), Dense(2, dtype="float64", name="d64")])
 
 
+def _int_sequential():
+    return Sequential([Input((4,), dtype="int32"), pyfrozen.layers.Embedding(9, 2)], name="ints")
+
+
 def _callable_activation():
     return Sequential([Input((4,)), Dense(2, activation=lambda t: t, name="fn")])
 
@@ -82,9 +86,10 @@ def _subclassed():
     (_keepdims, r"layer 'gap' \(GlobalAveragePooling2D\): option keepdims=True"),
     (_float64, r"dtype 'float64'"),
     (_callable_activation, r"layer 'fn' \(Dense\): a custom activation function"),
+    (_int_sequential, r"model 'ints' \(Sequential\): a int32 input .* functional Model"),
     (_duplicate_names, r"two weights would be named 'dense/kernel'"),
     (_subclassed, r"model 'net' \(Net\) is a subclassed model"),
-], ids=["user_layer", "groups", "keepdims", "float64", "callable_activation",
+], ids=["user_layer", "groups", "keepdims", "float64", "callable_activation", "int_sequential",
         "duplicate_weight_names", "subclassed"])
 def test_unsupported_models_raise_before_writing(tmp_path, build, message):
     model = build()
