@@ -201,3 +201,28 @@ def test_functional_topology_with_a_nested_model(tmp_path, rng):
     skip = model.get_layer("skip")(x, training=False).numpy()
     np.testing.assert_allclose(model.predict(x), np.concatenate([inner + skip, inner], -1),
                                rtol=1e-6, atol=1e-6)
+
+
+def test_transfer_learning_from_tfjs_back_to_tfjs(small_cnn, tmp_path, rng):
+    """The tfjs user's path: import, freeze the base, new head, fit, export for the browser."""
+    imported = pyfrozen.saving.load_model(small_cnn["folder"] / "model.json")
+    base = Model(imported.inputs, imported.get_layer("gap").output, name="base")
+    base.trainable = False
+    frozen = {w.name + str(i): w.numpy().copy() for i, w in enumerate(base.weights)}
+    x = pyfrozen.layers.Input((16, 16, 3), name="image")
+    y = pyfrozen.layers.Dense(3, activation="softmax", name="new_head")(base(x))
+    model = Model(x, y, name="tuned")
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    images = rng.standard_normal((16, 16, 16, 3)).astype(np.float32)
+    labels = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 16)]
+    head_before = model.get_layer("new_head").kernel.numpy().copy()
+    history = model.fit(images, labels, epochs=3, batch_size=8, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert not np.array_equal(model.get_layer("new_head").kernel.numpy(), head_before)
+    for i, w in enumerate(base.weights):  # the imported base, BN statistics included
+        np.testing.assert_array_equal(w.numpy(), frozen[w.name + str(i)])
+
+    model.export(str(tmp_path / "tuned"), format="tfjs")
+    back = pyfrozen.saving.load_model(tmp_path / "tuned" / "model.json")
+    np.testing.assert_array_equal(back.predict(images), model.predict(images))
+    assert [w.name for w in back.trainable_weights] == ["kernel", "bias"]
