@@ -97,7 +97,9 @@ def _plan(model: Layer, weights: dict[str, np.ndarray],
     for name, value in weights.items():
         key = name if name in expected else "/".join(name.split("/")[-2:])
         p = expected.get(key)
-        if p is None:
+        if key in used:
+            problems.append(f"duplicate: {name!r} is a second value for {key!r}")
+        elif p is None:
             problems.append(f"unexpected: {name!r} {value.shape}: the model has no such weight")
         elif value.shape != tuple(p.shape):
             problems.append(f"mismatched: {name!r} has shape {value.shape}, the model's "

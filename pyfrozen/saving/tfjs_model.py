@@ -133,7 +133,8 @@ def _sequential_to_keras(config: Any) -> dict[str, Any]:
     layers = [topology_to_keras(s) for s in specs]
     first = (specs[0].get("config") or {}) if specs and isinstance(specs[0], dict) else {}
     shape = first.get("batch_input_shape")
-    if shape is not None:  # tfjs makes the Input the same way
+    if shape is not None and specs[0].get("class_name") != "InputLayer":
+        # tfjs makes the Input the same way (Keras 2 files may list it themselves)
         layers.insert(0, {"class_name": "InputLayer",
                           "config": {"batch_shape": shape, "dtype": first.get("dtype", "float32"),
                                      "name": f"{first.get('name')}_input"}})

@@ -149,6 +149,28 @@ def test_converter_style_topology_with_model_config(small_cnn, tmp_path):
     assert float(np.abs(out.ravel() - small_cnn["predict"]).max()) <= 1e-4
 
 
+def test_keras_2_style_sequential(small_cnn, tmp_path):
+    """What tfjs_converter writes from a Keras 2 file: an explicit InputLayer first, dtype
+    on every layer, Keras 2 option names at their defaults, Keras's initializer names."""
+    def edit(doc):
+        layers = doc["modelTopology"]["config"]["layers"]
+        shape = layers[0]["config"].pop("batch_input_shape")
+        layers.insert(0, {"class_name": "InputLayer", "config": {
+            "batch_input_shape": shape, "dtype": "float32", "sparse": False, "ragged": False,
+            "name": "input_1"}})
+        for spec in layers[1:]:
+            spec["config"]["dtype"] = "float32"
+        layers[1]["config"]["groups"] = 1
+        layers[1]["config"]["kernel_initializer"] = {"class_name": "GlorotUniform",
+                                                     "config": {"seed": None}}
+        layers[-2]["config"]["keepdims"] = False
+    model = pyfrozen.saving.load_model(copy_with(small_cnn, tmp_path, edit))
+    assert [layer.name for layer in model.layers][:2] == ["c1", "bn1"]
+    out = model.predict(small_cnn["x"])
+    assert float(np.abs(out.ravel() - small_cnn["predict"]).max()) <= 1e-4
+    assert model.get_layer("c1").get_config()["kernel_initializer"] == "glorot_uniform"
+
+
 def _layer(name, class_name, config, inbound):
     return {"name": name, "class_name": class_name,
             "config": {"name": name, "trainable": True, **config}, "inbound_nodes": inbound}

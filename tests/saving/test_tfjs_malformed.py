@@ -82,13 +82,15 @@ def test_missing_shard(fixture_copy):
     (1, "name", "bn9/gamma", r"2 problems(?s:.)*unexpected: 'bn9/gamma'(?s:.)*missing: "
                              r"'bn1/gamma'"),
     (2, "name", "bn1/gamma", "'bn1/gamma' is listed twice"),
+    (2, "name", "outer/bn1/gamma", r"duplicate: 'outer/bn1/gamma' is a second value for "
+                                   r"'bn1/gamma'(?s:.)*missing: 'bn1/beta'"),
     (9, "quantization", {"dtype": "uint8", "scale": 0.01, "min": -1.0},
      "weight 'head/kernel' is quantized"),
     (3, "dtype", "float16", "'dw/depthwise_kernel' has dtype 'float16'"),
     (3, "dtype", "int32", "'dw/depthwise_kernel' has dtype 'int32'"),
     (3, "dtype", None, "'dw/depthwise_kernel' has dtype None"),
 ], ids=["shape_vs_bytes", "shape_vs_topology", "negative_dim", "unknown_and_missing",
-        "duplicate", "quantized", "float16", "int32", "no_dtype"])
+        "duplicate", "duplicate_after_prefix", "quantized", "float16", "int32", "no_dtype"])
 def test_manifest_entry_errors(fixture_copy, index, key, value, message):
     def edit(doc):
         _weights(doc)[index][key] = value
