@@ -6,17 +6,35 @@ and the folder is renamed to the target's name. An existing target is replaced o
 it holds nothing but files the writer itself would write (``replaceable``), so a typo'd
 path never deletes a user's folder; it is moved aside first and removed after the new one
 is in place, so a crash in between leaves the old folder under a hidden name, never a mix.
+Leftovers of a writer that no longer runs on this host are removed by the next write to
+the same target: its temporary folder (``.<name>.<pid>.<random>.tmp``), and the old
+folder it moved aside (``...tmp.old``) only when the target exists, since a crash between
+the two renames leaves that old folder as the only complete copy.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
 
+from pyfrozen.io.files import _process_alive
+
 __all__ = ["atomic_folder"]
+
+
+def _remove_stale_temporaries(parent: str, name: str) -> None:
+    pattern = re.compile(rf"\.{re.escape(name)}\.(\d+)\.[0-9a-f]{{16}}\.tmp(?:\.old)?")
+    with contextlib.suppress(OSError):
+        for entry in os.listdir(parent):
+            match = pattern.fullmatch(entry)
+            if not match or _process_alive(int(match[1])):
+                continue
+            if not entry.endswith(".old") or os.path.isdir(os.path.join(parent, name)):
+                shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
 
 
 def _check_target(path: str, replaceable: Callable[[str], bool]) -> None:
@@ -61,6 +79,7 @@ def atomic_folder(path: str, replaceable: Callable[[str], bool],
     parent, name = os.path.split(target)
     if not os.path.isdir(parent):
         raise FileNotFoundError(f"cannot write {path!r}: the folder {parent!r} does not exist")
+    _remove_stale_temporaries(parent, name)
     tmp = os.path.join(parent, f".{name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
     os.mkdir(tmp)
     try:
