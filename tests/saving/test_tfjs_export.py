@@ -8,9 +8,13 @@ by round trips pyfrozen -> tfjs -> pyfrozen (bit-identical weights, same predict
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import pyfrozen
 from pyfrozen.io.tfjs_weights import SHARD_BYTES
@@ -271,3 +275,122 @@ def test_every_layer_class_round_trips(tmp_path, rng):
     assert classes["relu6"] == "ReLU" and classes["sep"] == "SeparableConv2D"
     assert topology["config"]["input_layers"] == [["img", 0, 0], ["ids", 0, 0]]
     assert len(topology["config"]["output_layers"]) == 2
+
+
+# --------------------------------------------------------------------------- tfjs itself
+
+TFJS_SCRIPT = Path(__file__).with_name("tfjs_predict.js")
+TFJS_HOW = ("Node.js with @tensorflow/tfjs: npm install @tensorflow/tfjs@4.22.0, then set "
+            "PYFROZEN_TFJS_NODE_MODULES to that node_modules folder")
+
+
+@pytest.fixture(scope="module")
+def tfjs_node(tmp_path_factory):
+    """Runs TensorFlow.js itself on an exported folder (tests/saving/tfjs_predict.js).
+
+    An optional oracle like torch: skipped for users without it, a failure in CI
+    (PYFROZEN_REQUIRE_TORCH=1).
+    """
+    node = shutil.which("node")
+    env = {**os.environ, "NODE_PATH": os.environ.get("PYFROZEN_TFJS_NODE_MODULES", "")}
+    found = node is not None and subprocess.run(
+        [node, "-e", "require.resolve('@tensorflow/tfjs')"], env=env,
+        capture_output=True).returncode == 0
+    if not found:
+        message = f"optional oracle missing: tfjs ({TFJS_HOW})"
+        if os.environ.get("PYFROZEN_REQUIRE_TORCH") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    scratch = tmp_path_factory.mktemp("tfjs_inputs")
+
+    def run(folder: Path, inputs: list[np.ndarray]) -> dict:
+        specs = []
+        for i, x in enumerate(inputs):
+            (scratch / f"x{i}.bin").write_bytes(x.astype(x.dtype.newbyteorder("<")).tobytes())
+            specs.append({"file": str(scratch / f"x{i}.bin"), "shape": list(x.shape),
+                          "dtype": str(x.dtype)})
+        (scratch / "inputs.json").write_text(json.dumps(specs))
+        done = subprocess.run([node, str(TFJS_SCRIPT), str(folder), str(scratch / "inputs.json")],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        result["outputs"] = [np.asarray(o["data"], np.float32).reshape(o["shape"])
+                             for o in result["outputs"]]
+        return result
+    return run
+
+
+def test_the_oracle_reproduces_tfjs_own_predictions(tfjs_node, peer_fixtures):
+    """The harness itself: tfjs's predictions of its own file, as io.json recorded them."""
+    folder = peer_fixtures / "tfjs" / "small_cnn"
+    io = json.loads((folder / "io.json").read_text())
+    x = np.asarray(io["x"], np.float32).reshape(io["x_shape"])
+    out = tfjs_node(folder, [x])["outputs"][0]
+    np.testing.assert_array_equal(out.ravel(), np.asarray(io["predict"], np.float32))
+
+
+def _frozen_nested_base():
+    model = nested_base()
+    model.get_layer("base").trainable = False
+    return model
+
+
+def _frozen_mobilenet():
+    model = mobilenet_with_a_new_head()
+    model.layers[1].trainable = False
+    return model
+
+
+def _layer_flags(model, out=None) -> dict[str, bool]:
+    """``trainable`` of every layer, nested ones included; not of input layers (tfjs's
+    are never trainable) nor of models (tfjs does not store a model's flag: its layers'
+    flags, which pyfrozen sets when freezing a model, carry the freezing)."""
+    out = {} if out is None else out
+    for layer in model.layers:
+        if isinstance(layer, Model):
+            _layer_flags(layer, out)
+        elif not isinstance(layer, pyfrozen.layers.InputLayer):
+            out[layer.name] = layer.trainable
+    return out
+
+
+def moderate(model, seed: int = 0):
+    """BN statistics, gammas, betas and biases away from their defaults; kernels keep their
+    (fan-scaled) initial values, so activations stay of order 1 and float32 differences
+    between two implementations are not amplified into the outputs."""
+    rng = np.random.default_rng(seed)
+    for w in model.weights:
+        if w.name in ("gamma", "moving_variance"):
+            w.data[...] = rng.uniform(0.5, 1.5, w.shape)
+        elif w.name in ("beta", "moving_mean", "bias"):
+            w.data[...] = rng.uniform(-0.2, 0.2, w.shape)
+    return model
+
+
+@pytest.mark.parametrize(("build", "shard_bytes"), [
+    (small_cnn_like_the_fixture, SHARD_BYTES), (branches, SHARD_BYTES),
+    (_frozen_nested_base, SHARD_BYTES), (every_layer_class, SHARD_BYTES),
+    (_frozen_mobilenet, 128 * 1024),
+], ids=["sequential", "branches", "frozen_nested_base", "every_layer_class",
+        "mobilenet_in_7_shards"])
+def test_tfjs_loads_our_export_and_predicts_the_same(tfjs_node, tmp_path, rng, build,
+                                                     shard_bytes):
+    model = moderate(build())
+    model.export(str(tmp_path / "m"), format="tfjs", shard_bytes=shard_bytes)
+    inputs = [rng.standard_normal((3, *t.shape[1:])).astype(np.float32)
+              if t.dtype == "float32" else rng.integers(0, 20, (3, *t.shape[1:])).astype(t.dtype)
+              for t in model._graph.inputs] if model._graph is not None else [
+        rng.standard_normal((3, 16, 16, 3)).astype(np.float32)]
+    result = tfjs_node(tmp_path / "m", inputs)
+    ours = model.predict(inputs if len(inputs) > 1 else inputs[0])
+    ours = ours if isinstance(ours, list) else [ours]
+    for a, b in zip(result["outputs"], ours, strict=True):
+        assert a.shape == b.shape
+        # Measured: up to 3.0e-7 (float32 sums in another order in tfjs).
+        assert float(np.abs(a - b).max()) <= 1e-5
+    flags = _layer_flags(model)
+    assert {name: result["trainable"][name] for name in flags} == flags
+    # The same weights in the same order, and the same ones train.
+    ours = pyfrozen.saving.tfjs_file.named_weights(model)
+    assert result["weights"] == [name for name, _, _ in ours]
+    assert result["trainableWeights"] == [name for name, _, trainable in ours if trainable]
