@@ -64,8 +64,11 @@ TFJS_KEYS: dict[str, list[str]] = {
     "UpSampling2D": ["size", "data_format", "interpolation"],
     "Add": [], "Concatenate": ["axis"],
 }
-# tfjs-only keys and the value that means what pyfrozen does.
+# tfjs-only keys and the value written for them (Embedding's; read: _embedding_options).
 _TFJS_ONLY = {"mask_zero": False, "input_length": None}
+# Keys tfjs's getConfig writes only when the option was given (checked against tfjs 4.22):
+# written only when they differ from what they default to.
+_OMITTED_AT_DEFAULT = {("Flatten", "data_format"): "channels_last"}
 # pyfrozen options tfjs lacks, exportable only at the value tfjs implies.
 _PYFROZEN_ONLY = {"groups": 1, "keepdims": False, "negative_slope": 0.0, "threshold": 0.0}
 _PRESETS = (initializers.GlorotUniform, initializers.GlorotNormal, initializers.HeNormal,
@@ -164,11 +167,13 @@ def layer_to_tfjs(layer: Layer, batch_input_shape: list[Any] | None = None) -> d
     base: dict[str, Any] = {"name": layer.name, "trainable": layer.trainable}
     if batch_input_shape is not None:
         base.update(batch_input_shape=list(batch_input_shape), dtype="float32")
+    elif class_name == "Embedding":  # tfjs's Embedding always states its input's shape
+        base["batch_input_shape"] = [None, None]
     out: dict[str, Any] = {}
     for key in keys if BASE in keys else [*keys, BASE]:
         if key == BASE:
             out.update(base)
-        else:
+        elif _OMITTED_AT_DEFAULT.get((class_name, key), ...) != config.get(key):  # ...: none
             out[key] = _tfjs_value(key, config, where)
     if class_name in ("MaxPooling2D", "AveragePooling2D") and out["strides"] is None:
         out["strides"] = out["pool_size"]  # what both mean by no strides
@@ -221,19 +226,28 @@ def layer_spec_to_keras(spec: dict[str, Any]) -> dict[str, Any]:
             raise UnsupportedTfjsConfig(f"{where}: no batch_input_shape")
         config["batch_shape"] = shape
         return {"class_name": "InputLayer", "config": config}
-    config.pop("batch_input_shape", None)
-    for key, default in _TFJS_ONLY.items():
-        if key in config and class_name == "Embedding":
-            if config[key] not in (default, None):
-                raise UnsupportedTfjsConfig(f"{where}: option {key}={config[key]!r} is not "
-                                            "supported by pyfrozen")
-            del config[key]
+    shape = config.pop("batch_input_shape", None)
+    if class_name == "Embedding":
+        _embedding_options(config, shape, where)
     for key, value in config.items():
         if key.endswith("_initializer"):
             config[key] = initializer_from_tfjs(value)
     spec = {"class_name": class_name, "config": config}
     _check_constructs(spec, where)
     return spec
+
+
+def _embedding_options(config: dict[str, Any], shape: Any, where: str) -> None:
+    """Drops tfjs's Embedding-only keys where they mean what pyfrozen does: no masking,
+    and an ``input_length`` that only restates the input's shape."""
+    if config.pop("mask_zero", None) not in (None, False):
+        raise UnsupportedTfjsConfig(f"{where}: option mask_zero=True is not supported by "
+                                    "pyfrozen (no masking)")
+    length = config.pop("input_length", None)
+    if length is not None and (shape is None or list(shape[1:]) != (
+            list(length) if isinstance(length, list) else [length])):
+        raise UnsupportedTfjsConfig(f"{where}: option input_length={length!r} disagrees with "
+                                    f"its batch_input_shape {shape!r}")
 
 
 def _check_constructs(spec: dict[str, Any], where: str) -> None:

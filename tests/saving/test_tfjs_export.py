@@ -8,8 +8,6 @@ by round trips pyfrozen -> tfjs -> pyfrozen (bit-identical weights, same predict
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -280,37 +278,21 @@ def test_every_layer_class_round_trips(tmp_path, rng):
 # --------------------------------------------------------------------------- tfjs itself
 
 TFJS_SCRIPT = Path(__file__).with_name("tfjs_predict.js")
-TFJS_HOW = ("Node.js with @tensorflow/tfjs: npm install @tensorflow/tfjs@4.22.0, then set "
-            "PYFROZEN_TFJS_NODE_MODULES to that node_modules folder")
 
 
-@pytest.fixture(scope="module")
-def tfjs_node(tmp_path_factory):
-    """Runs TensorFlow.js itself on an exported folder (tests/saving/tfjs_predict.js).
-
-    An optional oracle like torch: skipped for users without it, a failure in CI
-    (PYFROZEN_REQUIRE_TORCH=1).
-    """
-    node = shutil.which("node")
-    env = {**os.environ, "NODE_PATH": os.environ.get("PYFROZEN_TFJS_NODE_MODULES", "")}
-    found = node is not None and subprocess.run(
-        [node, "-e", "require.resolve('@tensorflow/tfjs')"], env=env,
-        capture_output=True).returncode == 0
-    if not found:
-        message = f"optional oracle missing: tfjs ({TFJS_HOW})"
-        if os.environ.get("PYFROZEN_REQUIRE_TORCH") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    scratch = tmp_path_factory.mktemp("tfjs_inputs")
+@pytest.fixture
+def tfjs_predict(tfjs_node, tmp_path):
+    """Runs TensorFlow.js itself on an exported folder (tests/saving/tfjs_predict.js)."""
+    node, env = tfjs_node
 
     def run(folder: Path, inputs: list[np.ndarray]) -> dict:
         specs = []
         for i, x in enumerate(inputs):
-            (scratch / f"x{i}.bin").write_bytes(x.astype(x.dtype.newbyteorder("<")).tobytes())
-            specs.append({"file": str(scratch / f"x{i}.bin"), "shape": list(x.shape),
+            (tmp_path / f"x{i}.bin").write_bytes(x.astype(x.dtype.newbyteorder("<")).tobytes())
+            specs.append({"file": str(tmp_path / f"x{i}.bin"), "shape": list(x.shape),
                           "dtype": str(x.dtype)})
-        (scratch / "inputs.json").write_text(json.dumps(specs))
-        done = subprocess.run([node, str(TFJS_SCRIPT), str(folder), str(scratch / "inputs.json")],
+        (tmp_path / "inputs.json").write_text(json.dumps(specs))
+        done = subprocess.run([node, str(TFJS_SCRIPT), str(folder), str(tmp_path / "inputs.json")],
                               env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -320,12 +302,12 @@ def tfjs_node(tmp_path_factory):
     return run
 
 
-def test_the_oracle_reproduces_tfjs_own_predictions(tfjs_node, peer_fixtures):
+def test_the_oracle_reproduces_tfjs_own_predictions(tfjs_predict, peer_fixtures):
     """The harness itself: tfjs's predictions of its own file, as io.json recorded them."""
     folder = peer_fixtures / "tfjs" / "small_cnn"
     io = json.loads((folder / "io.json").read_text())
     x = np.asarray(io["x"], np.float32).reshape(io["x_shape"])
-    out = tfjs_node(folder, [x])["outputs"][0]
+    out = tfjs_predict(folder, [x])["outputs"][0]
     np.testing.assert_array_equal(out.ravel(), np.asarray(io["predict"], np.float32))
 
 
@@ -373,7 +355,7 @@ def moderate(model, seed: int = 0):
     (_frozen_mobilenet, 128 * 1024),
 ], ids=["sequential", "branches", "frozen_nested_base", "every_layer_class",
         "mobilenet_in_7_shards"])
-def test_tfjs_loads_our_export_and_predicts_the_same(tfjs_node, tmp_path, rng, build,
+def test_tfjs_loads_our_export_and_predicts_the_same(tfjs_predict, tmp_path, rng, build,
                                                      shard_bytes):
     model = moderate(build())
     model.export(str(tmp_path / "m"), format="tfjs", shard_bytes=shard_bytes)
@@ -381,7 +363,7 @@ def test_tfjs_loads_our_export_and_predicts_the_same(tfjs_node, tmp_path, rng, b
               if t.dtype == "float32" else rng.integers(0, 20, (3, *t.shape[1:])).astype(t.dtype)
               for t in model._graph.inputs] if model._graph is not None else [
         rng.standard_normal((3, 16, 16, 3)).astype(np.float32)]
-    result = tfjs_node(tmp_path / "m", inputs)
+    result = tfjs_predict(tmp_path / "m", inputs)
     ours = model.predict(inputs if len(inputs) > 1 else inputs[0])
     ours = ours if isinstance(ours, list) else [ours]
     for a, b in zip(result["outputs"], ours, strict=True):

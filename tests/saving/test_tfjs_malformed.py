@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import pyfrozen
@@ -178,3 +179,32 @@ def test_no_input_shape(fixture_copy):
         del _layer(doc, "c1")["config"]["batch_input_shape"]
     with pytest.raises(UnsupportedTfjsConfig, match="no input shape"):
         load(fixture_copy(edit))
+
+
+def embedding_model(tmp_path, **options) -> Path:
+    """A tfjs Sequential Embedding -> Flatten as tfjs writes it (``input_length`` given)."""
+    embedding = {"input_dim": 5, "output_dim": 2, "embeddings_initializer": {
+        "class_name": "RandomUniform", "config": {"minval": -0.05, "maxval": 0.05, "seed": None}},
+        "embeddings_regularizer": None, "activity_regularizer": None,
+        "embeddings_constraint": None, "mask_zero": None, "input_length": 4, "name": "emb",
+        "trainable": True, "batch_input_shape": [None, 4], **options}
+    doc = {"modelTopology": {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "Embedding", "config": embedding},
+        {"class_name": "Flatten", "config": {"name": "flat", "trainable": True}}]}},
+        "format": "layers-model", "weightsManifest": [{"paths": ["w.bin"], "weights": [
+            {"name": "emb/embeddings", "shape": [5, 2], "dtype": "float32"}]}]}
+    (tmp_path / "w.bin").write_bytes(np.arange(10, dtype="<f4").tobytes())
+    (tmp_path / "model.json").write_text(json.dumps(doc))
+    return tmp_path / "model.json"
+
+
+def test_embedding_options(tmp_path):
+    model = load(embedding_model(tmp_path))  # input_length restates the input's shape
+    out = model.predict(np.array([[0, 1, 4, 4]], np.float32))
+    np.testing.assert_array_equal(out, [[0, 1, 2, 3, 8, 9, 8, 9]])
+    with pytest.raises(UnsupportedTfjsConfig, match=r"layer 'emb' \(Embedding\): option "
+                                                    r"mask_zero=True"):
+        load(embedding_model(tmp_path, mask_zero=True))
+    with pytest.raises(UnsupportedTfjsConfig, match=r"input_length=6 disagrees with its "
+                                                    r"batch_input_shape \[None, 4\]"):
+        load(embedding_model(tmp_path, input_length=6))
