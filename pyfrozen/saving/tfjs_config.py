@@ -108,6 +108,14 @@ def initializer_to_tfjs(value: Any, where: str, key: str) -> dict[str, Any]:
         return {"class_name": "VarianceScaling",
                 "config": {"scale": init.scale, "mode": init.mode,
                            "distribution": _TFJS_DISTRIBUTION[init.distribution], "seed": seed}}
+    if isinstance(init, initializers.Constant) and not isinstance(config.get("value"),
+                                                                 (int, float)):
+        raise UnsupportedTfjsConfig(f"{where}: {key} is a Constant of an array; tfjs's "
+                                    "Constant holds one number")
+    if isinstance(init, initializers.Orthogonal) and seed is not None:
+        # tfjs's Orthogonal throws on any seed ("not implemented yet"), which would make
+        # the whole file unloadable; the weights are stored, so the seed never matters.
+        config = {**config, "seed": None}
     return {"class_name": found["class_name"], "config": _plain(config)}
 
 

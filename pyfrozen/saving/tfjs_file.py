@@ -172,6 +172,11 @@ def export_tfjs(model: Layer, filepath: Any, overwrite: bool = True,
         raise ValueError(f"model {model.name!r} is not built yet: call it on data or "
                          "build(input_shape) before export")
     topology = to_tfjs(model)  # first: anything unsupported raises before a byte is written
+    try:
+        json.dumps(topology, allow_nan=False)
+    except (TypeError, ValueError) as err:  # an array-valued option, a NaN, ...
+        raise UnsupportedTfjsConfig(f"model {model.name!r}: its config cannot be written as "
+                                    f"JSON ({err})") from err
     weights = [(name, p.data) for name, p, _ in named_weights(model)]
     for name, array in weights:
         if array.dtype != np.float32:
@@ -185,6 +190,6 @@ def export_tfjs(model: Layer, filepath: Any, overwrite: bool = True,
                "format": "layers-model", "generatedBy": f"pyfrozen {version('pyfrozen')}",
                "convertedBy": None, "weightsManifest": manifest}
         with open(os.path.join(folder, _MODEL_JSON), "w", encoding="utf-8") as f:
-            json.dump(doc, f)
+            json.dump(doc, f, allow_nan=False)
             f.flush()
             os.fsync(f.fileno())

@@ -105,6 +105,13 @@ def test_initializers_are_written_as_tfjs_does(tmp_path):
     assert dense["bias_initializer"] == {"class_name": "Ones", "config": {}}
     back = pyfrozen.saving.load_model(tmp_path / "m" / "model.json").get_layer("d")
     assert back.get_config()["kernel_initializer"] == "he_uniform"
+    # tfjs's Orthogonal throws on any seed: written without it (the weights are stored).
+    model = Sequential([Input((4,)), Dense(3, kernel_initializer=pyfrozen.initializers.Orthogonal(
+        gain=2.0, seed=3), name="o")])
+    model.export(str(tmp_path / "o"), format="tfjs")
+    config = json.loads((tmp_path / "o" / "model.json").read_text())
+    assert config["modelTopology"]["config"]["layers"][0]["config"]["kernel_initializer"] == {
+        "class_name": "Orthogonal", "config": {"gain": 2.0, "seed": None}}
 
 
 # --------------------------------------------------------------------------- round trips

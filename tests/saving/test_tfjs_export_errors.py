@@ -67,6 +67,16 @@ def _duplicate_names():
     return Model(x, Dense(2, name="dense")(inner(x)), name="outer")
 
 
+def _array_constant():
+    init = pyfrozen.initializers.Constant(np.ones((4, 2)))
+    return Sequential([Input((4,)), Dense(2, kernel_initializer=init, name="c")])
+
+
+def _nan_option():
+    return Sequential([Input((4,)), pyfrozen.layers.Rescaling(float("nan"), name="r")],
+                      name="nan")
+
+
 def _subclassed():
     class Net(Model):
         def __init__(self):
@@ -89,8 +99,10 @@ def _subclassed():
     (_int_sequential, r"model 'ints' \(Sequential\): a int32 input .* functional Model"),
     (_duplicate_names, r"two weights would be named 'dense/kernel'"),
     (_subclassed, r"model 'net' \(Net\) is a subclassed model"),
+    (_array_constant, r"layer 'c' \(Dense\): kernel_initializer is a Constant of an array"),
+    (_nan_option, r"model 'nan': its config cannot be written as JSON"),
 ], ids=["user_layer", "groups", "keepdims", "float64", "callable_activation", "int_sequential",
-        "duplicate_weight_names", "subclassed"])
+        "duplicate_weight_names", "subclassed", "array_constant", "nan_option"])
 def test_unsupported_models_raise_before_writing(tmp_path, build, message):
     model = build()
     with pytest.raises(UnsupportedTfjsConfig, match=message):
