@@ -109,7 +109,9 @@ def topology_to_keras(spec: Any) -> dict[str, Any]:
 
 def _input_shape(spec: Any) -> list[Any] | None:
     """The batch input shape a tfjs layer or model spec fixes, if any."""
-    config = spec.get("config") if isinstance(spec, dict) else None
+    if not isinstance(spec, dict):
+        return None
+    config = spec.get("config")
     if spec.get("class_name") == "Sequential":
         layers = config if isinstance(config, list) else (config or {}).get("layers")
         return _input_shape(layers[0]) if isinstance(layers, list) and layers else None
@@ -143,8 +145,7 @@ def _sequential_to_keras(config: Any) -> dict[str, Any]:
             specs[0].get("class_name") in _MODEL_CLASSES):
         # A nested model first: tfjs's Sequential takes its inputs, pyfrozen builds on them.
         out["build_input_shape"] = _input_shape(specs[0])
-    if config.get("name") is not None:
-        out["name"] = config["name"]
+    out.update({k: config[k] for k in ("name", "trainable") if config.get(k) is not None})
     return {"class_name": "Sequential", "config": out}
 
 
@@ -161,6 +162,8 @@ def _keras_node(node: Any, models: set[str], where: str) -> dict[str, Any]:
         raise UnsupportedTfjsConfig(f"{where}: malformed inbound node {node!r}")
     refs = [_keras_ref(entry, models, where) for entry in node]
     kwargs = node[0][3] if len(node[0]) == 4 and node[0][3] else {}
+    if not isinstance(kwargs, dict):
+        raise UnsupportedTfjsConfig(f"{where}: malformed call arguments {kwargs!r}")
     return {"args": [refs[0] if len(refs) == 1 else refs], "kwargs": dict(kwargs)}
 
 
@@ -181,7 +184,9 @@ def _functional_to_keras(config: dict[str, Any]) -> dict[str, Any]:
     where = f"model {name!r}"
     inputs = [_keras_ref(r, models, where) for r in config.get("input_layers") or []]
     outputs = [_keras_ref(r, models, where) for r in config.get("output_layers") or []]
-    return {"class_name": "Functional",
-            "config": {"name": name, "layers": layers,
-                       "input_layers": inputs[0] if len(inputs) == 1 else inputs,
-                       "output_layers": outputs[0] if len(outputs) == 1 else outputs}}
+    out = {"name": name, "layers": layers,
+           "input_layers": inputs[0] if len(inputs) == 1 else inputs,
+           "output_layers": outputs[0] if len(outputs) == 1 else outputs}
+    if config.get("trainable") is not None:  # Keras 2 files may hold a model's own flag
+        out["trainable"] = config["trainable"]
+    return {"class_name": "Functional", "config": out}

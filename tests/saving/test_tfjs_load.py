@@ -204,16 +204,31 @@ def functional_topology() -> dict:
                                               "output_layers": [["cat", 0, 0]]}}
 
 
-def test_functional_topology_with_a_nested_model(tmp_path, rng):
+def write_functional(tmp_path, rng, topology=None) -> tuple[Path, dict]:
     shapes = {"base_conv/kernel": [3, 3, 3, 4], "base_conv/bias": [4],
               "skip/kernel": [3, 3, 3, 4], "skip/bias": [4]}
     values = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
     (tmp_path / "w.bin").write_bytes(b"".join(v.tobytes() for v in values.values()))
-    doc = {"modelTopology": functional_topology(), "format": "layers-model",
+    doc = {"modelTopology": topology or functional_topology(), "format": "layers-model",
            "weightsManifest": [{"paths": ["w.bin"], "weights": [
                {"name": k, "shape": s, "dtype": "float32"} for k, s in shapes.items()]}]}
     (tmp_path / "model.json").write_text(json.dumps(doc))
-    model = pyfrozen.saving.load_model(tmp_path / "model.json")
+    return tmp_path / "model.json", values
+
+
+def test_a_keras_2_model_level_trainable_flag(tmp_path, rng):
+    topology = functional_topology()
+    topology["config"]["layers"][1]["config"]["trainable"] = False  # the nested "base"
+    path, _ = write_functional(tmp_path, rng, topology)
+    model = pyfrozen.saving.load_model(path)
+    assert not model.get_layer("base").trainable
+    assert not model.get_layer("base").get_layer("base_conv").trainable
+    assert model.get_layer("skip").trainable
+
+
+def test_functional_topology_with_a_nested_model(tmp_path, rng):
+    path, values = write_functional(tmp_path, rng)
+    model = pyfrozen.saving.load_model(path)
     assert isinstance(model, Model) and isinstance(model.get_layer("base"), Model)
     base = model.get_layer("base")
     np.testing.assert_array_equal(base.get_layer("base_conv").kernel.numpy(),

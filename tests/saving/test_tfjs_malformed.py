@@ -208,3 +208,50 @@ def test_embedding_options(tmp_path):
     with pytest.raises(UnsupportedTfjsConfig, match=r"input_length=6 disagrees with its "
                                                     r"batch_input_shape \[None, 4\]"):
         load(embedding_model(tmp_path, input_length=6))
+
+
+def tiny_functional(tmp_path, inbound) -> Path:
+    """Input -> Dense(2) written as tfjs does, with the Dense's inbound node given."""
+    dense = {"units": 2, "activation": "linear", "use_bias": False,
+             "kernel_initializer": {"class_name": "Zeros", "config": {}}, "name": "d",
+             "trainable": True}
+    doc = {"modelTopology": {"class_name": "Model", "config": {"name": "f", "layers": [
+        {"name": "in", "class_name": "InputLayer", "inbound_nodes": [], "config": {
+            "batch_input_shape": [None, 3], "dtype": "float32", "sparse": False, "name": "in"}},
+        {"name": "d", "class_name": "Dense", "config": dense, "inbound_nodes": [inbound]}],
+        "input_layers": [["in", 0, 0]], "output_layers": [["d", 0, 0]]}},
+        "weightsManifest": [{"paths": ["w.bin"], "weights": [
+            {"name": "d/kernel", "shape": [3, 2], "dtype": "float32"}]}]}
+    (tmp_path / "w.bin").write_bytes(np.ones(6, "<f4").tobytes())
+    (tmp_path / "model.json").write_text(json.dumps(doc))
+    return tmp_path / "model.json"
+
+
+@pytest.mark.parametrize(("inbound", "message"), [
+    ([["in", 0, 0, {}]], None),
+    ([["in", "0", 0, {}]], r"layer 'd' in model 'f': malformed tensor reference"),
+    ([["in", 0, 0, [1]]], r"layer 'd' in model 'f': malformed call arguments \[1\]"),
+    ([["in", 0, 0, {"mask": [1, 0]}]], r"call argument mask=\[1, 0\] is not supported"),
+    ([["nowhere", 0, 0, {}]], r"cannot be ordered .*'d'"),
+    ([], r"malformed inbound node \[\]"),
+], ids=["well_formed", "string_index", "kwargs_not_object", "mask", "unknown_layer", "empty"])
+def test_malformed_functional_topologies(tmp_path, inbound, message):
+    path = tiny_functional(tmp_path, inbound)
+    if message is None:
+        model = load(path)
+        np.testing.assert_array_equal(model.predict(np.ones((1, 3), np.float32)), [[3, 3]])
+        return
+    with pytest.raises((UnsupportedTfjsConfig, ValueError), match=message):
+        load(path)
+
+
+def test_malformed_sequential_topologies(fixture_copy):
+    def no_layers(doc):
+        del doc["modelTopology"]["config"]["layers"]
+    with pytest.raises(UnsupportedTfjsConfig, match="a Sequential config must hold 'layers'"):
+        load(fixture_copy(no_layers))
+
+    def string_layer(doc):
+        doc["modelTopology"]["config"]["layers"][2] = "ReLU"
+    with pytest.raises(UnsupportedTfjsConfig, match="a layer entry must be an object"):
+        load(fixture_copy(string_layer))
