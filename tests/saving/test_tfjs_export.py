@@ -17,19 +17,14 @@ import pytest
 import pyfrozen
 from pyfrozen.io.tfjs_weights import SHARD_BYTES
 from pyfrozen.layers import (
-    Add,
     BatchNormalization,
-    Concatenate,
     Conv2D,
     Dense,
     DepthwiseConv2D,
-    Dropout,
     Flatten,
     GlobalAveragePooling2D,
     Input,
-    MaxPooling2D,
     ReLU,
-    ZeroPadding2D,
 )
 from pyfrozen.models import Model, Sequential
 
@@ -126,14 +121,16 @@ def test_sequential_round_trip(tmp_path, rng):
 
 
 def branches() -> Model:
+    L = pyfrozen.layers  # noqa: N806
     x = Input((12, 12, 3), name="img")
     a = Conv2D(6, 3, padding="same", activation="relu", name="a")(x)
     b = Conv2D(6, 1, name="b")(x)
-    s = Add(name="sum")([a, b])
-    p = ZeroPadding2D(((0, 1), (0, 1)), name="pad")(s)
+    s = L.Add(name="sum")([a, b])
+    p = L.ZeroPadding2D(((0, 1), (0, 1)), name="pad")(s)
     p = DepthwiseConv2D(3, strides=2, name="dw")(p)
-    c = Concatenate(name="cat")([MaxPooling2D(name="pool")(s), BatchNormalization(name="bn")(p)])
-    y = Dense(4, activation="softmax", name="head")(Dropout(0.3, name="drop")(Flatten()(c)))
+    pooled = L.MaxPooling2D(name="pool")(s)
+    c = L.Concatenate(name="cat")([pooled, BatchNormalization(name="bn")(p)])
+    y = Dense(4, activation="softmax", name="head")(L.Dropout(0.3, name="drop")(Flatten()(c)))
     return Model(x, y, name="branches")
 
 
