@@ -43,6 +43,8 @@ TFJS_KEYS: dict[str, list[str]] = {
                *_CONV],
     "DepthwiseConv2D": [*_CONV, BASE, "depth_multiplier", "depthwise_initializer",
                         "depthwise_regularizer", "depthwise_constraint"],
+    # tfjs's own getConfig leaves depth_multiplier out (reloading it as 1) while its
+    # constructor reads it: written, so the file computes what the model does.
     "SeparableConv2D": ["filters", *_CONV, BASE, "depth_multiplier", "depthwise_initializer",
                         "pointwise_initializer", "depthwise_regularizer", "pointwise_regularizer",
                         "depthwise_constraint", "pointwise_constraint"],
