@@ -48,7 +48,7 @@ def test_functional_with_a_nested_sequential(written):
     model, x, expected, io = load(written, "functional")
     assert isinstance(model, Model) and isinstance(model.get_layer("base"), Sequential)
     assert [layer.name for layer in model.layers] == io["layers"]
-    # Measured: 6.0e-8.
+    # Measured: 3.0e-8 (the transfer model below: 2.1e-7).
     assert float(np.abs(model.predict(x) - expected).max()) <= 1e-5
     assert counts(model) == io["counts"]
     assert not model.get_layer("base").get_layer("bc").trainable
