@@ -57,7 +57,9 @@ _ORACLE_SKIP = "optional oracle missing:"
 _ORACLE_HOW = {"torch": "pip install torch==2.13.0", "h5py": "pip install h5py",
                "keras": "pip install keras",
                "onnx": 'pip install "pyfrozen[onnx]"', "onnxruntime": "pip install onnxruntime",
-               "peer model files": "set PYFROZEN_PEER_FIXTURES to their folder"}
+               "peer model files": "set PYFROZEN_PEER_FIXTURES to their folder",
+               "tfjs": "npm install @tensorflow/tfjs@4.22.0, then set "
+                       "PYFROZEN_TFJS_NODE_MODULES to its node_modules folder"}
 
 
 def _optional_module(name: str):

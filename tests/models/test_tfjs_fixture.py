@@ -5,7 +5,8 @@ tfjs 4.22.0 (CPU backend) saved a small Sequential CNN in the layers format
 its ``predict``, its parameter counts, and a fine-tune: with ``c1, bn1, dw, bn2`` frozen,
 3 steps of SGD(0.05) on categorical cross-entropy (one batch of all 8 samples per step),
 the 3 losses and every weight afterwards. The pyfrozen model is built from the topology and
-gets tfjs's weights unchanged (the mapping lives here, not in pyfrozen).
+gets tfjs's weights unchanged, through ``pyfrozen.saving.load_model("<folder>/model.json")``
+(the mapping lives in pyfrozen.saving.tfjs_*, tested further in tests/saving/test_tfjs_*).
 
 Freezing BatchNormalization is where tfjs and pyfrozen differ, on purpose. tfjs's
 BatchNormalization ignores ``trainable``: during ``fit`` the frozen ``bn1``/``bn2`` still
@@ -37,85 +38,45 @@ logits (``from_logits=True``) gives the same losses to float32 rounding, also ch
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import pyfrozen
-from pyfrozen import layers, ops
+from pyfrozen import ops
+from pyfrozen.io.tfjs_weights import read_manifest_weights
 from pyfrozen.models import Sequential
 
 FROZEN = ("c1", "bn1", "dw", "bn2")
 LEARNING_RATE = 0.05
 STEPS = 3
 
-# The tfjs config keys that define the computation, passed to pyfrozen's constructors as
-# they are (same names as Keras). Initializers do not matter: every weight is loaded.
-COMPUTE_ARGS = {"filters", "kernel_size", "strides", "padding", "dilation_rate", "use_bias",
-                "activation", "depth_multiplier", "axis", "momentum", "epsilon", "center",
-                "scale", "max_value", "units", "data_format", "name"}
-
 
 @pytest.fixture(scope="module")
-def tfjs(peer_fixtures: Path) -> dict:
-    """model.json, the weights by manifest name, and io.json."""
+def tfjs(peer_fixtures: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The fixture's folder, its weights by manifest name, and io.json; ``linear_head`` is
+    a copy whose head has no softmax (the same weights), for the logits variant."""
     folder = peer_fixtures / "tfjs" / "small_cnn"
     model_json = json.loads((folder / "model.json").read_text())
     assert model_json["format"] == "layers-model"
-    return {"topology": model_json["modelTopology"],
-            "weights": read_weights(folder, model_json["weightsManifest"]),
+    linear = tmp_path_factory.mktemp("linear_head")
+    head = model_json["modelTopology"]["config"]["layers"][-1]["config"]
+    assert head["activation"] == "softmax"
+    head["activation"] = "linear"
+    (linear / "model.json").write_text(json.dumps(model_json))
+    shutil.copy(folder / "weights.bin", linear / "weights.bin")
+    return {"folder": folder, "linear_head": linear,
+            "weights": read_manifest_weights(str(folder), model_json["weightsManifest"],
+                                             "fixture"),
             "io": json.loads((folder / "io.json").read_text())}
 
 
-def read_weights(folder: Path, manifest: list[dict]) -> dict[str, np.ndarray]:
-    """The manifest's weights, in its order, from its (possibly sharded) binary files."""
-    weights = {}
-    for group in manifest:
-        buffer = b"".join((folder / path).read_bytes() for path in group["paths"])
-        offset = 0
-        for entry in group["weights"]:
-            assert entry["dtype"] == "float32" and "quantization" not in entry
-            count = int(np.prod(entry["shape"], dtype=np.int64))
-            array = np.frombuffer(buffer, dtype="<f4", count=count, offset=offset)
-            weights[entry["name"]] = array.reshape(entry["shape"]).astype(np.float32)
-            offset += 4 * count
-        assert offset == len(buffer)  # nothing left over
-    return weights
-
-
-def build_model(topology: dict, head_activation: str | None = None) -> Sequential:
-    """The Sequential of model.json; ``head_activation`` replaces the last layer's."""
-    specs = topology["config"]["layers"]
-    stack = [layers.Input(tuple(specs[0]["config"]["batch_input_shape"][1:]))]
-    for index, spec in enumerate(specs):
-        config = spec["config"]
-        # Ignoring the rest is honest only if nothing regularizes or constrains.
-        assert all(config[k] is None for k in config if k.endswith(("regularizer", "constraint")))
-        kwargs = {k: v for k, v in config.items() if k in COMPUTE_ARGS}
-        if index == len(specs) - 1 and head_activation is not None:
-            kwargs["activation"] = head_activation
-        stack.append(getattr(layers, spec["class_name"])(**kwargs))
-    return Sequential(stack, name=topology["config"]["name"])
-
-
-def load_weights(model: Sequential, weights: dict[str, np.ndarray]) -> None:
-    """Copies ``<layer>/<weight>`` of the manifest into each weight; all used exactly once."""
-    used = []
-    for layer in model.layers:
-        for weight in layer.weights:
-            key = f"{layer.name}/{weight.name}"
-            assert weights[key].shape == tuple(weight.shape), key
-            with pyfrozen.no_grad():
-                weight.copy_(weights[key])
-            used.append(key)
-    assert sorted(used) == sorted(weights)
-
-
 def loaded_model(tfjs: dict, head_activation: str | None = None) -> Sequential:
-    model = build_model(tfjs["topology"], head_activation)
-    load_weights(model, tfjs["weights"])
-    return model
+    """The fixture through the public API (``linear``: the copy without the softmax)."""
+    folder = tfjs["linear_head"] if head_activation == "linear" else tfjs["folder"]
+    return pyfrozen.saving.load_model(folder / "model.json")
 
 
 def inputs(tfjs: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -156,7 +117,8 @@ def fine_tune(model: Sequential, x: np.ndarray, one_hot: np.ndarray, from_logits
 
 
 def test_layers_follow_the_topology(tfjs):
-    model = build_model(tfjs["topology"])
+    model = loaded_model(tfjs)
+    assert isinstance(model, Sequential) and model.name == "sequential_1"
     assert [layer.name for layer in model.layers] == [
         "c1", "bn1", "r1", "dw", "bn2", "r2", "pw", "bn3", "r3", "gap", "head"]
     assert model.get_layer("dw").strides == (2, 2) and model.get_layer("pw").padding == "valid"

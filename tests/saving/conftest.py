@@ -1,8 +1,11 @@
 """Shared by the saving tests: the Keras 3 peer fixtures and Keras-side helpers; random
-weights and running an exported ONNX file."""
+weights and running an exported ONNX file; TensorFlow.js itself under Node.js."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -77,3 +80,26 @@ def max_error(run_onnx):
             assert g.shape == e.shape and g.dtype == e.dtype, (g.shape, e.shape, g.dtype)
         return max(float(np.max(np.abs(g - e))) for g, e in zip(got, expected, strict=True))
     return compare
+
+
+@pytest.fixture(scope="session")
+def tfjs_node() -> tuple[str, dict[str, str]]:
+    """(node, environment) that run TensorFlow.js itself (tests/saving/tfjs_*.js).
+
+    An optional oracle like torch: Node.js with @tensorflow/tfjs 4.22.0 found through
+    ``PYFROZEN_TFJS_NODE_MODULES`` (a node_modules folder); skipped for users without it,
+    a failure in CI (PYFROZEN_REQUIRE_TORCH=1).
+    """
+    node = shutil.which("node")
+    env = {**os.environ, "NODE_PATH": os.environ.get("PYFROZEN_TFJS_NODE_MODULES", "")}
+    found = node is not None and subprocess.run(
+        [node, "-e", "require.resolve('@tensorflow/tfjs')"], env=env,
+        capture_output=True).returncode == 0
+    if not found:
+        message = ("optional oracle missing: tfjs (Node.js with @tensorflow/tfjs: npm install "
+                   "@tensorflow/tfjs@4.22.0, then set PYFROZEN_TFJS_NODE_MODULES to that "
+                   "node_modules folder)")
+        if os.environ.get("PYFROZEN_REQUIRE_TORCH") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return node, env
