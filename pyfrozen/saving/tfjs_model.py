@@ -20,7 +20,7 @@ from pyfrozen.layers.input_layer import InputLayer
 from pyfrozen.layers.layer import Layer
 from pyfrozen.models.model import Model
 from pyfrozen.models.sequential import Sequential
-from pyfrozen.saving.keras_order import keras_layer_order, node_indices
+from pyfrozen.saving.keras_order import node_indices
 from pyfrozen.saving.tfjs_config import (
     UnsupportedTfjsConfig,
     input_layer_to_tfjs,
@@ -72,7 +72,7 @@ def _sequential_to_tfjs(model: Sequential) -> dict[str, Any]:
 
 def _functional_to_tfjs(model: Model) -> dict[str, Any]:
     graph = model._graph
-    order = keras_layer_order(graph.inputs, graph.outputs)
+    order = graph.layers()
     index = node_indices(order, [t.node for t in graph.inputs] + graph.nodes)
 
     def ref(t: Any) -> list[Any]:

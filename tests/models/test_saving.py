@@ -196,9 +196,9 @@ def test_a_mask_that_does_not_fit_raises_and_changes_nothing(tmp_path):
     save_arrays(str(path), arrays)
     target = mlp()
     before = [w.numpy().copy() for w in target.weights]
-    with pytest.raises(WeightFileError, match=r"(?s)freeze masks that cannot be restored.*"
-                       r"hidden/kernel:freeze_mask: freeze mask of shape \(3,\) does not "
-                       r"broadcast.*the model has no weight 'nowhere/kernel'"):
+    with pytest.raises(WeightFileError, match="freeze masks that cannot be restored") as info:
         target.load_weights(str(path))
+    assert f"{name}:freeze_mask: freeze mask of shape (3,) does not broadcast" in str(info.value)
+    assert "the model has no weight 'nowhere/kernel'" in str(info.value)
     assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, target.weights, strict=True))
     assert all(w.freeze_mask is None for w in target.weights)

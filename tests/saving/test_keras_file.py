@@ -189,9 +189,9 @@ def test_unsavable_model_raises_and_keeps_the_old_file(saved):
             return x
 
     before = saved.read_bytes()
-    model = Custom()
+    model = Custom(name="my_subclass")
     model.built = True
-    with pytest.raises(UnsupportedKerasConfig, match="'custom' .*subclassed model"):
+    with pytest.raises(UnsupportedKerasConfig, match="'my_subclass' .*subclassed model"):
         model.save(str(saved))
     assert saved.read_bytes() == before
     with pytest.raises(FileExistsError, match="overwrite=False"):
