@@ -224,6 +224,13 @@ class Model(Trainer, Freezing, Layer):
         return {"name": self.name, "trainable": self.trainable}
 
 
+def is_functional(layer: Any) -> bool:
+    """Whether ``layer`` is a model that replays a layer graph (functional or Sequential
+    with a known input shape), so each of its layer calls is known."""
+    return isinstance(layer, Model) and layer._graph is not None and (
+        type(layer).call is Model.call)
+
+
 def _holds_arrays(x: Any) -> bool:
     return all(isinstance(v, (np.ndarray, Tensor)) for v in x)
 

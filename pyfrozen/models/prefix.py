@@ -37,10 +37,9 @@ class Step(NamedTuple):
 
 
 def _is_functional(layer: Any) -> bool:
-    from pyfrozen.models.model import Model  # late: model.py imports the trainer
+    from pyfrozen.models.model import is_functional  # late: model.py imports the trainer
 
-    return isinstance(layer, Model) and layer._graph is not None and (
-        type(layer).call is Model.call)
+    return is_functional(layer)
 
 
 def _open(model: Any, path: tuple, inputs: list[Key], training: bool | None,

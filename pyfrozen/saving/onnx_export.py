@@ -25,6 +25,7 @@ import numpy as np
 from pyfrozen.io.files import write_atomically
 from pyfrozen.layers import BatchNormalization, Dropout, Embedding, InputLayer
 from pyfrozen.models import Model
+from pyfrozen.models.model import is_functional
 from pyfrozen.saving.onnx_builder import OnnxGraph, Value
 from pyfrozen.saving.onnx_layers import CONVERTERS, Call
 
@@ -47,11 +48,6 @@ def import_onnx() -> Any:
 # ---------------------------------------------------------------------------------------
 
 
-def _is_functional(layer: Any) -> bool:
-    return isinstance(layer, Model) and layer._graph is not None and (
-        type(layer).call is Model.call)
-
-
 def _check_model(model: Any) -> None:
     if not isinstance(model, Model):
         raise TypeError(f"export(format='onnx') exports a pyfrozen Model, got "
@@ -60,7 +56,7 @@ def _check_model(model: Any) -> None:
         raise ValueError(f"export(format='onnx'): model {model.name!r} is not built: give "
                          "it an Input (or input_shape=), call build(input_shape) or call it "
                          "on data first")
-    if not _is_functional(model):
+    if not is_functional(model):
         raise ValueError(f"export(format='onnx'): model {model.name!r} "
                          f"({type(model).__name__}) defines call() in Python, which has no "
                          "graph to export; build it with the functional API or Sequential")
@@ -70,7 +66,7 @@ def _check_dtypes(model: Model, path: str = "") -> None:
     """float32 only: onnxruntime has no float64 convolution or pooling kernels."""
     for layer in model.layers:
         name = f"{path}{layer.name}"
-        if _is_functional(layer):
+        if is_functional(layer):
             _check_dtypes(layer, f"{name}/")
         elif not isinstance(layer, InputLayer) and layer.dtype != "float32":
             raise ValueError(f"export(format='onnx'): layer {name!r} "
@@ -138,7 +134,7 @@ def _walk(g: OnnxGraph, model: Model, inputs: list[Value], path: str,
         call_training = bool(node.kwargs.get("training", training))
         _check_call(node, name, call_training)
         args = [values[id(t)] for t in node.inputs]
-        if _is_functional(layer):
+        if is_functional(layer):
             inner = [_model_input(g, v, t.dtype) for v, t in
                      zip(args, layer._graph.inputs, strict=True)]
             results = _walk(g, layer, inner, f"{name}/", call_training)
