@@ -247,3 +247,19 @@ def test_a_large_cache_warns(monkeypatch):
     x, y = data(16)
     with pytest.warns(ResourceWarning, match=r"cache holds .* MiB \(16 samples .* cut \['gap'\]"):
         model.fit(x, y, batch_size=8, verbose=0, cache_frozen_features=True)
+
+
+def test_cached_fit_with_class_weights_dict_inputs_and_validation_data():
+    x, y = data()
+    xv, yv = data(12, seed=5)
+    runs = []
+    for cache in (False, True):
+        model = transfer_model()
+        name = model.inputs[0].name
+        set_random_seed(7)
+        history = model.fit({name: x}, y, batch_size=8, epochs=2, verbose=0,
+                            class_weight={0: 2.0, 1: 0.5, 2: 1.0}, steps_per_epoch=2,
+                            validation_data=({name: xv}, yv), cache_frozen_features=cache)
+        runs.append((model, history.history))
+    assert_same_weights(runs[1][0], runs[0][0])
+    assert runs[1][1] == runs[0][1]
