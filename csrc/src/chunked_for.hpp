@@ -13,9 +13,6 @@
 
 namespace pyfrozen::detail {
 
-/// Element operations below which a parallel region costs more than it saves.
-inline constexpr double kSerialElements = 32768;
-
 /// Calls body(chunk_index, begin, end) for the chunks [begin, end) of [0, count), each
 /// `chunk` long (the last one shorter). `work` (element operations for the whole
 /// range) picks the thread count. body must not throw.

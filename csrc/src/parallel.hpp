@@ -28,6 +28,10 @@ int usable_threads();
 /// Records that the calling thread started a team (so owns a libgomp pool).
 void note_team_started();
 
+/// Element operations (copies, adds, optimizer or BN updates) below which a parallel
+/// region costs more than it saves: one thread is faster.
+inline constexpr double kSerialElements = 32768;
+
 /// Threads for a call doing `work` units (flops, or element operations): below
 /// `serial_below` a parallel region costs more than it saves, so one thread.
 inline int threads_for(double work, double serial_below) {

@@ -23,8 +23,6 @@ constexpr i64 kBlockRows = 64;
 constexpr i64 kChannelBlock = 256;
 // Row chunks of a reduction: partial sums to merge, and tasks for the threads.
 constexpr i64 kMaxRowChunks = 32;
-// Below this many elements a parallel region costs more than it saves.
-constexpr double kSerialElements = 32768;
 
 struct Grid {
   i64 rows, channels;

@@ -14,16 +14,6 @@
 namespace pyfrozen::detail {
 namespace {
 
-template <typename T>
-DepthwiseKernels<T> kernels();
-template <>
-DepthwiseKernels<float> kernels<float>() {
-  return active_isa() == Isa::avx2 ? depthwise_kernels_avx2_f32() : depthwise_kernels_ref_f32();
-}
-template <>
-DepthwiseKernels<double> kernels<double>() {
-  return active_isa() == Isa::avx2 ? depthwise_kernels_avx2_f64() : depthwise_kernels_ref_f64();
-}
 
 i64 ceil_div(i64 a, i64 b) { return (a + b - 1) / b; }
 
@@ -82,7 +72,7 @@ void input_rows(const ConvGeom& g, const T* x, i64 ni, i64 oh, const std::vector
 template <typename T>
 void depthwise_forward(const ConvGeom& g, const T* x, const T* w, T* y,
                        const Conv2dEpilogue<T>& ep) {
-  const DepthwiseKernels<T> kern = kernels<T>();
+  const DepthwiseKernels<T> kern = kDepthwiseKernels.active<T>();
   const DwRow r = forward_row(g, 0, g.co);
   const std::vector<ChannelRun> all{{0, g.co}};
   const int nt = threads_for(2.0 * static_cast<double>(g.macs()), kConvSerialFlops);
@@ -111,7 +101,7 @@ void depthwise_forward(const ConvGeom& g, const T* x, const T* w, T* y,
 
 template <typename T>
 void depthwise_backward_input(const ConvGeom& g, const T* dy, const T* w, T* dx) {
-  const DepthwiseKernels<T> kern = kernels<T>();
+  const DepthwiseKernels<T> kern = kDepthwiseKernels.active<T>();
   const DwRow r = backward_input_row(g);
   const i64 m = g.multiplier();
   const int nt = threads_for(2.0 * static_cast<double>(g.macs()), kConvSerialFlops);
@@ -156,7 +146,7 @@ void depthwise_backward_input(const ConvGeom& g, const T* dy, const T* w, T* dx)
 template <typename T>
 void depthwise_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw,
                                const std::vector<ChannelRun>& runs) {
-  const DepthwiseKernels<T> kern = kernels<T>();
+  const DepthwiseKernels<T> kern = kDepthwiseKernels.active<T>();
   const i64 taps = g.taps(), acc_size = taps * g.co;
   i64 selected = 0;
   for (const ChannelRun& run : runs) selected += run.end - run.begin;

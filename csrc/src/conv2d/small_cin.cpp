@@ -15,16 +15,6 @@
 namespace pyfrozen::detail {
 namespace {
 
-template <typename T>
-SmallCinKernels<T> kernels();
-template <>
-SmallCinKernels<float> kernels<float>() {
-  return active_isa() == Isa::avx2 ? small_cin_kernels_avx2_f32() : small_cin_kernels_ref_f32();
-}
-template <>
-SmallCinKernels<double> kernels<double>() {
-  return active_isa() == Isa::avx2 ? small_cin_kernels_avx2_f64() : small_cin_kernels_ref_f64();
-}
 
 // backward_weight's reduction slots: ~8 output rows each, at most 32 partial sums.
 constexpr i64 kRowsPerSlot = 8;
@@ -76,7 +66,7 @@ void for_strips(const ConvGeom& g, const T* x, i64 row, Interior in, T* col, F&&
 template <typename T>
 void small_cin_forward(const ConvGeom& g, const T* x, const T* w, T* y,
                        const Conv2dEpilogue<T>& ep) {
-  const SmallCinKernels<T> kern = kernels<T>();
+  const SmallCinKernels<T> kern = kSmallCinKernels.active<T>();
   const i64 k = g.k(), ldw = padded_cols<T>(g.co), n_rows = g.n * g.oh;
   T* wp = scratch<T>(ScratchSlot::op_2, k * ldw);  // the calling thread's; read by all
   for (i64 r = 0; r < k; ++r) {
@@ -107,7 +97,7 @@ void small_cin_forward(const ConvGeom& g, const T* x, const T* w, T* y,
 
 template <typename T>
 void small_cin_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw) {
-  const SmallCinKernels<T> kern = kernels<T>();
+  const SmallCinKernels<T> kern = kSmallCinKernels.active<T>();
   const i64 k = g.k(), ldw = padded_cols<T>(g.co), n_rows = g.n * g.oh;
   const Interior in = interior(g);
   const int nt = threads_for(2.0 * static_cast<double>(g.macs()), kConvSerialFlops);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "conv2d/geometry.hpp"
+#include "isa_registry.hpp"
 
 namespace pyfrozen::detail {
 
@@ -35,6 +36,12 @@ SmallCinKernels<float> small_cin_kernels_ref_f32();
 SmallCinKernels<double> small_cin_kernels_ref_f64();
 SmallCinKernels<float> small_cin_kernels_avx2_f32();
 SmallCinKernels<double> small_cin_kernels_avx2_f64();
+
+/// The family's kernels per ISA path (see isa_registry.hpp).
+inline constexpr IsaRegistry<SmallCinKernels> kSmallCinKernels{
+    {small_cin_kernels_ref_f32, small_cin_kernels_avx2_f32},
+    {small_cin_kernels_ref_f64, small_cin_kernels_avx2_f64},
+};
 
 /// Whether g takes this path: one group, no dilation, K <= 64, not a pointwise 1x1.
 inline bool small_cin(const ConvGeom& g) {

@@ -16,7 +16,6 @@ namespace {
 
 using i64 = std::int64_t;
 
-constexpr double kSerialElements = 1 << 15;  // copies/adds below which one thread is faster
 constexpr i64 kColumnBlock = 64;              // scatter-add splits columns from 2 blocks up
 constexpr i64 kTasksPerThread = 4;
 

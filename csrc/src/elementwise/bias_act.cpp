@@ -20,16 +20,6 @@ using i64 = std::int64_t;
 
 constexpr i64 kChunkElements = 16384;  // ~64 KiB of float per chunk: L2-resident
 
-template <typename T>
-BiasActKernels<T> kernels_for(Isa isa);
-template <>
-BiasActKernels<float> kernels_for<float>(Isa isa) {
-  return isa == Isa::avx2 ? bias_act_kernels_avx2_f32() : bias_act_kernels_ref_f32();
-}
-template <>
-BiasActKernels<double> kernels_for<double>(Isa isa) {
-  return isa == Isa::avx2 ? bias_act_kernels_avx2_f64() : bias_act_kernels_ref_f64();
-}
 
 // sigmoid and tanh cost ~10x a relu per element: count that for the thread decision.
 double element_cost(Activation act) {
@@ -74,7 +64,7 @@ void bias_act_forward(std::int64_t rows, std::int64_t channels, const T* x, cons
   const double n = static_cast<double>(rows) * static_cast<double>(channels);
   count_kernel("bias_act", Pass::forward, rows * channels);
   if (rows == 0 || channels == 0) return;
-  const BiasActKernels<T> k = kernels_for<T>(active_isa());
+  const BiasActKernels<T> k = kBiasActKernels.active<T>();
   const i64 chunk = std::max<i64>(1, kChunkElements / channels);
   chunked_for(rows, chunk, n * element_cost(act), [&](i64, i64 r0, i64 r1) {
     k.forward(r1 - r0, channels, x + r0 * channels, bias, act, y + r0 * channels);
@@ -93,7 +83,7 @@ void bias_act_backward(std::int64_t rows, std::int64_t channels, const T* dy, co
     if (dbias != nullptr) std::fill(dbias, dbias + channels, T(0));
     return;
   }
-  const BiasActKernels<T> k = kernels_for<T>(active_isa());
+  const BiasActKernels<T> k = kBiasActKernels.active<T>();
   if (dbias != nullptr) return backward_with_dbias(k, rows, channels, dy, y, act, dx, dbias);
   const double n = static_cast<double>(rows) * static_cast<double>(channels);
   const i64 chunk = std::max<i64>(1, kChunkElements / channels);

@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "pyfrozen/activation.hpp"
+#include "isa_registry.hpp"
 
 namespace pyfrozen::detail {
 
@@ -24,5 +25,11 @@ BiasActKernels<double> bias_act_kernels_ref_f64();
 // AVX2 + FMA (bias_act_avx2.cpp).
 BiasActKernels<float> bias_act_kernels_avx2_f32();
 BiasActKernels<double> bias_act_kernels_avx2_f64();
+
+/// The family's kernels per ISA path (see isa_registry.hpp).
+inline constexpr IsaRegistry<BiasActKernels> kBiasActKernels{
+    {bias_act_kernels_ref_f32, bias_act_kernels_avx2_f32},
+    {bias_act_kernels_ref_f64, bias_act_kernels_avx2_f64},
+};
 
 }  // namespace pyfrozen::detail

@@ -28,16 +28,6 @@ constexpr double kSerialFlops = 1e6;  // below ~1 MFLOP a parallel region costs 
 i64 ceil_div(i64 a, i64 b) { return (a + b - 1) / b; }
 i64 round_down(i64 a, i64 b) { return a / b * b; }
 
-template <typename T>
-GemmKernels<T> kernels_for(Isa isa);
-template <>
-GemmKernels<float> kernels_for<float>(Isa isa) {
-  return isa == Isa::avx2 ? gemm_kernels_avx2_f32() : gemm_kernels_ref_f32();
-}
-template <>
-GemmKernels<double> kernels_for<double>(Isa isa) {
-  return isa == Isa::avx2 ? gemm_kernels_avx2_f64() : gemm_kernels_ref_f64();
-}
 
 // Cache blocks from the detected cache sizes: an A micro-panel plus a B micro-panel
 // fill about 2/3 of L1, the packed A block ~40% of L2, the packed B block a share of L3.
@@ -325,7 +315,7 @@ void check_args(bool ta, bool tb, i64 m, i64 n, i64 k, i64 lda, i64 ldb, i64 ldc
 
 template <typename T>
 GemmBlocking gemm_blocking() {
-  return detail::blocking_for(detail::kernels_for<T>(active_isa()));
+  return detail::blocking_for(detail::kGemmKernels.active<T>());
 }
 
 template <typename T>
@@ -337,12 +327,10 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
   if (m == 0 || n == 0) return;
   if (k == 0 || alpha == T(0)) return scale_c(m, n, beta, c, ldc);
 
-  const Isa isa = active_isa();
-  const GemmKernels<T> kern = kernels_for<T>(isa);
-  // Process-wide, computed once: the blocking follows the machine's caches, not the call.
-  static const GemmBlocking bl_generic = blocking_for(kernels_for<T>(Isa::generic));
-  static const GemmBlocking bl_avx2 = blocking_for(kernels_for<T>(Isa::avx2));
-  const GemmBlocking& bl = isa == Isa::avx2 ? bl_avx2 : bl_generic;
+  const GemmKernels<T> kern = kGemmKernels.active<T>();
+  // The blocking follows the machine's caches (detected once) and the kernel's tile: a
+  // few integer operations per call.
+  const GemmBlocking bl = blocking_for(kern);
 
   const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
   const int nt = threads_for(flops, kSerialFlops);

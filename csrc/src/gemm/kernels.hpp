@@ -2,6 +2,8 @@
 // Private: the micro-kernel table the GEMM driver dispatches through, one per ISA.
 #include <cstdint>
 
+#include "isa_registry.hpp"
+
 namespace pyfrozen::detail {
 
 /// C[m x n] = alpha * sum_k a[i*a_rs + k*a_cs] * b[k*ldb + j] + beta * C, for m <= mr,
@@ -36,5 +38,11 @@ GemmKernels<double> gemm_kernels_ref_f64();
 // AVX2 + FMA kernels (ukernel_avx2.cpp, the only files built with -mavx2 -mfma).
 GemmKernels<float> gemm_kernels_avx2_f32();
 GemmKernels<double> gemm_kernels_avx2_f64();
+
+/// The family's kernels per ISA path (see isa_registry.hpp).
+inline constexpr IsaRegistry<GemmKernels> kGemmKernels{
+    {gemm_kernels_ref_f32, gemm_kernels_avx2_f32},
+    {gemm_kernels_ref_f64, gemm_kernels_avx2_f64},
+};
 
 }  // namespace pyfrozen::detail

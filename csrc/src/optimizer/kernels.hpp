@@ -4,6 +4,8 @@
 // across threads and computes the scalar coefficients once, in double.
 #include <cstdint>
 
+#include "isa_registry.hpp"
+
 namespace pyfrozen::detail {
 
 template <typename T>
@@ -54,5 +56,11 @@ OptimizerKernels<double> optimizer_kernels_ref_f64();
 // AVX2 kernels (update_avx2.cpp, built with -mavx2 -mfma but without FP contraction).
 OptimizerKernels<float> optimizer_kernels_avx2_f32();
 OptimizerKernels<double> optimizer_kernels_avx2_f64();
+
+/// The family's kernels per ISA path (see isa_registry.hpp).
+inline constexpr IsaRegistry<OptimizerKernels> kOptimizerKernels{
+    {optimizer_kernels_ref_f32, optimizer_kernels_avx2_f32},
+    {optimizer_kernels_ref_f64, optimizer_kernels_avx2_f64},
+};
 
 }  // namespace pyfrozen::detail

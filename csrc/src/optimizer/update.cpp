@@ -23,19 +23,7 @@ using i64 = std::int64_t;
 // Elements per task: a multiple of every vector width, large enough that scheduling
 // costs nothing next to the memory traffic (8192 Adam elements move ~160 KB).
 constexpr i64 kChunk = 8192;
-// Below this many elements a parallel region costs more than it saves.
-constexpr double kSerialElements = 32768;
 
-template <typename T>
-OptimizerKernels<T> kernels_for(Isa isa);
-template <>
-OptimizerKernels<float> kernels_for<float>(Isa isa) {
-  return isa == Isa::avx2 ? optimizer_kernels_avx2_f32() : optimizer_kernels_ref_f32();
-}
-template <>
-OptimizerKernels<double> kernels_for<double>(Isa isa) {
-  return isa == Isa::avx2 ? optimizer_kernels_avx2_f64() : optimizer_kernels_ref_f64();
-}
 
 std::string num(double x) {
   std::ostringstream s;
@@ -136,7 +124,7 @@ void adam_like(const char* op, i64 n, T* w, const T* g, T* m, T* v, const AdamOp
                          static_cast<T>(alpha), static_cast<T>(1.0 - o.beta_1),
                          static_cast<T>(1.0 - o.beta_2), static_cast<T>(o.epsilon),
                          decay_coef<T>(o.learning_rate, o.weight_decay)};
-  run_chunks(n, args, kernels_for<T>(active_isa()).adam);
+  run_chunks(n, args, kOptimizerKernels.active<T>().adam);
 }
 
 }  // namespace
@@ -161,7 +149,7 @@ void sgd_update(std::int64_t n, T* param, const T* grad, T* velocity, const SgdO
                         static_cast<T>(o.momentum),
                         decay_coef<T>(o.learning_rate, o.weight_decay),
                         o.nesterov && o.momentum > 0};
-  run_chunks(n, args, kernels_for<T>(active_isa()).sgd);
+  run_chunks(n, args, kOptimizerKernels.active<T>().sgd);
 }
 
 template <typename T>
@@ -200,7 +188,7 @@ void rmsprop_update(std::int64_t n, T* param, const T* grad, T* velocity, T* mom
                             static_cast<T>(1.0 - o.rho), static_cast<T>(o.momentum),
                             static_cast<T>(o.epsilon),
                             decay_coef<T>(o.learning_rate, o.weight_decay)};
-  run_chunks(n, args, kernels_for<T>(active_isa()).rmsprop);
+  run_chunks(n, args, kOptimizerKernels.active<T>().rmsprop);
 }
 
 #define PYFROZEN_OPTIMIZER_INSTANTIATE(T)                                                  \
