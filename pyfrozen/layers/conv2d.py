@@ -7,9 +7,10 @@ from typing import Any
 from pyfrozen import ops
 from pyfrozen.layers._args import is_int, strictly_positive
 from pyfrozen.layers._base_conv import BaseConv
+from pyfrozen.layers.lora import LoraMixin
 
 
-class Conv2D(BaseConv):
+class Conv2D(LoraMixin, BaseConv):
     """2-D convolution layer: ``activation(conv2d(inputs, kernel) + bias)``.
 
     Slides ``filters`` kernels of size ``kernel_size`` over the height and width of an
@@ -48,7 +49,9 @@ class Conv2D(BaseConv):
         a gradient either (a frozen stem), nothing is recorded at all. A freeze mask
         freezing whole output channels of the kernel (``set_freeze_mask("kernel",
         mask, axis=-1)`` with a ``(filters,)`` mask) limits the weight-gradient kernel
-        to the trainable channels.
+        to the trainable channels. ``enable_lora(rank)`` freezes the kernel and trains
+        a low-rank adapter (a k x k convolution to ``rank`` channels, then ``rank x
+        filters``; pyfrozen.layers.lora): the kernel gets no weight-gradient kernel.
 
     Raises:
         ValueError: a non-positive ``filters``, ``kernel_size``, ``strides`` or
@@ -97,3 +100,18 @@ class Conv2D(BaseConv):
         return ops.conv2d(inputs, self.kernel, self.bias, strides=self.strides,
                           padding=self.padding, dilation_rate=self.dilation_rate,
                           groups=self.groups, activation=activation)
+
+    def _lora_shapes(self, rank: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        if self.groups != 1:
+            raise NotImplementedError(f"layer {self.name!r}: LoRA on a grouped convolution "
+                                      f"(groups={self.groups}) is not supported")
+        return (*self.kernel.shape[:-1], rank), (rank, self.filters)
+
+    def _lora_project(self, inputs: Any, a: Any) -> Any:
+        return ops.conv2d(inputs, a, None, strides=self.strides, padding=self.padding,
+                          dilation_rate=self.dilation_rate)
+
+    def call(self, inputs: Any) -> Any:
+        if not self.lora_enabled:
+            return super().call(inputs)
+        return self.activation(self._with_lora(inputs, self._convolve(inputs, None)))

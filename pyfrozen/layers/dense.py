@@ -8,9 +8,10 @@ from pyfrozen import initializers, ops
 from pyfrozen.layers import activations
 from pyfrozen.layers._args import positive_int
 from pyfrozen.layers.layer import Layer
+from pyfrozen.layers.lora import LoraMixin
 
 
-class Dense(Layer):
+class Dense(LoraMixin, Layer):
     """A densely connected layer: ``activation(inputs @ kernel + bias)``.
 
     The kernel has shape ``(input_dim, units)`` and the bias ``(units,)``, as in Keras,
@@ -36,7 +37,9 @@ class Dense(Layer):
         gradient (needed by trainable layers below), keeps the kernel for it and not
         the input, and runs no weight-gradient GEMM. A freeze mask on whole columns
         (output units) or rows (input features) of the kernel limits the
-        weight-gradient GEMM to the trainable part.
+        weight-gradient GEMM to the trainable part. ``enable_lora(rank)`` freezes the
+        kernel and trains a low-rank adapter beside it (pyfrozen.layers.lora): no
+        weight-gradient GEMM for the kernel, the adapter's work proportional to rank.
 
     Example:
 
@@ -73,8 +76,14 @@ class Dense(Layer):
         self.bias = self.add_weight("bias", (self.units,), self.bias_initializer) if (
             self.use_bias) else None
 
+    def _lora_shapes(self, rank: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        return (self.kernel.shape[0], rank), (rank, self.units)
+
     def call(self, inputs: Any) -> Any:
         name = activations.name_of(self.activation)
+        if self.lora_enabled:
+            return self.activation(self._with_lora(inputs, ops.dense(inputs, self.kernel,
+                                                                     self.bias)))
         if name in activations.FUSABLE:
             return ops.dense(inputs, self.kernel, self.bias, activation=name)
         return self.activation(ops.dense(inputs, self.kernel, self.bias))

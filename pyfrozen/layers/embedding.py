@@ -9,10 +9,11 @@ import numpy as np
 from pyfrozen import ops
 from pyfrozen.layers._args import positive_int
 from pyfrozen.layers.layer import Layer, to_tensor
+from pyfrozen.layers.lora import LoraMixin
 from pyfrozen.tensor import Tensor
 
 
-class Embedding(Layer):
+class Embedding(LoraMixin, Layer):
     """Turns integer indices into dense vectors: ``out[..., :] = embeddings[inputs[...]]``.
 
     The weight ``embeddings`` has shape ``(input_dim, output_dim)``, as in Keras.
@@ -45,6 +46,8 @@ class Embedding(Layer):
         axis=0)`` with a boolean vector of ``input_dim`` entries, e.g. to train only
         newly added tokens) makes the backward scatter skip those rows entirely; their
         gradient is exactly 0. Only the indices are saved, never the table.
+        ``enable_lora(rank)`` freezes the table and trains ``A`` (input_dim x rank) and
+        ``B`` (rank x output_dim) beside it (pyfrozen.layers.lora).
 
     Example:
 
@@ -80,8 +83,17 @@ class Embedding(Layer):
         raise ValueError(f"Embedding {self.name!r}: inputs must be integer indices; received "
                          f"{array.dtype} values that are not whole numbers")
 
+    _lora_base = "embeddings"
+    _lora_names = ("lora_embeddings_a", "lora_embeddings_b")
+
+    def _lora_shapes(self, rank: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        return (self.input_dim, rank), (rank, self.output_dim)
+
+    def _lora_project(self, inputs: Any, a: Any) -> Any:
+        return ops.embedding(inputs, a)
+
     def call(self, inputs: Any) -> Any:
-        return ops.embedding(inputs, self.embeddings)
+        return self._with_lora(inputs, ops.embedding(inputs, self.embeddings))
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return (*input_shape, self.output_dim)

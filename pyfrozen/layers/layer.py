@@ -332,7 +332,7 @@ class Layer:
         value = bool(value)
         self._trainable = value
         for p, created in zip(self._params, self._created_trainable, strict=True):
-            if created:
+            if created and all(p is not q for q in self._pinned_frozen):
                 p.trainable = value
         for layer in self._tracked:
             layer.trainable = value
@@ -382,6 +382,9 @@ class Layer:
             with no_grad():
                 self.build(input_shape)
             self.built = True
+
+    # Weights that ``trainable = True`` leaves frozen (the base weight under LoRA).
+    _pinned_frozen: tuple = ()
 
     # Layers called on a list of inputs (Add, Concatenate) set this: a list of plain
     # numbers is then a list of inputs, not one array.

@@ -1,0 +1,136 @@
+"""Low-rank adapters: Keras 3's ``layer.enable_lora(rank)``, computed the way freezing
+should work.
+
+With LoRA a layer's base weight ``W`` is frozen and a trainable low-rank product is
+added: Dense ``y = x W + s (x A) B``, Conv2D ``y = conv(x, W) + s conv(x, A) B`` (a
+k x k convolution to ``rank`` channels, then a 1 x 1 one), Embedding ``y = W[i] +
+s A[i] B``, with ``s = lora_alpha / rank``. Keras forms ``W + s A B`` in every forward
+pass and backpropagates through it, so the full-size weight gradient is still
+computed each step; here the product is never formed: ``W`` gets no weight-gradient
+kernel and nothing is saved for it, and the adapter's kernels do work proportional to
+``rank``. ``merge_lora()`` folds the adapter into ``W`` for deployment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pyfrozen import ops
+from pyfrozen.autograd import no_grad
+from pyfrozen.layers._args import positive_int
+from pyfrozen.layers.layer import _structure_changed
+
+
+class LoraMixin:
+    """``enable_lora`` / ``merge_lora`` for a layer with one base weight (a mixin placed
+    before Layer). Subclasses name the base weight and the adapter's shapes."""
+
+    lora_enabled = False
+    lora_rank: int | None = None
+    lora_alpha: float | None = None
+    _lora_base = "kernel"  # the attribute holding W
+    _lora_names = ("lora_kernel_a", "lora_kernel_b")  # Keras's weight names
+
+    def _lora_shapes(self, rank: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        raise NotImplementedError
+
+    def enable_lora(self, rank: int, lora_alpha: float | None = None,
+                    a_initializer: Any = "he_uniform", b_initializer: Any = "zeros") -> None:
+        """Freezes the base weight and adds the trainable adapter ``A`` (Keras 3's call).
+
+        Args:
+            rank: the adapter's inner dimension.
+            lora_alpha: the adapter's output is scaled by ``lora_alpha / rank``
+                (default ``rank``: scale 1).
+            a_initializer, b_initializer: Keras's defaults ("he_uniform", "zeros": the
+                layer computes exactly what it did before until the adapter trains).
+
+        Raises:
+            ValueError: the layer is not built, or LoRA is already enabled.
+        """
+        if not self.built:
+            raise ValueError("Cannot enable lora on a layer that isn't yet built.")
+        if self.lora_enabled:
+            raise ValueError("lora is already enabled. This can only be done once per layer.")
+        rank = positive_int(rank, "rank")
+        a_shape, b_shape = self._lora_shapes(rank)
+        name_a, name_b = self._lora_names
+        # A frozen layer creates them frozen (Layer.add_weight): LoRA composes with freezing.
+        setattr(self, name_a, self.add_weight(name_a, a_shape, a_initializer))
+        setattr(self, name_b, self.add_weight(name_b, b_shape, b_initializer))
+        base = getattr(self, self._lora_base)
+        base.trainable = False
+        self._pinned_frozen = (base,)  # layer.trainable = True must leave W frozen
+        self.lora_enabled = True
+        self.lora_rank = rank
+        self.lora_alpha = rank if lora_alpha is None else lora_alpha
+
+    def _lora_adapters(self) -> tuple[Any, Any]:
+        return tuple(getattr(self, name) for name in self._lora_names)
+
+    def _lora_scale(self) -> float:
+        return float(self.lora_alpha) / float(self.lora_rank)
+
+    def lora_delta(self) -> np.ndarray:
+        """``s A B`` shaped like the base weight (what merging adds to it)."""
+        a, b = (w.data for w in self._lora_adapters())
+        delta = np.tensordot(a, b, axes=([a.ndim - 1], [0])) * self._lora_scale()
+        return delta.astype(a.dtype).reshape(getattr(self, self._lora_base).shape)
+
+    def merged_kernel(self) -> np.ndarray:
+        """The base weight with the adapter folded in (a new array; nothing changes)."""
+        base = getattr(self, self._lora_base).data
+        return base + self.lora_delta() if self.lora_enabled else base.copy()
+
+    def merge_lora(self) -> None:
+        """Folds ``s A B`` into the base weight and removes the adapter (for deployment:
+        Keras, tfjs and ONNX files hold the merged weight). The base weight then trains
+        again whenever the layer does."""
+        if not self.lora_enabled:
+            raise ValueError(f"layer {self.name!r} has no LoRA adapter to merge: call "
+                             "enable_lora(rank) first")
+        base = getattr(self, self._lora_base)
+        with no_grad():
+            np.copyto(base.data, self.merged_kernel())
+            base._bump_version()
+        adapters = self._lora_adapters()
+        keep = [(p, t) for p, t in zip(self._params, self._created_trainable, strict=True)
+                if all(p is not a for a in adapters)]
+        self._params = [p for p, _ in keep]
+        self._created_trainable = [t for _, t in keep]
+        for name in self._lora_names:
+            delattr(self, name)
+        self._pinned_frozen = ()
+        base.trainable = self.trainable
+        self.lora_enabled, self.lora_rank, self.lora_alpha = False, None, None
+        _structure_changed()
+
+    def _with_lora(self, inputs: Any, base_output: Any) -> Any:
+        """``base_output`` plus the adapter's contribution for ``inputs``."""
+        if not self.lora_enabled:
+            return base_output
+        a, b = self._lora_adapters()
+        return base_output + self._lora_scale() * ops.matmul(self._lora_project(inputs, a), b)
+
+    def _lora_project(self, inputs: Any, a: Any) -> Any:
+        """``inputs`` through ``A`` (rank outputs): x A for Dense, a convolution for
+        Conv2D, a row lookup for Embedding."""
+        return ops.matmul(inputs, a)
+
+
+def check_no_lora(model: Any, what: str) -> None:
+    """Raises if a layer of ``model`` holds an unmerged adapter (``what``: the file
+    format), since those formats hold one merged weight per layer."""
+    from pyfrozen.layers.layer import Layer
+
+    stack: list[Any] = [model]
+    while stack:
+        layer = stack.pop()
+        if getattr(layer, "lora_enabled", False):
+            raise ValueError(
+                f"layer {layer.name!r} has a LoRA adapter (rank {layer.lora_rank}): {what} "
+                "holds one merged weight per layer. Call layer.merge_lora() first (a "
+                ".safetensors file keeps the base weight and the adapter, to resume training)")
+        stack.extend(child for child in layer._tracked if isinstance(child, Layer))

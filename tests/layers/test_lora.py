@@ -1,0 +1,205 @@
+"""Low-rank adapters (pyfrozen.layers.lora): Keras 3's enable_lora, computed factored so the
+frozen base weight gets no weight-gradient kernel."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import pyfrozen
+from pyfrozen.autograd import gradcheck, trace
+from pyfrozen.layers import Conv2D, Dense, Embedding, Input
+
+
+def _x(shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+CASES = {
+    "dense": (lambda **kw: Dense(5, activation="relu", **kw), (3, 4), "kernel"),
+    "conv2d": (lambda **kw: Conv2D(4, 3, strides=2, padding="same", activation="relu6", **kw),
+               (2, 6, 6, 3), "kernel"),
+    "embedding": (lambda **kw: Embedding(7, 4, **kw), (3, 2), "embeddings"),
+}
+
+
+def built(case, dtype="float32", seed=0):
+    make, shape, _ = CASES[case]
+    layer = make(dtype=dtype)
+    layer(_inputs(case, seed))
+    return layer
+
+
+def _inputs(case, seed=0):
+    shape = CASES[case][1]
+    if case == "embedding":
+        return np.random.default_rng(seed).integers(0, 7, shape)
+    return _x(shape, seed)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_enable_lora_freezes_the_base_and_adds_keras_named_adapters(case):
+    layer = built(case)
+    base_name = CASES[case][2]
+    before = layer(_inputs(case, 1)).numpy()
+    layer.enable_lora(3)
+    names = [w.name for w in layer.weights]
+    prefix = "lora_embeddings" if case == "embedding" else "lora_kernel"
+    assert names[-2:] == [f"{prefix}_a", f"{prefix}_b"] and names[0] == base_name
+    base = getattr(layer, base_name)
+    a, b = names[-2:]
+    assert not base.trainable and layer.get_weight(a).trainable
+    assert layer.get_weight(a).shape[-1] == 3 == layer.get_weight(b).shape[0]
+    assert layer.lora_rank == 3 and layer.lora_alpha == 3
+    np.testing.assert_array_equal(layer(_inputs(case, 1)).numpy(), before)  # B starts at 0
+    with pytest.raises(ValueError, match="lora is already enabled"):
+        layer.enable_lora(2)
+
+
+def test_enable_lora_needs_a_built_layer_and_a_positive_rank():
+    with pytest.raises(ValueError, match="isn't yet built"):
+        Dense(3).enable_lora(2)
+    layer = built("dense")
+    with pytest.raises(ValueError, match="rank"):
+        layer.enable_lora(0)
+    grouped = Conv2D(4, 3, groups=2)
+    grouped(np.zeros((1, 5, 5, 4)))
+    with pytest.raises(NotImplementedError, match="grouped convolution"):
+        grouped.enable_lora(2)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_gradients_of_the_adapter_against_central_differences(case):
+    layer = built(case, "float64")
+    layer.enable_lora(2, lora_alpha=3.0, b_initializer="random_normal")
+    a, b = layer._lora_adapters()
+    x = pyfrozen.tensor(_inputs(case, 2), requires_grad=case != "embedding") if (
+        case != "embedding") else pyfrozen.tensor(_inputs(case, 2))
+    for frozen in (None, a, b):
+        for w in (a, b):
+            w.trainable = w is not frozen
+        assert gradcheck(lambda x_, a_, b_: layer(x_), [x, a, b])
+        base = getattr(layer, CASES[case][2])
+        assert base.grad is None
+
+
+@pytest.mark.parametrize("case", ["dense", "conv2d"])
+def test_the_frozen_base_gets_no_weight_gradient_kernel(case):
+    layer = built(case)
+    layer.enable_lora(2)
+    x = pyfrozen.tensor(_inputs(case, 3).astype(np.float32), requires_grad=True)
+    with trace() as t:
+        layer(x).sum().backward()
+    base_op = "dense" if case == "dense" else "conv2d"
+    weight_passes = [r for r in t.ran(pass_="backward_weight") if r.op == base_op]
+    if case == "dense":
+        assert weight_passes == []  # the adapter's products are matmuls
+    else:  # one conv2d weight gradient: the adapter's k x k conv to rank=2 channels
+        assert len(weight_passes) == 1
+        n, h, w, cin = CASES[case][1]
+        assert weight_passes[0].work == n * 3 * 3 * 3 * 3 * cin * 2  # N*H'*W' x 3x3xCin x rank
+    assert layer.kernel.grad is None
+    assert all(w.grad is not None for w in layer._lora_adapters())
+
+
+def test_freezing_the_layer_freezes_the_adapter_and_unfreezing_keeps_the_base_frozen():
+    layer = built("dense")
+    layer.enable_lora(2)
+    layer.trainable = False
+    assert layer.trainable_weights == []
+    layer.trainable = True
+    assert [w.name for w in layer.trainable_weights] == ["bias", "lora_kernel_a", "lora_kernel_b"]
+    assert not layer.kernel.trainable
+
+
+def test_fit_keeps_the_base_and_keeps_optimizer_state_for_the_adapter_only():
+    inputs = Input((6,))
+    dense = Dense(4, name="adapted")
+    model = pyfrozen.Model(inputs, Dense(2, name="head")(dense(inputs)))
+    dense.enable_lora(2, b_initializer="random_normal")
+    kernel = dense.kernel.numpy().copy()
+    model.compile(pyfrozen.optimizers.Adam(0.01), "mse")
+    summary = model.summary(print_fn=lambda _: None)
+    assert summary.total_params == 6 * 4 + 4 + 6 * 2 + 2 * 4 + 4 * 2 + 2
+    assert summary.non_trainable_params == 6 * 4
+    a = dense.lora_kernel_a.numpy().copy()
+    model.fit(_x((16, 6)), _x((16, 2), 1), epochs=2, verbose=0)
+    np.testing.assert_array_equal(dense.kernel.numpy(), kernel)
+    assert not np.array_equal(dense.lora_kernel_a.numpy(), a)
+    # Adam's two slots for the adapted layer's bias, A and B, and the head's two weights
+    # (iterations and the rate first): none for the frozen kernel.
+    state = model.optimizer.variables[2:]
+    assert len(state) == 2 * 5
+    assert sum(v.size for v in state) == 2 * (4 + 6 * 2 + 2 * 4 + 4 * 2 + 2)
+
+
+def test_merge_lora_folds_the_adapter_into_the_kernel():
+    layer = built("conv2d")
+    layer.enable_lora(2, lora_alpha=4.0, b_initializer="random_normal")
+    x = _inputs("conv2d", 4)
+    before = layer(x).numpy()
+    layer.merge_lora()
+    np.testing.assert_allclose(layer(x).numpy(), before, rtol=1e-5, atol=1e-5)
+    assert [w.name for w in layer.weights] == ["kernel", "bias"] and layer.kernel.trainable
+    assert not layer.lora_enabled and not hasattr(layer, "lora_kernel_a")
+    with pytest.raises(ValueError, match="no LoRA adapter to merge"):
+        layer.merge_lora()
+
+
+def test_safetensors_keep_the_adapter_and_other_formats_ask_for_a_merge(tmp_path):
+    def model():
+        inputs = Input((6,))
+        dense = Dense(3, name="adapted")
+        m = pyfrozen.Model(inputs, dense(inputs))
+        dense.enable_lora(2)
+        return m
+
+    source = model()
+    source.set_weights([w + 0.5 for w in source.get_weights()])
+    source.save_weights(str(tmp_path / "w.safetensors"))
+    target = model()
+    target.load_weights(str(tmp_path / "w.safetensors"))
+    for a, b in zip(source.weights, target.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for call in (lambda: source.save(str(tmp_path / "m.keras")),
+                 lambda: source.save_weights(str(tmp_path / "m.weights.h5")),
+                 lambda: source.export(str(tmp_path / "m.onnx"), format="onnx")):
+        with pytest.raises(ValueError, match="'adapted' has a LoRA adapter.*merge_lora"):
+            call()
+
+
+@pytest.mark.parametrize("case", ["dense", "conv2d", "embedding"])
+def test_keras_gives_the_same_outputs_and_the_same_weights_after_three_sgd_steps(keras, case):
+    layer = built(case)
+    layer.enable_lora(2, lora_alpha=4.0, b_initializer="random_normal")
+    make = {"dense": lambda: keras.layers.Dense(5, activation="relu"),
+            "conv2d": lambda: keras.layers.Conv2D(4, 3, strides=2, padding="same",
+                                                  activation="relu6"),
+            "embedding": lambda: keras.layers.Embedding(7, 4)}[case]
+    x = _inputs(case, 5)
+    x = x if case == "embedding" else x.astype(np.float32)
+    theirs = make()
+    theirs(x)
+    theirs.enable_lora(2, lora_alpha=4.0)
+    base_name = CASES[case][2]
+    base_values = [getattr(layer, base_name).numpy()] + (
+        [layer.bias.numpy()] if getattr(layer, "bias", None) is not None else [])
+    theirs.set_weights(base_values + [w.numpy() for w in layer._lora_adapters()])
+    expected = theirs(x, training=False).detach().cpu().numpy()
+    np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+    target = _x(expected.shape, 6).astype(np.float32)
+    ours = pyfrozen.Sequential([layer])
+    ours.compile(pyfrozen.optimizers.SGD(0.05), "mse")
+    model = keras.Sequential([theirs])
+    model.compile(keras.optimizers.SGD(0.05), "mse")
+    with warnings.catch_warnings():  # Keras's torch backend trips numpy 2's copy warning
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for _ in range(3):
+            ours.train_on_batch(x, target)
+            model.train_on_batch(x, target)
+    theirs_after = [np.asarray(v.detach().cpu()) for v in (w.value for w in theirs.weights)]
+    for mine, other in zip(layer.weights, theirs_after, strict=True):
+        np.testing.assert_allclose(mine.numpy(), other, rtol=1e-5, atol=1e-6, err_msg=mine.name)
