@@ -67,6 +67,11 @@ def _structure_changed() -> None:
     _structure[0] += 1
 
 
+def structure_version() -> int:
+    """Changes whenever some layer gains or loses a weight or a sub-layer."""
+    return _structure[0]
+
+
 class _CallContext(threading.local):
     """The ``training`` value of the enclosing call, inherited by inner calls (Keras 3).
 
@@ -168,8 +173,8 @@ class Layer:
                     _structure_changed()
                     if not self.__dict__.get("_trainable", True):
                         item.trainable = False  # a frozen parent freezes what it gains
-        if key == "_tracked":
-            _structure_changed()
+        if key in ("_tracked", "_params", "_created_trainable") and key in self.__dict__:
+            _structure_changed()  # replaced after construction (a new layer is in no model)
         object.__setattr__(self, key, value)
 
     @property
@@ -421,8 +426,12 @@ class Layer:
         """Whether a call with this ``training`` value may compute something else than an
         inference call, or change the layer's state (random noise, batch statistics).
         The frozen-prefix cache of ``fit`` stops below such a layer. By default a layer
-        whose ``call`` takes ``training`` is assumed to use it."""
-        return bool(training) and self._accepts_training()
+        whose ``call`` takes ``training`` is assumed to use it, and so is a layer holding
+        one that differs (a Dropout inside inherits the call's ``training``)."""
+        if not training:
+            return False
+        return self._accepts_training() or any(
+            layer._differs_in_training(training) for layer in self._tracked)
 
     @classmethod
     def _accepts_training(cls) -> bool:

@@ -20,7 +20,6 @@ import numpy as np
 from pyfrozen import ops
 from pyfrozen.autograd import no_grad
 from pyfrozen.layers._args import positive_int
-from pyfrozen.layers.layer import _structure_changed
 
 
 class LoraMixin:
@@ -105,7 +104,6 @@ class LoraMixin:
         self._pinned_frozen = ()
         base.trainable = self.trainable
         self.lora_enabled, self.lora_rank, self.lora_alpha = False, None, None
-        _structure_changed()
 
     def _with_lora(self, inputs: Any, base_output: Any) -> Any:
         """``base_output`` plus the adapter's contribution for ``inputs``."""

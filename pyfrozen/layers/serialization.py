@@ -24,11 +24,14 @@ _CLASSES: dict[str, type] = {}
 def register(cls: type, name: str | None = None) -> type:
     """Registers ``cls`` under ``name`` (default its class name); returns ``cls``.
 
+    A user registration (``"package>Name"``) replaces an earlier one of the same name,
+    as in Keras (a notebook cell or a module run again defines the class anew).
+
     Raises:
-        ValueError: ``name`` is taken by another class.
+        ValueError: a built-in layer's name is taken by another class.
     """
     key = name or cls.__name__
-    if _CLASSES.get(key, cls) is not cls:
+    if ">" not in key and _CLASSES.get(key, cls) is not cls:
         raise ValueError(f"a layer class is already registered as {key!r}: "
                          f"{_CLASSES[key].__module__}.{_CLASSES[key].__qualname__}")
     _CLASSES[key] = cls

@@ -6,9 +6,10 @@ The epoch loop batches sample indices instead of the input arrays; each batch re
 ``train_step`` / ``test_step`` as :class:`CachedRows`, whose forward pass gathers the
 cached rows and runs only the layers above the cut. Before every batch the cache
 checks what the prefix depends on: the layers' ``trainable`` flags, each weight's
-trainability (masks included) and the version counter of every prefix weight and
+trainability (masks included), the version counter of every prefix weight and
 BatchNormalization statistic (bumped by ``set_weights``, ``load_weights`` and in-place
-tensor ops). If any changed, the cut is found again and the features recomputed; if
+tensor ops), and whether any layer gained a weight or a sub-layer (``enable_lora`` from
+a callback, say). If any changed, the cut is found again and the features recomputed; if
 nothing frozen is left at the bottom, batches run on the raw inputs. Writing into a
 weight's ``.data`` array directly is not seen.
 """
@@ -20,13 +21,15 @@ from typing import Any
 
 import numpy as np
 
+from pyfrozen.layers.layer import structure_version
 from pyfrozen.models.graph import flat
 from pyfrozen.models.prefix import (
     FlatGraph,
     Split,
     prefix_weights,
-    random_blockers,
+    random_blocker,
     run_prefix,
+    trains,
 )
 from pyfrozen.tensor import Tensor
 
@@ -88,10 +91,11 @@ class FeatureCache:
         self._prefix_weights: list[Any] = []
         self._state: tuple = ()
         self._versions: tuple = ()
-        self._refresh()
-        self._check_random_below_frozen(self.split or self.graph.split(training))
-        if self.split is None:
+        first = self.graph.split(training)  # checked before anything is computed
+        self._check_random_below_frozen(first)
+        if not first.prefix:
             raise ValueError(self._no_prefix_message())
+        self._refresh()
 
     # --- validity ------------------------------------------------------------------------
 
@@ -116,7 +120,11 @@ class FeatureCache:
         self._versions = versions
 
     def _check_current(self) -> None:
-        if self.graph.freeze_state() != self._state or (
+        if self.graph.structure != structure_version():  # a weight or layer was added
+            self.graph = FlatGraph(self.model)
+            self.split = None
+            self._refresh()
+        elif self.graph.freeze_state() != self._state or (
                 self._prefix_versions() != self._versions):
             self._refresh()
 
@@ -179,22 +187,24 @@ class FeatureCache:
         first = self.graph.steps[0] if self.graph.steps else None
         why = "it has no layers"
         if first is not None:
-            trains = any(w._requires_grad for w in first.layer.weights)
             why = (f"its first layer {first.layer.name!r} ({type(first.layer).__name__}) "
-                   + ("has trainable weights" if trains else "changes in training mode "
+                   + ("has trainable weights" if trains(first.layer) else "changes in "
+                      "training mode "
                       "(random, or BatchNormalization using batch statistics)"))
         return (f"fit(cache_frozen_features=True): model {self.model.name!r} has no frozen "
                 f"layers at the bottom to cache: {why}. Freeze the base first "
                 "(base.trainable = False, or model.freeze_to(name)).")
 
     def _check_random_below_frozen(self, split: Split) -> None:
-        pairs = random_blockers(split)
-        if pairs:
-            random, frozen = pairs[0]
+        pair = random_blocker(self.graph, split, self.training)
+        if pair is not None:
+            random, frozen = pair
+            where = "" if random is frozen else (
+                f" and sits below the frozen layer {frozen.layer.name!r}")
             raise ValueError(
                 f"fit(cache_frozen_features=True): layer {random.layer.name!r} "
-                f"({type(random.layer).__name__}) is random in training and sits below the "
-                f"frozen layer {frozen.layer.name!r}: caching would fix its noise once for "
+                f"({type(random.layer).__name__}) changes in training mode (random, or "
+                f"holding a random layer){where}: caching would fix its output once for "
                 "all epochs. Move it above the frozen layers, or fit without "
                 "cache_frozen_features.")
 

@@ -1,5 +1,5 @@
 """Freeze helpers mixed into Model: ``freeze`` / ``unfreeze`` by glob patterns over layer
-names, and ``freeze_to`` a layer in graph order.
+names, and ``freeze_to`` a layer in ``model.layers`` order.
 
 Patterns (``fnmatch`` syntax, case-sensitive) match the ``name`` of any layer in the
 model, nested models included (``"conv_pw_1[23]*"``, ``"mobilenet*"``). A matched
@@ -12,7 +12,8 @@ container (a nested model) freezes or unfreezes everything inside it.
   containers above an unfrozen layer are marked trainable too (their flag only, so
   their other layers stay frozen): a model whose ``trainable`` is False reports no
   trainable weights, and would hide the unfrozen layer from ``trainable_weights``.
-- ``freeze_to(name)`` freezes every layer up to and including ``name`` in graph order
+- ``freeze_to(name)`` freezes every layer up to and including ``name`` in ``model.layers``
+  order (Keras's: by depth from the outputs, so ``base.layers[:k]`` idioms agree)
   and unfreezes every layer after it (BN after the cut as ``unfreeze``): the usual
   "train the top of the network" in one call, and a frozen prefix for ``fit``.
 

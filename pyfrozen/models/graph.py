@@ -76,6 +76,11 @@ class Graph:
             last[id(t)] = len(self.nodes)  # kept until returned
         return last
 
+    def called_layers(self) -> list[Any]:
+        """The layers of the nodes in execution order, each once (no input layers): the
+        order weight-file paths are numbered in, fixed before ``layers()`` took Keras's."""
+        return list({id(node.layer): node.layer for node in self.nodes}.values())
+
     def layers(self) -> list[Any]:
         """Every layer called, each once, in Keras's order (see ``_keras_layer_order``)."""
         return list(self._layers)

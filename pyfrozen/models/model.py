@@ -178,17 +178,22 @@ class Model(Trainer, Freezing, Layer):
         (print_fn or print)(str(result))
         return result
 
-    def save_weights(self, filepath: str) -> None:
+    def save_weights(self, filepath: str, overwrite: bool = True) -> None:
         """Writes every weight; the format is told by the suffix: ``.safetensors``
         (pyfrozen's: keyed by each weight's path, sha256-checked) or ``.weights.h5``
         (Keras 3's layout, which Keras 3 loads). Both are written atomically.
 
         Raises:
             ValueError: another suffix (the message names the two).
+            FileExistsError: ``overwrite=False`` and the file exists (Keras asks).
         """
+        import os
+
         from pyfrozen.models.formats import weights_format
 
         saver = weights_format(filepath, "save_weights").save
+        if not overwrite and os.path.exists(filepath):
+            raise FileExistsError(f"save_weights: {filepath!r} exists and overwrite=False")
         if not str(filepath).endswith(".safetensors"):
             check_no_lora(self, f"a Keras weights file ({filepath!r})")
         saver(self, filepath)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from pyfrozen.autograd import no_grad
+from pyfrozen.layers.layer import structure_version
 from pyfrozen.tensor import Parameter
 
 Key = tuple
@@ -98,21 +99,25 @@ class FlatGraph:
         self.output_is_list = model._graph.output_is_list
         self.layers = list({id(s.layer): s.layer for s in self.steps}.values())
         self.weights = [w for layer in self.layers for w in _weights(layer)]
+        self.structure = structure_version()  # a weight or layer added later: open anew
 
     def freeze_state(self) -> tuple:
-        """What decides the split: every layer's flag and every weight's trainability."""
+        """What decides the split: every layer's flag and every weight's trainability
+        (the weights as they were when the graph was opened: see ``structure``)."""
         return (tuple(layer._trainable for layer in self.layers),
                 tuple(w._requires_grad for w in self.weights))
 
-    def split(self, training: bool = True) -> Split:
-        """The prefix for a call with ``training``, as the flags are now."""
+    def split(self, training: bool = True, random_as_fixed: bool = False) -> Split:
+        """The prefix for a call with ``training``, as the flags are now
+        (``random_as_fixed``: as if random layers computed the same every step, to
+        find frozen layers that only randomness keeps out)."""
         known = set(self.input_keys)
         prefix: list[Step] = []
         rest: list[Step] = []
         blocked_by: dict[Key, Step] = {}
         for step in self.steps:
             blocker = next((blocked_by[k] for k in step.inputs if k in blocked_by), None)
-            if blocker is None and not _same_every_step(step, training):
+            if blocker is None and not _same_every_step(step, training, random_as_fixed):
                 blocker = step
             if blocker is None:
                 prefix.append(step)
@@ -150,12 +155,16 @@ class FlatGraph:
         return results if self.output_is_list else results[0]
 
 
-def _same_every_step(step: Step, training: bool) -> bool:
-    layer = step.layer
-    on = training if step.training is None else step.training
-    if any(w._requires_grad for w in _weights(layer)):
+def trains(layer: Any) -> bool:
+    """Whether some weight of ``layer`` (or its sub-layers) trains now."""
+    return any(w._requires_grad for w in _weights(layer))
+
+
+def _same_every_step(step: Step, training: bool, random_as_fixed: bool = False) -> bool:
+    if trains(step.layer):
         return False
-    return not layer._differs_in_training(on)
+    on = training if step.training is None else step.training
+    return random_as_fixed or not step.layer._differs_in_training(on)
 
 
 def prefix_weights(split: Split) -> list[Parameter]:
@@ -163,19 +172,15 @@ def prefix_weights(split: Split) -> list[Parameter]:
     return [w for step in split.prefix for w in _weights(step.layer)]
 
 
-def random_blockers(split: Split) -> list[tuple[Step, Step]]:
-    """(random call, frozen call above it) pairs: frozen layers the prefix cannot reach
-    because a layer below them is random in training (Dropout, augmentation)."""
-    out = []
-    for step in split.rest:
-        blocker = next((split.blocked_by[k] for k in step.inputs if k in split.blocked_by),
-                       None)
-        frozen_here = _weights(step.layer) and not any(
-            w._requires_grad for w in _weights(step.layer))
-        if blocker is not None and frozen_here and not any(
-                w._requires_grad for w in _weights(blocker.layer)):
-            out.append((blocker, step))
-    return out
+def random_blocker(graph: FlatGraph, split: Split, training: bool
+                   ) -> tuple[Step, Step] | None:
+    """(random call, frozen call above it): a frozen layer with weights that the prefix
+    would hold if the random layer below it (Dropout, augmentation) were not random."""
+    reached = {id(s) for s in split.prefix}
+    extra = [s for s in graph.split(training, random_as_fixed=True).prefix
+             if id(s) not in reached]  # the first one is random: its inputs are reached
+    frozen = next((s for s in extra if _weights(s.layer)), None)
+    return (extra[0], frozen) if frozen is not None else None
 
 
 def run_prefix(graph: FlatGraph, split: Split, inputs: list[Any], training: bool

@@ -68,7 +68,10 @@ def _default_base(layer: Layer) -> str:
 def weight_paths(layer: Layer, prefix: str = "") -> list[tuple[str, Parameter]]:
     """(path, weight) for every weight under ``layer``, in ``layer.weights`` order."""
     out = [(f"{prefix}{p.name}", p) for p in layer._own_weights(True) + layer._own_weights(False)]
-    children = list(layer._tracked)
+    graph = getattr(layer, "_graph", None)
+    # Execution order, not model.layers (Keras's depth order): a file's auto-named keys
+    # (dense, dense_1, ...) must mean the same layers as in files written before.
+    children = graph.called_layers() if graph is not None else list(layer._tracked)
     for name, child in zip(_child_names(children), children, strict=True):
         out += weight_paths(child, f"{prefix}{name}/")
     seen: set[int] = set()

@@ -210,7 +210,7 @@ def test_errors_name_what_stops_the_cache():
     h = Dense(4, name="frozen", trainable=False)(Dropout(0.5, name="noise")(inputs))
     noisy = pyfrozen.Model(inputs, Dense(2, name="top")(h))
     noisy.compile("sgd", "mse")
-    with pytest.raises(ValueError, match="'noise' \\(Dropout\\) is random in training and "
+    with pytest.raises(ValueError, match="'noise' \\(Dropout\\) changes in training mode .* "
                                          "sits below the frozen layer 'frozen'"):
         noisy.fit(np.ones((4, 4)), np.ones((4, 2)), verbose=0, cache_frozen_features=True)
 
@@ -263,3 +263,68 @@ def test_cached_fit_with_class_weights_dict_inputs_and_validation_data():
         runs.append((model, history.history))
     assert_same_weights(runs[1][0], runs[0][0])
     assert runs[1][1] == runs[0][1]
+
+
+class Block(pyfrozen.layers.Layer):
+    """A user layer whose call takes no ``training``: its sub-layers inherit the call's."""
+
+    def __init__(self, rate: float, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = Dense(4, name="inner")
+        self.drop = Dropout(rate, name="inner_drop")
+
+    def call(self, x):
+        return self.drop(self.dense(x))
+
+
+def _block_model(rate: float) -> pyfrozen.Model:
+    set_random_seed(3)
+    inputs = Input((4,))
+    block = Block(rate, name="blk")
+    model = pyfrozen.Model(inputs, Dense(2, name="top")(block(inputs)))
+    block.trainable = False
+    model.compile("sgd", "mse")
+    return model
+
+
+def test_a_frozen_user_layer_holding_a_dropout_is_not_cached():
+    with pytest.raises(ValueError, match="'blk' \\(Block\\) changes in training mode"):
+        _block_model(0.5).fit(np.ones((8, 4)), np.ones((8, 2)), verbose=0,
+                              cache_frozen_features=True)
+    assert [s.layer.name for s in FlatGraph(_block_model(0.0)).split().prefix] == ["blk"]
+
+
+def test_a_dropout_above_the_cut_is_no_reason_to_refuse():
+    runs = []
+    for cache in (False, True):
+        set_random_seed(4)
+        inputs = Input((4,))
+        x = Dense(4, name="frozen_low", trainable=False)(inputs)
+        x = Dense(4, name="trained")(Dropout(0.5, name="drop")(x))
+        model = pyfrozen.Model(inputs, Dense(2, name="frozen_top", trainable=False)(x))
+        model.compile("sgd", "mse")
+        set_random_seed(5)
+        model.fit(*data_xy(), batch_size=4, epochs=2, verbose=0, cache_frozen_features=cache)
+        runs.append(model)
+    assert_same_weights(runs[1], runs[0])
+
+
+def data_xy():
+    rng = np.random.default_rng(9)
+    return rng.standard_normal((12, 4)), rng.standard_normal((12, 2))
+
+
+@pytest.mark.filterwarnings("ignore:.*the trainable weights changed since compile")
+def test_an_adapter_added_to_a_cached_layer_during_fit_is_seen():
+    def add_adapter(model, epoch):
+        if epoch == 1:
+            pw = model.get_layer("base").get_layer("pw")
+            pw.enable_lora(2, b_initializer="ones")
+            pw.trainable = True
+
+    uncached, _ = fit(False, add_adapter)
+    cached, _ = fit(True, add_adapter)
+    assert_same_weights(cached, uncached)
+    untouched, _ = fit(True)
+    assert not np.allclose(untouched.get_layer("head").kernel.numpy(),
+                           cached.get_layer("head").kernel.numpy(), rtol=1e-4)

@@ -158,6 +158,7 @@ def masked_mlp():
 
 
 def test_freeze_masks_are_saved_and_restored(tmp_path):
+    pyfrozen.utils.set_random_seed(0)  # an init where some unmasked hidden unit is active
     source = masked_mlp()
     path = tmp_path / "w.safetensors"
     source.save_weights(str(path))
@@ -202,3 +203,30 @@ def test_a_mask_that_does_not_fit_raises_and_changes_nothing(tmp_path):
     assert "the model has no weight 'nowhere/kernel'" in str(info.value)
     assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, target.weights, strict=True))
     assert all(w.freeze_mask is None for w in target.weights)
+
+
+def test_file_keys_follow_execution_order_not_keras_layer_order():
+    # model.layers lists a, c, b (Keras's depth order) but the layers run c, a, b: the
+    # auto-named keys of a .safetensors file keep meaning the layers in the order they
+    # run, as in files written before model.layers took Keras's order.
+    from pyfrozen.layers import Add, Dense, Input
+
+    inputs = Input((3,))
+    c = Dense(3)
+    a = Dense(3)
+    b = Dense(3)
+    model = pyfrozen.Model(inputs, Add()([c(inputs), b(a(inputs))]))
+    assert [layer for layer in model.layers[1:4]] == [a, c, b]
+    keys = {path.split("/")[0]: p for path, p in weight_paths(model)}
+    assert keys["dense"] is c.kernel or keys["dense"] is c.bias
+    assert {path: p for path, p in weight_paths(model)}["dense_1/kernel"] is a.kernel
+    assert {path: p for path, p in weight_paths(model)}["dense_2/kernel"] is b.kernel
+
+
+def test_save_weights_takes_keras_overwrite_argument(tmp_path):
+    path = tmp_path / "w.safetensors"
+    mlp().save_weights(str(path), overwrite=True)
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match="overwrite=False"):
+        mlp().save_weights(str(path), overwrite=False)
+    assert path.read_bytes() == before
