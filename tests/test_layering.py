@@ -55,7 +55,7 @@ RULES: dict[str, Layer] = {
     "testing.py": Layer("testing", 6),  # check_op / check_layer test ops and layers
     "__init__.py": FACADE,
     "__main__.py": FACADE,
-    "demo.py": FACADE,
+    "demo/": FACADE,
 }
 
 LEAF_THIRD_PARTY = {"numpy", "safetensors"}
