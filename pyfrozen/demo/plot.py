@@ -65,9 +65,14 @@ def write_png(runs: dict[str, RunResult], path: Path) -> Path:
     axes[0, 0].legend()
     _curves(axes[0, 1], runs, "loss", "digits: training loss")
     _bars(axes[1, 0], runs, {n: r.steady_epoch_seconds for n, r in runs.items()},
-          "time per epoch (s, log scale; source: 1,000s of letters)", log=True)
+          "time per epoch (s, log scale; source epochs hold far more images)", log=True)
     _bars(axes[1, 1], runs, {n: (r.peak_rss or 0) / 2**20 for n, r in runs.items()},
-          "peak memory of the run's process (MiB)", log=False)
+          "peak memory of each run's process (MiB);\nhatched: added once fit started",
+          log=False)
+    grown = [(r.grown or 0) / 2**20 for r in runs.values()]
+    below = [(r.peak_rss or 0) / 2**20 - g for r, g in zip(runs.values(), grown, strict=True)]
+    axes[1, 1].bar(range(len(grown)), grown, bottom=below, color="none", edgecolor="black",
+                   hatch="//")
     fig.suptitle("pyfrozen demo: letters -> digits with a frozen base")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
