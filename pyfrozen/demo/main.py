@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -11,7 +12,7 @@ import pyfrozen
 from pyfrozen.demo import plot, report
 from pyfrozen.demo.config import DemoConfig
 from pyfrozen.demo.data import target_task
-from pyfrozen.demo.measure import RunResult, in_own_process
+from pyfrozen.demo.measure import WAIT_POLICY, RunResult, in_own_process
 from pyfrozen.demo.network import BLOCKS
 from pyfrozen.demo.runs import RUNS
 from pyfrozen.demo.steps import StepTrace, describe, trace_steps
@@ -55,7 +56,8 @@ def _intro(config: DemoConfig) -> list[str]:
         f"{len(task.x_val)} to draw the curves, {len(task.x_test):,} to test.",
         f"  network: MobileNet-style CNN, 3x3 conv stride 2 then 5 depthwise-separable blocks "
         f"(pointwise {widths}), BN + ReLU6 after every convolution, global pooling, head.",
-        "Each run below trains in a process of its own, so its peak memory is its own.",
+        "Each run below trains in a process of its own, so its peak memory is its own "
+        f"(OpenMP: OMP_WAIT_POLICY={os.environ.get(WAIT_POLICY, 'PASSIVE')}).",
     ]
 
 
