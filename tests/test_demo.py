@@ -40,6 +40,7 @@ def test_frozen_weights_and_bn_statistics_stay_bit_identical(quick_run):
     stdout, results, _ = quick_run
     phase1, phase2 = results["runs"]["phase1"], results["runs"]["phase2"]
     assert phase1["checks"] == {"base bit-identical": True}
+    assert results["runs"]["full"]["checks"] == {"BN statistics bit-identical": True}
     assert phase2["checks"] == {"frozen bit-identical": True,
                                 "BN statistics bit-identical": True,
                                 "every trainable weight moved": True}
@@ -65,6 +66,9 @@ def test_counts_match_the_network(quick_run):
     unfrozen = sum(w.size for b in (3, 4, 5) for kind in ("dw", "pw")
                    for w in letters.get_layer(f"conv_{kind}_{b}").weights)
     assert r["phase2"]["trainable"] == head + unfrozen
+    # Full fine-tuning: every convolution and the head; BN (gamma/beta too) stays frozen.
+    kernels = sum(w.size for w in letters.weights if w.name.endswith("kernel")) - 192 * 26
+    assert r["full"]["trainable"] == head + kernels
     assert r["linear"]["trainable"] == 24 * 24 * 10 + 10
 
 
@@ -84,8 +88,9 @@ def test_memory_and_time_are_measured_per_run(quick_run):
     r = results["runs"]
     for run in r.values():
         assert run["peak_rss"] > 20 * 2**20 and run["grown"] >= 0
-    # Cached features: a phase-1 epoch does far less than one of the whole CNN.
-    assert r["phase1"]["epoch_seconds"][-1] * 3 < r["scratch"]["epoch_seconds"][-1]
+    # Cached features: a phase-1 epoch does far less than one of full fine-tuning.
+    assert r["phase1"]["epoch_seconds"][-1] * 3 < r["full"]["epoch_seconds"][-1]
+    assert r["phase1"]["grown"] < r["full"]["grown"]
 
 
 def test_the_traced_steps_show_what_freezing_skipped(quick_run):

@@ -1,4 +1,4 @@
-"""Runs the demo: the five runs in their own processes, the traced steps, the report, the PNG."""
+"""Runs the demo: the six runs in their own processes, the traced steps, the report, the PNG."""
 
 from __future__ import annotations
 
@@ -25,9 +25,11 @@ HEADINGS = {
               "freeze it (BN in inference mode), train a new head on cached features",
     "phase2": "3. Target task, phase 2 (fine-tuning): unfreeze the top blocks' convolutions, "
               "low learning rate, BN kept frozen",
-    "scratch": "4. Baseline: the same CNN from random weights, same few digits, whole network "
+    "full": "4. For comparison, full fine-tuning: phase 1's model with every convolution "
+            "unfrozen (BN frozen), trained like phase 2 (no frozen prefix, so no cache)",
+    "scratch": "5. Baseline: the same CNN from random weights, same few digits, whole network "
                "trained",
-    "linear": "5. Baseline: a linear classifier on the raw pixels of the same few digits",
+    "linear": "6. Baseline: a linear classifier on the raw pixels of the same few digits",
 }
 
 

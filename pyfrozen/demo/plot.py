@@ -11,9 +11,11 @@ from pathlib import Path
 from pyfrozen.demo.measure import RunResult
 
 COLORS = {"source": "#777777", "phase1": "#1f77b4", "phase2": "#2ca02c",
-          "scratch": "#d62728", "linear": "#9467bd"}
-SHORT = {"source": "source\n(letters)", "phase1": "phase 1\nfrozen", "phase2": "phase 2\nfine-tune",
-         "scratch": "scratch", "linear": "raw\npixels"}
+          "full": "#ff7f0e", "scratch": "#d62728", "linear": "#9467bd"}
+SHORT = {"source": "source\n(letters)", "phase1": "phase 1\nfrozen",
+         "phase2": "phase 2\ntop blocks", "full": "full\nfine-tune", "scratch": "scratch",
+         "linear": "raw\npixels"}
+CONTINUE = ("phase2", "full")  # runs that start from phase 1's model
 
 
 def matplotlib_missing() -> str | None:
@@ -27,9 +29,9 @@ def matplotlib_missing() -> str | None:
 
 def _curves(ax: object, runs: dict[str, RunResult], key: str, title: str) -> None:
     offset = len(runs["phase1"].history.get(key, []))
-    for name in ("phase1", "phase2", "scratch", "linear"):
+    for name in ("phase1", "phase2", "full", "scratch", "linear"):
         values = runs[name].history.get(key, [])
-        start = offset if name == "phase2" else 0  # phase 2 continues phase 1
+        start = offset if name in CONTINUE else 0
         ax.plot(range(start + 1, start + len(values) + 1), values, color=COLORS[name],
                 label=SHORT[name].replace("\n", " "))
     ax.set_title(title)

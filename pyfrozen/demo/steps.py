@@ -39,6 +39,16 @@ class StepTrace:
     saved_bytes: int
 
 
+def _layer_names(model: Any) -> set[str]:
+    """Names of the model's layers, nested models opened up (the loss op is not one)."""
+    names: set[str] = set()
+    for layer in model.layers:
+        names.add(layer.name)
+        if hasattr(layer, "layers"):
+            names |= _layer_names(layer)
+    return names
+
+
 def _traced_step(label: str, model: Any, x: np.ndarray, y: np.ndarray) -> StepTrace:
     model.compile(optimizers.SGD(learning_rate=0.0), "sparse_categorical_crossentropy")
     model.train_on_batch(x, y)  # builds the optimizer state outside the trace
@@ -46,7 +56,9 @@ def _traced_step(label: str, model: Any, x: np.ndarray, y: np.ndarray) -> StepTr
         model.train_on_batch(x, y)
     backward = [r for r in t.kernels if r.pass_.startswith("backward")]
     weight = list(dict.fromkeys(r.layer for r in backward if r.pass_ == "backward_weight"))
-    through = list(dict.fromkeys(r.layer for r in backward if r.pass_ == "backward_input"))
+    layers = _layer_names(model)
+    through = list(dict.fromkeys(r.layer for r in backward
+                                 if r.pass_ == "backward_input" and r.layer in layers))
     touched = {r.layer for r in backward}
     forward_only = [layer for layer in t.layers() if layer not in touched]
     return StepTrace(label, weight, through, forward_only, sum(r.calls for r in backward),
@@ -73,10 +85,9 @@ def describe(step: StepTrace, batch: int) -> list[str]:
     kib = step.saved_bytes / 1024
     lines = [f"{step.label}: {step.backward_kernels} backward kernel calls; weight gradients "
              f"for {len(step.weight_grad_layers)} layer(s) ({_names(step.weight_grad_layers)}); "
-             f"gradient passed down through {len(step.input_grad_layers)} layer(s); "
+             f"the gradient went back through {len(step.input_grad_layers)} layer(s); "
              f"{kib:,.0f} KiB kept for backward ({kib / batch:,.1f} KiB per image)"]
     if step.forward_only_layers:
-        lines.append(f"  ran forward only, nothing kept for them: "
-                     f"{len(step.forward_only_layers)} layer(s) "
-                     f"({_names(step.forward_only_layers)})")
+        lines.append(f"  no backward at all, nothing kept: {len(step.forward_only_layers)} "
+                     f"layer(s) ran forward only ({_names(step.forward_only_layers)})")
     return lines
