@@ -158,3 +158,20 @@ def test_python_dash_m_pyfrozen_demo_is_the_same_command(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == _pyfrozen("demo", "--help", cwd=tmp_path).stdout
+
+
+def test_target_split_is_balanced_disjoint_and_seeded():
+    from pyfrozen.demo.data import source_task, target_task
+
+    t = target_task(seed=0, shots=30, val_per_class=50)
+    assert (len(t.x_train), len(t.x_val), len(t.x_test)) == (300, 500, 3200)
+    assert t.x_train.dtype.name == "float32" and t.x_train.shape[1:] == (24, 24, 1)
+    assert 0.0 <= t.x_train.min() and t.x_train.max() <= 1.0
+    for y, n in ((t.y_train, 30), (t.y_val, 50), (t.y_test, 320)):
+        assert sorted(set(y.tolist())) == list(range(10)) and (y == 0).sum() == n
+    parts = [{row.tobytes() for row in x} for x in (t.x_train, t.x_val, t.x_test)]
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    again, other = target_task(0, 30, 50), target_task(1, 30, 50)
+    assert (again.x_train == t.x_train).all() and not (other.x_train == t.x_train).all()
+    s = source_task(seed=0, per_class=100)
+    assert (len(s.x_train), len(s.x_test), len(s.x_val)) == (26 * 60, 26 * 40, 0)
