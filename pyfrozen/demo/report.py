@@ -29,10 +29,9 @@ def run_lines(result: RunResult) -> list[str]:
     ]
     curve = result.history.get("val_accuracy", [])
     if curve:
-        marks = sorted({0, *range(len(curve) // 4, len(curve), max(1, len(curve) // 4)),
-                        len(curve) - 1})
+        epochs = sorted({1, *(max(1, round(k * len(curve) / 4)) for k in range(1, 5))})
         lines.append("   accuracy on the curve digits after epoch " + ", ".join(
-            f"{i + 1}: {curve[i]:.3f}" for i in marks))
+            f"{e}: {curve[e - 1]:.3f}" for e in epochs))
     return lines + [f"   {note}" for note in result.notes]
 
 
