@@ -147,8 +147,10 @@ def test_flags_have_help_and_check_their_values(tmp_path):
     assert proc.returncode == 0, proc.stderr
     for flag in ("--seed", "--epochs N", "--threads N", "--out DIR", "--quick", "--no-plot"):
         assert flag in proc.stdout, flag
+    (tmp_path / "a_file").write_text("")
     for args, message in [(["--seed", "-1"], "must be in 0..2147483647, got -1"),
-                          (["--epochs", "0"], "must be at least 1, got 0")]:
+                          (["--epochs", "0"], "must be at least 1, got 0"),
+                          (["--out", "a_file"], "'a_file' exists and is not a folder")]:
         bad = _pyfrozen("demo", *args, cwd=tmp_path)
         assert bad.returncode == 2 and message in bad.stderr
 

@@ -84,6 +84,13 @@ def _seed(text: str) -> int:
     return value
 
 
+def _out_dir(text: str) -> Path:
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} exists and is not a folder")
+    return path
+
+
 def add_arguments(parser: argparse.ArgumentParser, isas: list[str]) -> None:
     """Adds the demo's flags to ``parser`` (``pyfrozen demo`` and ``python -m pyfrozen.demo``).
 
@@ -102,7 +109,7 @@ def add_arguments(parser: argparse.ArgumentParser, isas: list[str]) -> None:
     parser.add_argument("--isa", choices=isas,
                         help="instruction-set path of the kernels (default: the best this CPU "
                              "has, or PYFROZEN_ISA)")
-    parser.add_argument("--out", type=Path, default=Path("pyfrozen-demo"), metavar="DIR",
+    parser.add_argument("--out", type=_out_dir, default=Path("pyfrozen-demo"), metavar="DIR",
                         help="folder for the weight files and the PNG (default: "
                              "./pyfrozen-demo, created if missing)")
     parser.add_argument("--quick", action="store_true",

@@ -39,8 +39,7 @@ def _curves(ax: object, runs: dict[str, RunResult], key: str, title: str) -> Non
     ax.grid(alpha=0.3)
 
 
-def _bars(ax: object, runs: dict[str, RunResult], values: dict[str, float], title: str,
-          log: bool) -> None:
+def _bars(ax: object, values: dict[str, float], title: str, log: bool) -> None:
     names = list(values)
     ax.bar(range(len(names)), [values[n] for n in names], color=[COLORS[n] for n in names])
     ax.set_xticks(range(len(names)), [SHORT[n] for n in names], fontsize=8)
@@ -66,9 +65,9 @@ def write_png(runs: dict[str, RunResult], path: Path) -> Path:
     axes[0, 0].set_ylim(0, 1)
     axes[0, 0].legend()
     _curves(axes[0, 1], runs, "loss", "digits: training loss")
-    _bars(axes[1, 0], runs, {n: r.steady_epoch_seconds for n, r in runs.items()},
+    _bars(axes[1, 0], {n: r.steady_epoch_seconds for n, r in runs.items()},
           "time per epoch (s, log scale; source epochs hold far more images)", log=True)
-    _bars(axes[1, 1], runs, {n: (r.peak_rss or 0) / 2**20 for n, r in runs.items()},
+    _bars(axes[1, 1], {n: (r.peak_rss or 0) / 2**20 for n, r in runs.items()},
           "peak memory of each run's process (MiB);\nhatched: added once fit started",
           log=False)
     grown = [(r.grown or 0) / 2**20 for r in runs.values()]
