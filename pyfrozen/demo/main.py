@@ -94,6 +94,10 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
     Returns:
         A `DemoResult` with every run's numbers (also in ``<out>/results.json``).
 
+    The runs start fresh processes with ``spawn``, which imports the main module again:
+    call this from a script under ``if __name__ == "__main__":`` (the ``pyfrozen``
+    command does).
+
     Raises:
         RuntimeError: a run failed in its process (the message holds its traceback).
     """
