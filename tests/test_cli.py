@@ -61,14 +61,15 @@ def test_demo_options_take_effect_before_the_demo_runs(monkeypatch):
 
     seen = []
     monkeypatch.setattr(pyfrozen.demo, "run_demo",
-                        lambda: seen.append((pyfrozen.get_num_threads(), pyfrozen.get_isa())))
+                        lambda config: seen.append((pyfrozen.get_num_threads(),
+                                                    pyfrozen.get_isa(), config.threads)))
     threads, isa = pyfrozen.get_num_threads(), pyfrozen.get_isa()
     try:
         assert cli.main(["demo", "--threads", "1", "--isa", "generic"]) == 0
     finally:
         pyfrozen.set_num_threads(threads)
         pyfrozen.set_isa(isa)
-    assert seen == [(1, "generic")]
+    assert seen == [(1, "generic", 1)]
 
 
 @pytest.mark.parametrize("args, message", [

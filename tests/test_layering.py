@@ -55,7 +55,7 @@ RULES: dict[str, Layer] = {
     "testing.py": Layer("testing", 6),  # check_op / check_layer test ops and layers
     "__init__.py": FACADE,
     "__main__.py": FACADE,
-    "demo.py": FACADE,
+    "demo/": FACADE,
 }
 
 # h5py: io/h5.py reads and writes Keras 3's HDF5 weight files; it is an optional extra

@@ -16,7 +16,7 @@ def readme_commands() -> list[str]:
 
 def test_readme_opens_with_two_commands():
     install_and_run, install_and_test = readme_commands()
-    assert "pip install ." in install_and_run and "pyfrozen demo" in install_and_run
+    assert 'pip install ".[plot]"' in install_and_run and "pyfrozen demo" in install_and_run
     assert 'pip install ".[test]"' in install_and_test and install_and_test.endswith("pytest")
 
 
