@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from pyfrozen.layers.layer import structure_version
+from pyfrozen.layers.layer_weights import structure_version
 from pyfrozen.models.graph import flat
 from pyfrozen.models.prefix import (
     FlatGraph,

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from pyfrozen.autograd import no_grad
-from pyfrozen.layers.layer import structure_version
+from pyfrozen.layers.layer_weights import structure_version
 from pyfrozen.tensor import Parameter
 
 Key = tuple
