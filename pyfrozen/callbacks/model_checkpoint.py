@@ -53,6 +53,17 @@ class ModelCheckpoint(Callback):
         self._batches_since_save = 0
         self._current_epoch = 0
 
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        # Checked now rather than at the first save, an epoch into training.
+        from pyfrozen.models.model import is_functional  # late: models import callbacks
+
+        if not self.save_weights_only and not is_functional(self.model):
+            raise ValueError(
+                f"ModelCheckpoint({self.filepath!r}): model {self.model.name!r} "
+                f"({type(self.model).__name__}) defines its own call(), which a .keras file "
+                "cannot describe; pass save_weights_only=True with a .weights.h5 or "
+                ".safetensors path")
+
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._current_epoch = epoch
 

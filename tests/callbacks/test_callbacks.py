@@ -153,6 +153,24 @@ def test_model_checkpoint_saves_whole_models_as_keras_files(data, tmp_path):
         w.numpy().tobytes() for w in model.weights]
 
 
+def test_model_checkpoint_refuses_a_subclassed_model_before_training(data, tmp_path):
+    class Subclassed(pyfrozen.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = pyfrozen.layers.Dense(3)
+
+        def call(self, x):
+            return self.dense(x)
+
+    x, y = data
+    model = Subclassed()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="defines its own call.*save_weights_only=True"):
+        model.fit(x, y, epochs=1, verbose=0,
+                  callbacks=[callbacks.ModelCheckpoint(str(tmp_path / "m.keras"))])
+    assert model.optimizer.iterations == 0 and list(tmp_path.iterdir()) == []
+
+
 def test_model_checkpoint_every_n_batches(data, tmp_path):
     x, y = data
     path = tmp_path / "b{batch}.weights.h5"
