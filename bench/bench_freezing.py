@@ -57,6 +57,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
+    KEEP_HEAP,
     MIN_PAIRS,
     CountingFaults,
     Load,
@@ -436,12 +437,6 @@ def child_memory(library: str, config: str) -> dict[str, Any]:
     live = live_peak_torch(fn) if torch is not None else live_peak_pyfrozen(fn)
     del limiter
     return {"rss_rise": peak - before, "reset": reset, "live_peak": live}
-
-
-KEEP_HEAP = {  # glibc: never give freed memory back to the kernel (as an arena would)
-    "MALLOC_MMAP_THRESHOLD_": str(32 << 20),  # glibc's maximum: blocks up to 32 MiB on the heap
-    "MALLOC_TRIM_THRESHOLD_": str(1 << 40),  # never trim the heap's top
-}
 
 
 def run_child(*args: str, keep_heap: bool = False) -> dict[str, Any]:
