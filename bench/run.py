@@ -145,7 +145,8 @@ def header(args: argparse.Namespace, argv: Sequence[str]) -> str:
     kind = ("SMOKE run (tiny sizes, a test of the harness: not for quoting)" if args.smoke
             else "QUICK run (few rounds: not for quoting)" if args.quick else "full run")
     cmd = shlex.join(["python", "bench/run.py", *argv])
-    return (f"Command: `{cmd}`\n\nDate: {now}; {kind}; threads {",".join(map(str, args.threads))}; allocator "
+    threads = ",".join(map(str, args.threads))
+    return (f"Command: `{cmd}`\n\nDate: {now}; {kind}; threads {threads}; allocator "
             f"modes {', '.join(ALLOCATOR_MODES)} where a script measures memory.")
 
 
