@@ -38,7 +38,7 @@ SUITES: dict[str, tuple[Script, ...]] = {
     "train": (
         # bench_train runs both allocator modes itself, each in fresh processes.
         Script("bench_train.py", needs=("torch",), threads=True,
-               smoke=("--configs", "inference,full")),
+               modes=(("default and keep-heap", ()),), smoke=("--configs", "inference,full")),
         Script("bench_fit.py"),
         Script("bench_prefix_cache.py", smoke=None),
         Script("bench_freezing.py", needs=("torch",), smoke=None,
