@@ -17,6 +17,15 @@ RATIO_HEADERS = ("torch/pyfrozen", "pyfrozen/numpy", "pyfrozen/torch")
 """Columns holding a speed ratio with > 1 meaning pyfrozen is faster."""
 
 
+def ratio_label(record: dict[str, Any], t: dict[str, Any], row: Sequence[str],
+                header: str) -> str:
+    """``script (threads, mode) | table title | row name [ratio column]``, short."""
+    where = record.get("short", record["label"])
+    name = row[0] if len(row) < 2 or re.match(r"[\d.]", row[1]) else f"{row[0]} {row[1]}"
+    title = t["title"].split(":", 1)[-1].strip()[:45]
+    return f"{where} | {title} | {name} [{header}]"
+
+
 def headline_ratios(records: Sequence[dict[str, Any]]) -> list[tuple[str, float]]:
     """(label, median ratio) of every speed-ratio column of every table of a run."""
     found = []
@@ -28,8 +37,8 @@ def headline_ratios(records: Sequence[dict[str, Any]]) -> list[tuple[str, float]
                 for row in t["rows"]:
                     number = re.match(r"\s*([0-9.]+)", row[col])
                     if number:
-                        label = f"{record['label']}: {row[0]} {header}"
-                        found.append((label, float(number.group(1))))
+                        found.append((ratio_label(record, t, row, header),
+                                      float(number.group(1))))
     return found
 
 
@@ -46,11 +55,11 @@ def write_chart(records: Sequence[dict[str, Any]], path: Path) -> str:
     if not ratios:
         return "chart: no speed-ratio column in this run, no PNG written"
     labels, values = zip(*ratios, strict=True)
-    fig, ax = plt.subplots(figsize=(10, 0.25 * len(ratios) + 1.5))
+    fig, ax = plt.subplots(figsize=(14, 0.22 * len(ratios) + 1.5))
     ax.barh(range(len(values)), values, color=["tab:green" if v >= 1 else "tab:red"
                                                for v in values])
     ax.axvline(1.0, color="black", linewidth=0.8)
-    ax.set_yticks(range(len(labels)), [label[:90] for label in labels], fontsize=6)
+    ax.set_yticks(range(len(labels)), [label[:120] for label in labels], fontsize=6)
     ax.invert_yaxis()
     ax.set_xlabel("speed ratio, > 1: pyfrozen faster (median of same-run ratios)")
     fig.tight_layout()

@@ -95,12 +95,18 @@ def command(script: Script, threads: int, mode_args: Sequence[str],
     return cmd
 
 
+def shown(cmd: Sequence[str]) -> str:
+    """The command as a reader would type it: ``python bench/x.py ...``."""
+    return shlex.join("python" if c == sys.executable else
+                      f"bench/{Path(c).name}" if c.startswith(str(BENCH)) else c for c in cmd)
+
+
 def run_script(label: str, cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
     """Run one child; its tables, notes, wall time and status."""
     started = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
-    record: dict[str, Any] = {"label": label, "command": shlex.join(cmd), "seconds": seconds}
+    record: dict[str, Any] = {"label": label, "command": shown(cmd), "seconds": seconds}
     if proc.returncode != 0:
         record["status"] = f"failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}"
         return record
@@ -201,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                               f"importable (pip install {' '.join(missing)})"}
                 else:
                     record = run_script(label, command(script, threads, mode_args, args), env)
+                record["short"] = f"{Path(script.file).stem[6:]} {threads}t {mode}"
                 records.append(record)
                 sections.append(render(record, args.markdown))
                 print(f"\n{sections[-1]}", flush=True)

@@ -129,7 +129,8 @@ def test_parse_markdown_output_reads_titles_machine_and_rows():
     text = tables[1].render(markdown=False)
     assert "Machine: CPU one" in text and "0.75x" in text
     runs = [{"label": "s", "tables": [vars(t) for t in tables]}]
-    assert headline_ratios(runs) == [("s: y torch/pyfrozen", 0.75)]
+    assert headline_ratios(runs) == [
+        ("s | Second table's title on two lines | y [torch/pyfrozen]", 0.75)]
 
 
 def test_update_results_replaces_only_the_current_section(tmp_path):
