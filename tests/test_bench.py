@@ -15,14 +15,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import threadpoolctl  # noqa: F401  (the test extra has it: bench/ sets threads with it)
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
 from report import Table, parse_markdown_output  # noqa: E402
 from results import BEGIN, END, headline_ratios, update_results  # noqa: E402
-
-pytest.importorskip("threadpoolctl", reason="bench extra: pip install threadpoolctl")
 
 
 def run_harness(tmp_path: Path, *args: str) -> tuple[str, dict]:
