@@ -7,6 +7,7 @@ replaced as a whole; the hand-written history below it is never touched.
 from __future__ import annotations
 
 import re
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -84,3 +85,37 @@ def update_results(path: Path, section: str) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(new, encoding="utf-8")
     tmp.replace(path)  # never a half-written RESULTS.md
+
+
+def repeat_summary(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per script and speed-ratio column: each row's median ratio over ``--repeat`` runs.
+
+    Records of one script differ only by their ``run k/N`` label suffix; tables and rows
+    are matched by position (each run prints the same tables). Returned as table dicts
+    (``report.Table`` fields).
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        base, _, run = record["label"].rpartition(", run ")
+        if run and record.get("tables"):
+            groups.setdefault(base, []).append(record)
+    summaries = []
+    for base, runs in groups.items():
+        rows = []
+        for i, t in enumerate(runs[0]["tables"]):
+            for col, header in enumerate(t["headers"]):
+                if header not in RATIO_HEADERS:
+                    continue
+                for r, row in enumerate(t["rows"]):
+                    values = [float(m.group(1)) for run in runs
+                              if (m := re.match(r"\s*([0-9.]+)", run["tables"][i]["rows"][r][col]))]
+                    if values:
+                        values.sort()
+                        rows.append([f"{row[0]} [{header}]", f"{statistics.median(values):.2f}x",
+                                     f"{values[0]:.2f}-{values[-1]:.2f}", str(len(values))])
+        if rows:
+            summaries.append({"title": f"{base}: speed ratios over {len(runs)} runs",
+                              "machine": runs[0]["tables"][0]["machine"],
+                              "headers": ["row [ratio]", "median of run medians", "min-max",
+                                          "runs"], "rows": rows, "before": []})
+    return summaries

@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load import allowed_cpus  # noqa: E402
 from memory import ALLOCATOR_MODES  # noqa: E402
-from report import parse_markdown_output  # noqa: E402
-from results import update_results, write_chart  # noqa: E402
+from report import Table, parse_markdown_output  # noqa: E402
+from results import repeat_summary, update_results, write_chart  # noqa: E402
 from suites import SUITES, Script, scripts_of  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
@@ -134,8 +134,6 @@ def plan(args: argparse.Namespace) -> list[tuple[str, Script, int, str, tuple[st
 
 def render(record: dict[str, Any], markdown: bool) -> str:
     """One child's section: a heading, then each table under its title and machine line."""
-    from report import Table
-
     head = f"{'### ' if markdown else '== '}{record['label']}"
     if record["status"] != "ok":
         return f"{head}\n\n{record['status']}"
@@ -211,6 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 records.append(record)
                 sections.append(render(record, args.markdown))
                 print(f"\n{sections[-1]}", flush=True)
+    if args.repeat > 1:
+        for summary in repeat_summary(records):
+            sections.append(Table(**summary).render(args.markdown))
+            print(f"\n{sections[-1]}")
     if args.chart:
         sections.append(write_chart(records, args.chart))
         print(f"\n{sections[-1]}")

@@ -21,7 +21,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
 from report import Table, parse_markdown_output  # noqa: E402
-from results import BEGIN, END, headline_ratios, update_results  # noqa: E402
+from results import BEGIN, END, headline_ratios, repeat_summary, update_results  # noqa: E402
 
 
 def run_harness(tmp_path: Path, *args: str) -> tuple[str, dict]:
@@ -144,3 +144,15 @@ def test_update_results_replaces_only_the_current_section(tmp_path):
     assert text.startswith("# Benchmark results\n\nIntro.\n\n" + BEGIN)
     assert text.endswith(history)
     assert isinstance(Table("t", "m", ["h"], [["r"]]).render(True), str)
+
+
+def test_repeat_summary_takes_the_median_of_each_row_over_runs():
+    def run(k: int, ratio: str) -> dict:
+        table = {"title": "t", "machine": "CPU one", "headers": ["case", "torch/pyfrozen"],
+                 "rows": [["mlp", ratio]], "before": []}
+        return {"label": f"autograd: s.py, 1 thread(s), run {k}/3", "tables": [table]}
+
+    (summary,) = repeat_summary([run(1, "1.10x (1.0-1.2)"), run(2, "0.90x"), run(3, "1.30x")])
+    assert summary["title"] == "autograd: s.py, 1 thread(s): speed ratios over 3 runs"
+    assert summary["rows"] == [["mlp [torch/pyfrozen]", "1.10x", "0.90-1.30", "3"]]
+    assert summary["machine"] == "CPU one"
