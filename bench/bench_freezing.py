@@ -43,8 +43,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -56,7 +54,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from children import run_json  # noqa: E402
 from common import (  # noqa: E402
+    KEEP_HEAP,
     MIN_PAIRS,
     CountingFaults,
     Load,
@@ -100,14 +100,15 @@ def data() -> tuple[np.ndarray, np.ndarray]:
 # ****** pyfrozen ******
 
 
-def pyfrozen_model(config: str) -> Any:
+def pyfrozen_model(config: str, alpha: float = ALPHA, size: int = SIZE,
+                   freeze_until: str = FREEZE_UNTIL) -> Any:
     """MobileNet + GlobalAveragePooling2D + Dense(10), frozen as ``config`` says."""
     from pyfrozen.applications import MobileNet
     from pyfrozen.layers import Dense, GlobalAveragePooling2D, Input
     from pyfrozen.models import Model
 
-    base = MobileNet(input_shape=(SIZE, SIZE, 3), alpha=ALPHA, include_top=False)
-    inputs = Input((SIZE, SIZE, 3))
+    base = MobileNet(input_shape=(size, size, 3), alpha=alpha, include_top=False)
+    inputs = Input((size, size, 3))
     if config in ("b", "forward"):
         base.trainable = False
         features = base(inputs, training=False)
@@ -115,7 +116,7 @@ def pyfrozen_model(config: str) -> Any:
         if config == "c":
             for layer in base.layers:
                 layer.trainable = False
-                if layer.name == FREEZE_UNTIL:
+                if layer.name == freeze_until:
                     break
         features = base(inputs)
     pooled = GlobalAveragePooling2D(name="gap")(features)
@@ -209,7 +210,8 @@ def pyfrozen_trace(config: str) -> dict[str, Any]:
 # ****** torch ******
 
 
-def torch_model(torch: Any, config: str) -> Any:
+def torch_model(torch: Any, config: str, alpha: float = ALPHA,
+                freeze_until: str = FREEZE_UNTIL) -> Any:
     """The same network in torch.nn, channels_last, frozen as ``config`` says."""
     from collections import OrderedDict
 
@@ -223,12 +225,12 @@ def torch_model(torch: Any, config: str) -> Any:
     def pad() -> Any:  # TF 'same' at stride 2: one extra row/column at the bottom/right
         return nn.ZeroPad2d((0, 1, 0, 1))
 
-    c = int(32 * ALPHA)
+    c = int(32 * alpha)
     layers: list[tuple[str, Any]] = [
         ("conv1_pad", pad()), ("conv1", nn.Conv2d(3, c, 3, 2, bias=False)),
         ("conv1_bn", bn(c)), ("conv1_relu", nn.ReLU6(inplace=True))]
     for block, (filters, stride) in enumerate(_BLOCKS, start=1):
-        f = int(filters * ALPHA)
+        f = int(filters * alpha)
         if stride != 1:
             layers.append((f"conv_pad_{block}", pad()))
         layers += [
@@ -250,7 +252,7 @@ def torch_model(torch: Any, config: str) -> Any:
         for name, module in base.named_children():
             module.requires_grad_(False)
             module.eval()  # BatchNorm: running statistics, as a frozen Keras layer
-            if name == FREEZE_UNTIL:
+            if name == freeze_until:
                 break
     return model
 
@@ -262,9 +264,9 @@ def torch_input(torch: Any) -> tuple[Any, Any]:
 
 
 def torch_sgd_step(torch: Any, forward: Callable[[], Any], params: list[Any],
-                   labels: Any) -> Callable[[], object]:
+                   labels: Any, momentum: float = 0.0) -> Callable[[], object]:
     """forward(), cross-entropy, backward, ``torch.optim.SGD`` on ``params``."""
-    opt = torch.optim.SGD(params, lr=LEARNING_RATE)
+    opt = torch.optim.SGD(params, lr=LEARNING_RATE, momentum=momentum)
     cross_entropy = torch.nn.functional.cross_entropy
 
     def step() -> object:
@@ -438,18 +440,10 @@ def child_memory(library: str, config: str) -> dict[str, Any]:
     return {"rss_rise": peak - before, "reset": reset, "live_peak": live}
 
 
-KEEP_HEAP = {  # glibc: never give freed memory back to the kernel (as an arena would)
-    "MALLOC_MMAP_THRESHOLD_": str(32 << 20),  # glibc's maximum: blocks up to 32 MiB on the heap
-    "MALLOC_TRIM_THRESHOLD_": str(1 << 40),  # never trim the heap's top
-}
-
-
 def run_child(*args: str, keep_heap: bool = False) -> dict[str, Any]:
     """This script with ``--child ARGS`` in a fresh interpreter (same affinity and cwd)."""
-    env = {**os.environ, **(KEEP_HEAP if keep_heap else {})}
-    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", *args],
-                         check=True, capture_output=True, text=True, env=env)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_json(str(Path(__file__).resolve()), ["--child", *args],
+                    "keep-heap" if keep_heap else "default")
 
 
 def child_main(args: Sequence[str]) -> None:
