@@ -7,6 +7,7 @@ frozen weights unchanged, the counts, that the run learned.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -65,3 +66,25 @@ def test_keras_port_runs_unchanged_under_keras_3(tmp_path, keras):
                       str(tmp_path), cwd=tmp_path, env={"KERAS_BACKEND": "torch"})
     check_keras_port(out, learned=False)
     assert (tmp_path / "transfer.weights.h5").stat().st_size > 0
+
+
+# --- tfjs_roundtrip.py ----------------------------------------------------------------------
+
+def test_tfjs_roundtrip(tmp_path, peer_fixtures):
+    model_json = peer_fixtures / "tfjs" / "small_cnn" / "model.json"
+    out = run_example(EXAMPLES / "tfjs_roundtrip.py", str(model_json), "--quick", "--out",
+                      str(tmp_path), cwd=tmp_path)
+    assert number(r"tfjs's recorded predictions = ([\d.e+-]+)", out) < 1e-5
+    # 245 trainable of 629: what TensorFlow.js itself counted with the same layers frozen
+    counts = json.loads((model_json.parent / "io.json").read_text())["counts_frozen"]
+    assert number(r"\]: ([\d,]+) of [\d,]+ parameters train", out) == counts[1]
+    assert number(r"of ([\d,]+) parameters train", out) == counts[0]
+    assert "frozen weights and BN statistics bit-identical: True" in out
+    assert number(r"test accuracy [\d.]+ -> ([\d.]+)", out) > 0.4  # chance: 0.2
+    assert number(r"reloaded, max \|difference\| = ([\d.e+-]+)", out) == 0.0
+    assert (tmp_path / "tfjs" / "model.json").is_file()
+    assert (tmp_path / "model.onnx").stat().st_size > 0
+    if "onnxruntime is not installed" in out:
+        assert os.environ.get("PYFROZEN_REQUIRE_TORCH") != "1", "CI must run the ONNX check"
+    else:
+        assert number(r"max \|onnx - pyfrozen\| = ([\d.e+-]+)", out) < 1e-5
