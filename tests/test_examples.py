@@ -88,3 +88,27 @@ def test_tfjs_roundtrip(tmp_path, peer_fixtures):
         assert os.environ.get("PYFROZEN_REQUIRE_TORCH") != "1", "CI must run the ONNX check"
     else:
         assert number(r"max \|onnx - pyfrozen\| = ([\d.e+-]+)", out) < 1e-5
+
+
+# --- progressive_unfreezing.py --------------------------------------------------------------
+
+def test_progressive_unfreezing(tmp_path):
+    out = run_example(EXAMPLES / "progressive_unfreezing.py", "--quick", cwd=tmp_path)
+    moved = {}
+    for line in out.splitlines():
+        if line.startswith("epoch "):
+            epoch = int(line.split(":")[0].split()[1])
+            moved[epoch] = {b: number(rf"{b} ([\d.e+-]+)", line)
+                            for b in ("block3", "block2", "block1")}
+    assert sorted(moved) == [1, 2, 3, 4], out
+    # The schedule: epoch 1 the head alone, then one more block (top first) per epoch...
+    for epoch, training in {1: [], 2: ["block3"], 3: ["block3", "block2"],
+                            4: ["block3", "block2", "block1"]}.items():
+        assert [b for b, m in moved[epoch].items() if m > 0] == training, (epoch, out)
+    # ...and each block at its own rate (Adam's steps scale with the rate): 0.3x and 0.1x.
+    assert 0.15 < moved[3]["block2"] / moved[3]["block3"] < 0.6, moved
+    assert 0.05 < moved[4]["block1"] / moved[4]["block3"] < 0.2, moved
+    assert "lr multipliers {'block3_*': 1.0, 'block2_*': 0.3, 'block1_*': 0.1}" in out
+    assert "BatchNormalization weights and statistics bit-identical: True" in out
+    assert number(r"source task: test accuracy ([\d.]+)", out) > 0.4  # chance 0.25
+    assert number(r"target task: test accuracy ([\d.]+)", out) > 0.6  # chance 0.33
