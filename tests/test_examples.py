@@ -107,7 +107,8 @@ def test_progressive_unfreezing(tmp_path):
         assert [b for b, m in moved[epoch].items() if m > 0] == training, (epoch, out)
     # ...and each block at its own rate (Adam's steps scale with the rate): 0.3x and 0.1x.
     assert 0.15 < moved[3]["block2"] / moved[3]["block3"] < 0.6, moved
-    assert 0.05 < moved[4]["block1"] / moved[4]["block3"] < 0.2, moved
+    assert 0.05 < moved[4]["block1"] / moved[4]["block3"] < 0.3, moved
+    assert moved[4]["block1"] < moved[4]["block2"] < moved[4]["block3"], moved
     assert "lr multipliers {'block3_*': 1.0, 'block2_*': 0.3, 'block1_*': 0.1}" in out
     assert "BatchNormalization weights and statistics bit-identical: True" in out
     assert number(r"source task: test accuracy ([\d.]+)", out) > 0.4  # chance 0.25
