@@ -113,3 +113,21 @@ def test_progressive_unfreezing(tmp_path):
     assert "BatchNormalization weights and statistics bit-identical: True" in out
     assert number(r"source task: test accuracy ([\d.]+)", out) > 0.4  # chance 0.25
     assert number(r"target task: test accuracy ([\d.]+)", out) > 0.6  # chance 0.33
+
+
+# --- multitask.py ---------------------------------------------------------------------------
+
+def test_multitask(tmp_path):
+    out = run_example(EXAMPLES / "multitask.py", "--quick", cwd=tmp_path)
+    # The trunk's two convolutions run once per step for both heads, twice with a model
+    # per head; the frozen trunk is neither differentiated nor saved for backward.
+    assert number(r"both heads: trunk convolutions run (\d+)", out) == 2
+    assert number(r"a model per head: trunk convolutions run (\d+)", out) == 4
+    assert number(r"trunk backward kernel calls (\d+)", out) == 0
+    saved_by = re.search(r"bytes, by (\[.*\])", out).group(1)
+    assert "kind" in saved_by and "size" in saved_by and "trunk" not in saved_by, out
+    assert "frozen trunk bit-identical after training: True" in out
+    first, last = number(r"loss ([\d.]+) ->", out), number(r"loss [\d.]+ -> ([\d.]+)", out)
+    assert last < 0.7 * first, out
+    assert number(r"kind accuracy ([\d.]+)", out) > 0.55  # chance 0.33
+    assert number(r"size R\^2 ([\d.-]+)", out) > 0.1  # 0: no better than the mean
