@@ -131,3 +131,20 @@ def test_multitask(tmp_path):
     assert last < 0.7 * first, out
     assert number(r"kind accuracy ([\d.]+)", out) > 0.55  # chance 0.33
     assert number(r"size R\^2 ([\d.-]+)", out) > 0.1  # 0: no better than the mean
+
+
+# --- distillation.py ------------------------------------------------------------------------
+
+def test_distillation(tmp_path):
+    out = run_example(EXAMPLES / "distillation.py", "--quick", cwd=tmp_path)
+    # The teacher ran (forward kernels) but nothing of it was differentiated or recorded.
+    assert number(r"teacher kernels forward (\d+)", out) >= 5  # 2 convs, 2 BN, dense...
+    assert number(r"teacher kernels forward \d+, backward (\d+)", out) == 0
+    assert "teacher layers on the tape []" in out
+    assert "s_conv" in re.search(r"nodes recorded, by (\[.*\])", out).group(1)
+    assert "teacher weights and BN statistics bit-identical: True" in out
+    assert number(r"teacher: [\d,]+ parameters, test accuracy ([\d.]+)", out) > 0.6
+    soft0 = number(r"distillation ([\d.]+) ->", out)
+    assert number(r"distillation [\d.]+ -> ([\d.]+)", out) < 0.5 * soft0
+    assert number(r"student: test accuracy ([\d.]+)", out) > 0.5  # chance 0.2
+    assert number(r"agrees with the teacher on ([\d.]+)", out) > 0.5
