@@ -148,3 +148,20 @@ def test_distillation(tmp_path):
     assert number(r"distillation [\d.]+ -> ([\d.]+)", out) < 0.5 * soft0
     assert number(r"student: test accuracy ([\d.]+)", out) > 0.5  # chance 0.2
     assert number(r"agrees with the teacher on ([\d.]+)", out) > 0.5
+
+
+# --- partial_freezing.py --------------------------------------------------------------------
+
+def test_partial_freezing(tmp_path):
+    out = run_example(EXAMPLES / "partial_freezing.py", "--quick", "--train-channels", "8",
+                      cwd=tmp_path)
+    assert "conv2: 8 of 32 output channels train" in out
+    masked = number(r"work per step: ([\d,]+) with the mask", out)
+    full = number(r"with the mask, ([\d,]+) without", out)
+    assert masked * 4 == full, out  # only 8 of 32 channels' weight gradients computed
+    assert number(r"forward work ([\d,]+) either way", out) == full
+    assert "conv1 (a frozen layer, at the bottom) kernels run: {'forward': " in out
+    assert "frozen channels (kernel and bias) bit-identical: True" in out
+    assert "trainable channels' kernel weights changed: 100%" in out
+    assert number(r"loss [\d.]+ -> ([\d.]+)", out) < 0.5 * number(r"loss ([\d.]+) ->", out)
+    assert number(r"test accuracy ([\d.]+)", out) > 0.6  # chance 0.33
