@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     losses_ = history.history
     print(f"student loss {losses_['loss'][0]:.3f} -> {losses_['loss'][-1]:.3f} "
           f"(distillation {losses_['soft_loss'][0]:.3f} -> {losses_['soft_loss'][-1]:.3f})")
-    same = all(np.array_equal(a, b)
+    same = all(a.tobytes() == b.tobytes()
                for a, b in zip(before, teacher_state(teacher), strict=True))
     print(f"teacher weights and BN statistics bit-identical: {same}")
     logits = student.predict(x_test, verbose=0)[0]

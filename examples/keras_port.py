@@ -93,7 +93,7 @@ def snapshot(model):
 def changed(before, model):
     """Names of the layers any of whose weights (BN statistics included) differ."""
     return [layer.name for layer in model.layers
-            if any(not np.array_equal(a, b)
+            if any(a.tobytes() != b.tobytes()  # bit-identical: -0.0 is not 0.0
                    for a, b in zip(before[layer.name], layer.get_weights(), strict=True))]
 
 

@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
           f"size {history.history['size_loss'][-1]:.3f})")
     trunk_after = [np.array(w) for layer in model.layers if layer.name.startswith("trunk_")
                    for w in layer.get_weights()]
-    same = all(np.array_equal(a, b) for a, b in zip(trunk_before, trunk_after, strict=True))
+    same = all(a.tobytes() == b.tobytes() for a, b in zip(trunk_before, trunk_after, strict=True))
     print(f"frozen trunk bit-identical after training: {same}")
 
     kind_p, size_p = model.predict(x_test, verbose=0)
