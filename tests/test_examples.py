@@ -31,6 +31,38 @@ def number(pattern: str, text: str) -> float:
     return float(found.group(1).replace(",", ""))
 
 
+TESTED = {"keras_port", "tfjs_roundtrip", "progressive_unfreezing", "multitask",
+          "distillation", "partial_freezing"}
+
+
+def test_every_example_has_a_test_a_docstring_and_public_imports_only():
+    import ast
+
+    scripts = sorted(EXAMPLES.glob("*.py"))
+    assert {p.stem for p in scripts} == TESTED
+    for script in scripts:
+        tree = ast.parse(script.read_text())
+        assert ast.get_docstring(tree), f"{script.name}: no module docstring"
+        for node in ast.walk(tree):  # no private module, name or attribute of pyfrozen
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pyfrozen"):
+                names = [node.module, *(a.name for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.Attribute):
+                names = [node.attr]
+            else:
+                continue
+            private = [n for n in names for part in n.split(".")
+                       if part.startswith("_") and not part.startswith("__")]
+            assert not private, f"{script.name}:{node.lineno} uses private {private}"
+
+
+def test_every_example_explains_its_flags(tmp_path):
+    for name in sorted(TESTED):
+        out = run_example(EXAMPLES / f"{name}.py", "--help", cwd=tmp_path)
+        assert "--quick" in out and "--seed" in out, (name, out)
+
+
 # --- keras_port.py --------------------------------------------------------------------------
 
 def check_keras_port(out: str, learned: bool) -> None:
