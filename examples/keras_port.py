@@ -106,8 +106,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="folder for the weights file")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.epochs, args.samples = 4, 320
+    if args.quick:  # smaller defaults; flags given explicitly still win
+        parser.set_defaults(epochs=4, samples=320)
+        args = parser.parse_args(argv)
     keras.utils.set_random_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     x_train, y_train = make_images(args.samples, args.size, rng)

@@ -87,8 +87,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.quick:
-        args.epochs, args.samples = 4, 256
+    if args.quick:  # smaller defaults; flags given explicitly still win
+        parser.set_defaults(epochs=4, samples=256)
+        args = parser.parse_args(argv)
     pyfrozen.utils.set_random_seed(args.seed)
     rng = np.random.default_rng(args.seed)
 

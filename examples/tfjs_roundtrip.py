@@ -125,8 +125,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="folder for the exports")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.epochs, args.samples = 10, 320
+    if args.quick:  # smaller defaults; flags given explicitly still win
+        parser.set_defaults(epochs=10, samples=320)
+        args = parser.parse_args(argv)
     pyfrozen.utils.set_random_seed(args.seed)
     model = pyfrozen.saving.load_model(str(args.model_json))
     print(f"loaded {args.model_json}: {[layer.name for layer in model.layers]}")

@@ -94,7 +94,7 @@ def test_keras_port_runs_unchanged_under_keras_3(tmp_path, keras):
     assert "import pyfrozen" not in swapped and "from pyfrozen" not in swapped
     script = tmp_path / "keras_port_keras3.py"
     script.write_text(swapped)
-    out = run_example(script, "--quick", "--epochs", "2", "--samples", "96", "--out",
+    out = run_example(script, "--quick", "--epochs", "1", "--samples", "64", "--out",
                       str(tmp_path), cwd=tmp_path, env={"KERAS_BACKEND": "torch"})
     check_keras_port(out, learned=False)
     assert (tmp_path / "transfer.weights.h5").stat().st_size > 0
