@@ -226,6 +226,12 @@ def test_consumer_project_build_and_install(
     assert "forward and backward match naive loops" in out, out
     out = _run([str(build / "conv_bn_step")], "conv_bn_step (build tree)", env=env)
     assert "conv + batchnorm step: forward and gradients match" in out, out
+    # A few SGD steps (mse, backward, sgd_update) lower the loss, with BN trained or frozen.
+    losses = re.search(r"loss ([\d.]+) -> ([\d.]+) \(batch-stat BN\), ([\d.]+) -> ([\d.]+)", out)
+    assert losses, out
+    first, last, first_frozen, last_frozen = map(float, losses.groups())
+    assert last < 0.9 * first and last_frozen < 0.9 * first_frozen, out
+    assert "conv + batchnorm training: the loss fell" in out, out
 
     _run([cmake.cmake, "--install", str(build)], "cmake --install")
     installed = prefix / "bin" / "dense_layer"
@@ -236,3 +242,4 @@ def test_consumer_project_build_and_install(
     out = _run([str(prefix / "bin" / "conv_bn_step")], "conv_bn_step (installed)", env=env,
                cwd=tmp_path)
     assert "conv + batchnorm step: forward and gradients match" in out, out
+    assert "conv + batchnorm training: the loss fell" in out, out
