@@ -8,7 +8,8 @@ s A[i] B``, with ``s = lora_alpha / rank``. Keras forms ``W + s A B`` in every f
 pass and backpropagates through it, so the full-size weight gradient is still
 computed each step; here the product is never formed: ``W`` gets no weight-gradient
 kernel and nothing is saved for it, and the adapter's kernels do work proportional to
-``rank``. ``merge_lora()`` folds the adapter into ``W`` for deployment.
+``rank``. ``merge_lora()`` folds the adapter into ``W`` for deployment; Keras, tfjs and ONNX files
+of an adapted model hold the merged weight (pyfrozen.saving.lora_merge).
 """
 
 from __future__ import annotations
@@ -116,19 +117,3 @@ class LoraMixin:
         """``inputs`` through ``A`` (rank outputs): x A for Dense, a convolution for
         Conv2D, a row lookup for Embedding."""
         return ops.matmul(inputs, a)
-
-
-def check_no_lora(model: Any, what: str) -> None:
-    """Raises if a layer of ``model`` holds an unmerged adapter (``what``: the file
-    format), since those formats hold one merged weight per layer."""
-    from pyfrozen.layers.layer import Layer
-
-    stack: list[Any] = [model]
-    while stack:
-        layer = stack.pop()
-        if getattr(layer, "lora_enabled", False):
-            raise ValueError(
-                f"layer {layer.name!r} has a LoRA adapter (rank {layer.lora_rank}): {what} "
-                "holds one merged weight per layer. Call layer.merge_lora() first (a "
-                ".safetensors file keeps the base weight and the adapter, to resume training)")
-        stack.extend(child for child in layer._tracked if isinstance(child, Layer))

@@ -15,7 +15,6 @@ import numpy as np
 
 from pyfrozen.layers.input_layer import InputLayer
 from pyfrozen.layers.layer import Layer, to_tensor, unique_name
-from pyfrozen.layers.lora import check_no_lora
 from pyfrozen.models.freezing import Freezing
 from pyfrozen.models.graph import Graph, flat
 from pyfrozen.models.trainer import Trainer
@@ -194,8 +193,6 @@ class Model(Trainer, Freezing, Layer):
         saver = weights_format(filepath, "save_weights").save
         if not overwrite and os.path.exists(filepath):
             raise FileExistsError(f"save_weights: {filepath!r} exists and overwrite=False")
-        if not str(filepath).endswith(".safetensors"):
-            check_no_lora(self, f"a Keras weights file ({filepath!r})")
         saver(self, filepath)
 
     def load_weights(self, filepath: str, skip_mismatch: bool = False) -> Any:
@@ -216,9 +213,7 @@ class Model(Trainer, Freezing, Layer):
         zip, which Keras 3 itself loads). See ``pyfrozen.models.formats``."""
         from pyfrozen.models.formats import model_saver
 
-        saver = model_saver(filepath)
-        check_no_lora(self, f"a whole-model file ({filepath!r})")
-        saver(self, filepath, overwrite=overwrite, **kwargs)
+        model_saver(filepath)(self, filepath, overwrite=overwrite, **kwargs)
 
     def export(self, filepath: str, format: str = "tf_saved_model", **kwargs: Any) -> None:
         """Writes the model for inference elsewhere (Keras 3's call): ``format="onnx"``
@@ -229,9 +224,7 @@ class Model(Trainer, Freezing, Layer):
         """
         from pyfrozen.models.formats import exporter
 
-        export = exporter(format)
-        check_no_lora(self, f"the {format} export")
-        export(self, filepath, **kwargs)
+        exporter(format)(self, filepath, **kwargs)
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "trainable": self.trainable}

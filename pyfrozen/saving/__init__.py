@@ -17,6 +17,7 @@ from pyfrozen.saving.keras_file import load_keras, save_keras
 from pyfrozen.saving.keras_model import from_keras as deserialize_keras_object
 from pyfrozen.saving.keras_model import to_keras as serialize_keras_object
 from pyfrozen.saving.keras_weights import load_keras_weights, save_keras_weights
+from pyfrozen.saving.lora_merge import merging
 from pyfrozen.saving.onnx_export import export_onnx
 from pyfrozen.saving.registration import register_keras_serializable
 from pyfrozen.saving.tfjs_config import UnsupportedTfjsConfig
@@ -24,12 +25,13 @@ from pyfrozen.saving.tfjs_file import export_tfjs, load_tfjs
 
 register_weights_format(".safetensors", _pyfrozen_weights.save_weights,
                         _pyfrozen_weights.load_weights)
-register_weights_format(".weights.h5", save_keras_weights, load_keras_weights)
-register_model_format(".keras", save=save_keras, load=load_keras)
-register_exporter("onnx", export_onnx)
+# Keras, tfjs and ONNX files hold one kernel per layer: LoRA adapters are merged in a copy.
+register_weights_format(".weights.h5", merging(save_keras_weights), load_keras_weights)
+register_model_format(".keras", save=merging(save_keras), load=load_keras)
+register_exporter("onnx", merging(export_onnx))
 # tfjs layers models are read from their model.json (tfjs's own entry point).
 register_model_format(".json", load=load_tfjs)
-register_exporter("tfjs", export_tfjs)
+register_exporter("tfjs", merging(export_tfjs))
 
 __all__ = [
     "UnsupportedKerasConfig",

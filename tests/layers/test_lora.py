@@ -148,26 +148,53 @@ def test_merge_lora_folds_the_adapter_into_the_kernel():
         layer.merge_lora()
 
 
-def test_safetensors_keep_the_adapter_and_other_formats_ask_for_a_merge(tmp_path):
-    def model():
-        inputs = Input((6,))
-        dense = Dense(3, name="adapted")
-        m = pyfrozen.Model(inputs, dense(inputs))
-        dense.enable_lora(2)
-        return m
+def _adapted_model():
+    inputs = Input((6, 6, 3))
+    conv = Conv2D(4, 3, padding="same", activation="relu", name="conv")
+    x = pyfrozen.layers.GlobalAveragePooling2D(name="gap")(conv(inputs))
+    dense = Dense(3, name="adapted")
+    model = pyfrozen.Model(inputs, dense(x))
+    for layer in (conv, dense):
+        layer.enable_lora(2, lora_alpha=3.0, b_initializer="random_normal")
+    return model
 
-    source = model()
+
+def test_safetensors_keep_the_adapter(tmp_path):
+    source = _adapted_model()
     source.set_weights([w + 0.5 for w in source.get_weights()])
     source.save_weights(str(tmp_path / "w.safetensors"))
-    target = model()
+    target = _adapted_model()
     target.load_weights(str(tmp_path / "w.safetensors"))
     for a, b in zip(source.weights, target.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    for call in (lambda: source.save(str(tmp_path / "m.keras")),
-                 lambda: source.save_weights(str(tmp_path / "m.weights.h5")),
-                 lambda: source.export(str(tmp_path / "m.onnx"), format="onnx")):
-        with pytest.raises(ValueError, match="'adapted' has a LoRA adapter.*merge_lora"):
-            call()
+
+
+def test_keras_tfjs_and_onnx_files_hold_the_merged_kernel(keras, onnxruntime, tmp_path):
+    model = _adapted_model()
+    x = _x((2, 6, 6, 3), 8).astype(np.float32)
+    expected = model.predict(x)
+    before = [w.numpy().tobytes() for w in model.weights]
+    model.save(str(tmp_path / "m.keras"))
+    with warnings.catch_warnings():  # Keras's torch backend trips numpy 2's copy warning
+        warnings.simplefilter("ignore", DeprecationWarning)
+        theirs = keras.saving.load_model(str(tmp_path / "m.keras"))
+    got = theirs(x, training=False).detach().cpu().numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert len(theirs.get_layer("adapted").weights) == 2  # a plain Dense: kernel, bias
+    model.export(str(tmp_path / "tfjs"), format="tfjs")
+    back = pyfrozen.saving.load_model(str(tmp_path / "tfjs" / "model.json"))
+    np.testing.assert_allclose(back.predict(x), expected, rtol=1e-5, atol=1e-6)
+    model.export(str(tmp_path / "m.onnx"), format="onnx")
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {session.get_inputs()[0].name: x})
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    model.save_weights(str(tmp_path / "m.weights.h5"))
+    plain = pyfrozen.saving.load_model(str(tmp_path / "m.keras"))
+    plain.load_weights(str(tmp_path / "m.weights.h5"))
+    np.testing.assert_allclose(plain.predict(x), expected, rtol=1e-5, atol=1e-6)
+    assert [w.numpy().tobytes() for w in model.weights] == before  # the model is untouched
+    assert model.get_layer("adapted").lora_enabled
 
 
 @pytest.mark.parametrize("case", ["dense", "conv2d", "embedding"])

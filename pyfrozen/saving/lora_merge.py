@@ -1,0 +1,63 @@
+"""Deployment files of a model with LoRA adapters hold the merged weight, as Keras's do.
+
+Keras, TensorFlow.js and ONNX files have one kernel per layer, so a model whose layers
+carry adapters (pyfrozen.layers.lora) is written from a copy in which each adapted
+layer is a plain layer with ``W + (alpha / rank) A B``: the files load in Keras and
+tfjs as ordinary models with the same predictions. The model itself is not touched (a
+``.safetensors`` file keeps W, A and B, to resume training).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pyfrozen.layers.layer import Layer
+from pyfrozen.saving.keras_model import from_keras, to_keras
+
+
+def _layers(model: Layer) -> list[Layer]:
+    out: list[Layer] = []
+    stack = [model]
+    while stack:
+        layer = stack.pop()
+        out.append(layer)
+        stack.extend(reversed(layer._tracked))
+    return out
+
+
+def has_adapters(model: Layer) -> bool:
+    """Whether some layer of ``model`` holds an unmerged LoRA adapter."""
+    return any(getattr(layer, "lora_enabled", False) for layer in _layers(model))
+
+
+def merged_copy(model: Layer) -> Layer:
+    """A new model with ``model``'s structure and names, each adapter merged into its
+    layer's base weight and dropped (the config of an adapted layer is a plain one)."""
+    copy = from_keras(to_keras(model))
+    for source, target in zip(_layers(model), _layers(copy), strict=True):
+        if source.name != target.name:  # the copy is built from the same config
+            raise RuntimeError(f"merged copy: layer {target.name!r} stands where "
+                               f"{source.name!r} is")
+        if source is model or not source._params:
+            continue
+        values = []
+        adapters = source._lora_adapters() if getattr(source, "lora_enabled", False) else ()
+        base = getattr(source, "_lora_base", None)
+        for p in source._own_weights(True) + source._own_weights(False):
+            if any(p is a for a in adapters):
+                continue
+            merged = adapters and p is getattr(source, base)
+            values.append(source.merged_kernel() if merged else p.data)
+        target.set_weights(values)
+    return copy
+
+
+def merging(write: Callable[..., Any]) -> Callable[..., Any]:
+    """``write(model, filepath, **kw)`` that writes a merged copy of an adapted model."""
+    def write_merged(model: Any, filepath: Any, **kwargs: Any) -> Any:
+        return write(merged_copy(model) if has_adapters(model) else model, filepath, **kwargs)
+
+    write_merged.__doc__ = write.__doc__
+    write_merged.__name__ = getattr(write, "__name__", "write")
+    return write_merged
