@@ -13,17 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from pyfrozen.layers.layer import Layer
+from pyfrozen.models.freezing import walk
 from pyfrozen.saving.keras_model import from_keras, to_keras
 
 
 def _layers(model: Layer) -> list[Layer]:
-    out: list[Layer] = []
-    stack = [model]
-    while stack:
-        layer = stack.pop()
-        out.append(layer)
-        stack.extend(reversed(layer._tracked))
-    return out
+    return [layer for layer, _ in walk(model)]  # every layer under the model, each once
 
 
 def has_adapters(model: Layer) -> bool:
@@ -39,7 +34,7 @@ def merged_copy(model: Layer) -> Layer:
         if source.name != target.name:  # the copy is built from the same config
             raise RuntimeError(f"merged copy: layer {target.name!r} stands where "
                                f"{source.name!r} is")
-        if source is model or not source._params:
+        if not source._params:  # a nested model: its layers come in the walk
             continue
         values = []
         adapters = source._lora_adapters() if getattr(source, "lora_enabled", False) else ()

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from pyfrozen.io.files import write_atomically
-from pyfrozen.layers import BatchNormalization, Dropout, Embedding, InputLayer
+from pyfrozen.layers import Embedding, InputLayer
 from pyfrozen.models import Model
 from pyfrozen.models.model import is_functional
 from pyfrozen.saving.onnx_builder import OnnxGraph, Value
@@ -112,8 +112,8 @@ def _check_call(node: Any, name: str, training: bool) -> None:
         raise ValueError(f"export(format='onnx'): layer {name!r} was called with the "
                          f"arguments {sorted(extra)}, which ONNX export cannot replay")
     layer = node.layer
-    if training and (isinstance(layer, BatchNormalization) and layer.trainable or
-                     isinstance(layer, Dropout) and layer.rate > 0):
+    # A nested model's own calls are checked one by one as it is walked.
+    if not is_functional(layer) and layer._differs_in_training(training):
         # predict runs such a call in training mode (batch statistics, random drops):
         # an inference file would silently compute something else.
         raise ValueError(f"export(format='onnx'): layer {name!r} ({type(layer).__name__}) "

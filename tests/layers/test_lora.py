@@ -75,8 +75,7 @@ def test_gradients_of_the_adapter_against_central_differences(case):
     layer = built(case, "float64")
     layer.enable_lora(2, lora_alpha=3.0, b_initializer="random_normal")
     a, b = layer._lora_adapters()
-    x = pyfrozen.tensor(_inputs(case, 2), requires_grad=case != "embedding") if (
-        case != "embedding") else pyfrozen.tensor(_inputs(case, 2))
+    x = pyfrozen.tensor(_inputs(case, 2), requires_grad=case != "embedding")
     for frozen in (None, a, b):
         for w in (a, b):
             w.trainable = w is not frozen
@@ -94,8 +93,9 @@ def test_the_frozen_base_gets_no_weight_gradient_kernel(case):
         layer(x).sum().backward()
     base_op = "dense" if case == "dense" else "conv2d"
     weight_passes = [r for r in t.ran(pass_="backward_weight") if r.op == base_op]
-    if case == "dense":
-        assert weight_passes == []  # the adapter's products are matmuls
+    if case == "dense":  # only the adapter's matmuls: N x (in x rank + rank x units)
+        assert weight_passes == []
+        assert sum(r.work for r in t.ran(pass_="backward_weight")) == 3 * (4 * 2 + 2 * 5)
     else:  # one conv2d weight gradient: the adapter's k x k conv to rank=2 channels
         assert len(weight_passes) == 1
         n, h, w, cin = CASES[case][1]
