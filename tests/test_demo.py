@@ -106,7 +106,7 @@ def test_the_traced_steps_show_what_freezing_skipped(quick_run):
 
 def test_files_written_and_reported(quick_run):
     stdout, results, out = quick_run
-    assert (out / "letters.safetensors").is_file() and (out / "phase1.safetensors").is_file()
+    assert (out / "letters.keras").is_file() and (out / "phase1.safetensors").is_file()
     if HAS_MATPLOTLIB:
         png = out / "demo.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
@@ -138,7 +138,7 @@ def test_plot_skipped_without_matplotlib_or_with_no_plot(monkeypatch, capsys, tm
 
 def test_a_failing_run_raises_with_its_traceback(tmp_path):
     # Phase 1 needs the source run's weight file, which this folder lacks.
-    with pytest.raises(RuntimeError, match=r"phase1_run failed:(.|\n)*letters\.safetensors"):
+    with pytest.raises(RuntimeError, match=r"phase1_run failed:(.|\n)*letters\.keras"):
         in_own_process(runs.phase1_run, DemoConfig(out=tmp_path).quickened())
 
 
@@ -177,3 +177,21 @@ def test_target_split_is_balanced_disjoint_and_seeded():
     assert (again.x_train == t.x_train).all() and not (other.x_train == t.x_train).all()
     s = source_task(seed=0, per_class=100)
     assert (len(s.x_train), len(s.x_test), len(s.x_val)) == (26 * 60, 26 * 40, 0)
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept:DeprecationWarning")
+def test_the_saved_source_model_is_a_keras_3_file(quick_run, keras):
+    # The demo saves its source network with model.save; Keras 3 itself reads the file and
+    # predicts what pyfrozen's loader predicts.
+    import numpy as np
+
+    import pyfrozen
+    from pyfrozen.demo.data import source_task
+
+    path = str(quick_run[2] / "letters.keras")
+    ours = pyfrozen.saving.load_model(path)
+    theirs = keras.saving.load_model(path)
+    x = source_task(3, 48).x_test[:16]
+    expected = ours.predict(x, verbose=0)
+    np.testing.assert_allclose(np.asarray(theirs.predict(x, verbose=0)), expected, atol=1e-5)
+    assert expected.shape == (16, 26) and expected.std() > 0.01

@@ -70,6 +70,16 @@ def _write_json(result: DemoResult, path: Path) -> None:
     path.write_text(json.dumps(data, indent=1))
 
 
+def _require_h5py() -> None:
+    """The source model is saved and loaded as a Keras 3 file, which h5py writes: say so
+    before six runs start, not in the first one's traceback."""
+    try:
+        import h5py  # noqa: F401
+    except ImportError as error:
+        raise ImportError("the demo saves its source model as a Keras 3 file (.keras), which "
+                          "needs h5py: pip install 'pyfrozen[demo]'") from error
+
+
 def _plot(config: DemoConfig, runs: dict[str, RunResult]) -> str | None:
     if not config.plot:
         print("Plot: skipped (--no-plot).")
@@ -100,8 +110,10 @@ def run_demo(config: DemoConfig | None = None) -> DemoResult:
 
     Raises:
         RuntimeError: a run failed in its process (the message holds its traceback).
+        ImportError: h5py is missing.
     """
     config = config or DemoConfig()
+    _require_h5py()
     config.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     print("\n".join(_intro(config)), flush=True)

@@ -26,7 +26,7 @@ from pyfrozen.demo.network import linear_model, mobilenet_like, transfer_model, 
 from pyfrozen.utils import set_random_seed
 
 LOSS = "sparse_categorical_crossentropy"
-SOURCE_FILE = "letters.safetensors"
+SOURCE_FILE = "letters.keras"
 PHASE1_FILE = "phase1.safetensors"
 
 
@@ -73,23 +73,22 @@ def _adam(learning_rate: float) -> Any:
 
 
 def _load_source(out: Path) -> Any:
-    """The source network rebuilt in code, its trained weights loaded from the file."""
-    source = mobilenet_like(26, "letters")
-    source.load_weights(str(out / SOURCE_FILE))
-    return source
+    """The source network as saved: architecture and weights from the Keras 3 file."""
+    return pyfrozen.saving.load_model(str(out / SOURCE_FILE))
 
 
 def source_run(config: DemoConfig) -> RunResult:
-    """1. The CNN on the letters, all of it trained; saved to ``letters.safetensors``."""
+    """1. The CNN on the letters, all of it trained; saved to ``letters.keras`` (a Keras 3
+    file: ``keras.saving.load_model`` reads it too)."""
     _setup(config, 1)
     task = source_task(config.seed, config.source_per_class)
     model = mobilenet_like(len(task.classes), "letters")
     model.compile(_adam(config.source_lr), LOSS, metrics=["accuracy"])
     result = RunResult("source", "source task: the CNN on 26 letters")
     _train(result, model, task, config.source_epochs, config.source_batch_size, verbose=1)
-    model.save_weights(str(config.out / SOURCE_FILE))
+    model.save(str(config.out / SOURCE_FILE))
     result.notes.append(f"{len(task.x_train):,} training letters; accuracy on "
-                        f"{len(task.x_test):,} held-out letters; weights saved to "
+                        f"{len(task.x_test):,} held-out letters; model saved to "
                         f"{config.out / SOURCE_FILE}")
     return result
 
