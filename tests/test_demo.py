@@ -195,3 +195,23 @@ def test_the_saved_source_model_is_a_keras_3_file(quick_run, keras):
     expected = ours.predict(x, verbose=0)
     np.testing.assert_allclose(np.asarray(theirs.predict(x, verbose=0)), expected, atol=1e-5)
     assert expected.shape == (16, 26) and expected.std() > 0.01
+
+
+def test_fit_memory_counts_only_what_came_after_its_start():
+    # A larger transient peak before start() (building data, loading a model) must not be
+    # reported as fit's; memory touched after it must be.
+    import numpy as np
+
+    from pyfrozen.demo.measure import FitMemory
+
+    before = np.ones(64 * 2**20 // 8)  # 64 MiB resident, then freed
+    del before
+    memory = FitMemory()
+    memory.start()
+    if memory.before is None:
+        pytest.skip("needs Linux's /proc/self/clear_refs")  # reported as unknown, not guessed
+    assert memory.stop() < 8 * 2**20
+    during = np.ones(24 * 2**20 // 8)
+    grown = memory.stop()
+    assert 24 * 2**20 <= grown < 40 * 2**20
+    del during

@@ -3,8 +3,10 @@
 Peak memory is the process's maximum resident set size (``ru_maxrss``), which only ever
 rises: that is why every run gets a fresh process (``multiprocessing`` with ``spawn``; fork
 is unsafe after OpenMP has run). The figure includes the interpreter, numpy, pyfrozen and
-the data; ``grown`` is the peak minus the process's resident size when ``fit`` started
-(Linux: /proc/self/statm), the part that depends on what the run trains.
+the data. ``grown`` is what ``fit`` itself added: the peak while it ran minus the resident
+size when it started. On Linux the peak is reset as fit starts (``/proc/self/clear_refs``)
+and read back from ``VmHWM``, so a larger peak before fit (building the data, loading the
+model) is not counted as fit's; elsewhere ``grown`` is unknown.
 """
 
 from __future__ import annotations
@@ -38,13 +40,40 @@ def peak_rss_bytes() -> int | None:
     return int(peak) if sys.platform == "darwin" else int(peak) * 1024  # macOS: bytes
 
 
-def current_rss_bytes() -> int | None:
-    """This process's resident set size now, in bytes (None where /proc is missing)."""
+def _status_bytes(field: str) -> int | None:
+    """A ``kB`` field of /proc/self/status (``VmRSS``, ``VmHWM``) in bytes; None off Linux."""
     try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
-        return None
+        pass
+    return None
+
+
+class FitMemory:
+    """The resident memory ``fit`` adds: the peak while it runs minus the size at its start.
+
+    ``start()`` resets the kernel's peak (VmHWM) to the current size, ``stop()`` reads it;
+    both return None where that cannot be done (the figure is then unknown, not guessed).
+    """
+
+    def __init__(self) -> None:
+        self.before: int | None = None
+
+    def start(self) -> None:
+        self.before = None
+        try:
+            with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+                f.write("5")  # Linux >= 4.0: the peak RSS drops to the current RSS
+        except OSError:
+            return
+        self.before = _status_bytes("VmRSS")
+
+    def stop(self) -> int | None:
+        peak = _status_bytes("VmHWM")
+        return None if self.before is None or peak is None else peak - self.before
 
 
 @dataclass
@@ -59,7 +88,8 @@ class RunResult:
         test_accuracy: accuracy on the run's test images.
         trainable, non_trainable: parameter counts from ``summary()``.
         peak_rss: the process's peak resident memory in bytes (None: unknown).
-        grown: that peak minus the resident size when ``fit`` started (None: unknown).
+        fit_start_rss: the resident size when ``fit`` started (None: unknown).
+        grown: the peak while ``fit`` ran minus ``fit_start_rss`` (None: unknown).
         checks: named yes/no facts the run verified (bit-identity...).
         notes: lines to print under the run.
     """
@@ -72,6 +102,7 @@ class RunResult:
     trainable: int = 0
     non_trainable: int = 0
     peak_rss: int | None = None
+    fit_start_rss: int | None = None
     grown: int | None = None
     checks: dict[str, bool] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)

@@ -71,7 +71,7 @@ def write_png(runs: dict[str, RunResult], path: Path) -> Path:
           "peak memory of each run's process (MiB);\nhatched: added once fit started",
           log=False)
     grown = [(r.grown or 0) / 2**20 for r in runs.values()]
-    below = [(r.peak_rss or 0) / 2**20 - g for r, g in zip(runs.values(), grown, strict=True)]
+    below = [(r.fit_start_rss or 0) / 2**20 for r in runs.values()]
     axes[1, 1].bar(range(len(grown)), grown, bottom=below, color="none", edgecolor="black",
                    hatch="//")
     fig.suptitle("pyfrozen demo: letters -> digits with a frozen base")

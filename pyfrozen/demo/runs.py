@@ -16,8 +16,8 @@ from pyfrozen.demo.config import DemoConfig
 from pyfrozen.demo.data import Split, source_task, target_task
 from pyfrozen.demo.measure import (
     EpochTimer,
+    FitMemory,
     RunResult,
-    current_rss_bytes,
     peak_rss_bytes,
     snapshot,
     unchanged,
@@ -56,13 +56,14 @@ def _train(result: RunResult, model: Any, task: Split, epochs: int, batch_size: 
     result.trainable, result.non_trainable = counts.trainable_params, counts.non_trainable_params
     timer = EpochTimer()
     validation = (task.x_val, task.y_val) if len(task.x_val) else None
-    before = current_rss_bytes()
+    lifetime_peak, memory = peak_rss_bytes(), FitMemory()
+    memory.start()  # may lower the kernel's peak: lifetime_peak keeps what was before
     history = model.fit(task.x_train, task.y_train, batch_size=batch_size, epochs=epochs,
                         validation_data=validation, callbacks=[timer], verbose=verbose,
                         cache_frozen_features=cache)
-    result.peak_rss = peak_rss_bytes()
-    result.grown = None if before is None or result.peak_rss is None \
-        else result.peak_rss - before
+    result.grown, result.fit_start_rss = memory.stop(), memory.before
+    peaks = [p for p in (lifetime_peak, peak_rss_bytes()) if p is not None]
+    result.peak_rss = max(peaks) if peaks else None
     result.history = {k: [float(v) for v in vs] for k, vs in history.history.items()}
     result.epoch_seconds = timer.seconds
     result.test_accuracy = _accuracy(model, task.x_test, task.y_test)
