@@ -60,7 +60,8 @@ class DepthwiseConv2D(LoraMixin, BaseConv):
         factored adapter would cost ``rank`` depthwise passes forward and backward
         (measured 45x slower at rank 8 on a MobileNet-sized layer). The base kernel
         gets no gradient; the op saves the input and the merged kernel (a few KB), what
-        a fully trained depthwise layer saves.
+        a fully trained depthwise layer saves. Inference uses the merged kernel, formed
+        once and cached.
 
     Raises:
         ValueError: a non-positive ``kernel_size``, ``strides``, ``dilation_rate`` or
@@ -97,6 +98,7 @@ class DepthwiseConv2D(LoraMixin, BaseConv):
     def _output_channels(self, channels: int | None) -> int | None:
         return None if channels is None else channels * self.depth_multiplier
 
+    _lora_factored = False
     _lora_base = "depthwise_kernel"
     _lora_names = ("lora_depthwise_kernel_a", "lora_depthwise_kernel_b")
 
@@ -105,7 +107,8 @@ class DepthwiseConv2D(LoraMixin, BaseConv):
         return (kh, kw, rank), (rank, channels, multiplier)
 
     def _convolve(self, inputs: Any, activation: str | None) -> Any:
-        kernel = self._lora_merged_tensor() if self.lora_enabled else self.depthwise_kernel
+        # With LoRA: the recorded W + s A B while training, the cached one otherwise.
+        kernel = self._lora_kernel() if self.lora_enabled else self.depthwise_kernel
         return ops.depthwise_conv2d(inputs, kernel, self.bias,
                                     strides=self.strides, padding=self.padding,
                                     dilation_rate=self.dilation_rate, activation=activation)

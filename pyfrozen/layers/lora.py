@@ -20,6 +20,18 @@ fine-tuning, 815 ms factored). Its adapter is a low-rank factor of the kernel se
 output channel's mix of them), and training forms ``K = W + s A B`` (a few KB) and
 convolves with it: ``W`` still gets no gradient, and the op saves ``x`` and ``K``, as a
 full fine-tuning step would (``x`` for ``K``'s gradient).
+
+Inference (``predict``, ``no_grad``, or a call in which no gradient reaches ``W``, ``A``
+or ``B``) computes with ``W + s A B`` formed once and cached, so an adapted layer costs
+what a plain one does. The cache is keyed by the three weights' version counters (every
+in-place change bumps them: optimizer steps, ``set_weights``, ``assign``, loading) and
+their buffers, read before the merged kernel is formed: a change during the forming
+leaves a key that no longer matches, so the next call forms it anew. Key and kernel sit
+in one tuple swapped by a single assignment, so a thread predicting while another
+trains reads either the old pair or the new one, never a mix. The cache costs one
+kernel-sized array per adapted layer once it has predicted (``merge_lora()`` drops it).
+Embedding keeps its row lookup of ``A`` (a few rows times ``rank``): merging a whole
+table to read a few rows would cost more than it saves.
 """
 
 from __future__ import annotations
@@ -29,8 +41,9 @@ from typing import Any
 import numpy as np
 
 from pyfrozen import ops
-from pyfrozen.autograd import no_grad
+from pyfrozen.autograd import is_grad_enabled, no_grad
 from pyfrozen.layers._args import positive_int
+from pyfrozen.tensor import Tensor
 
 
 class LoraMixin:
@@ -42,6 +55,7 @@ class LoraMixin:
     lora_alpha: float | None = None
     _lora_base = "kernel"  # the attribute holding W
     _lora_names = ("lora_kernel_a", "lora_kernel_b")  # Keras's weight names
+    _lora_factored = True  # trains as x W + s (x A) B; False: through W + s A B (depthwise)
 
     def _lora_shapes(self, rank: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
         raise NotImplementedError
@@ -73,6 +87,7 @@ class LoraMixin:
         base = getattr(self, self._lora_base)
         base.trainable = False
         self._pinned_frozen = (base,)  # layer.trainable = True must leave W frozen
+        self._lora_cache = None
         self.lora_enabled = True
         self.lora_rank = rank
         self.lora_alpha = rank if lora_alpha is None else lora_alpha
@@ -113,6 +128,7 @@ class LoraMixin:
         for name in self._lora_names:
             delattr(self, name)
         self._pinned_frozen = ()
+        self._lora_cache = None
         base.trainable = self.trainable
         self.lora_enabled, self.lora_rank, self.lora_alpha = False, None, None
 
@@ -122,6 +138,28 @@ class LoraMixin:
             return base_output
         a, b = self._lora_adapters()
         return base_output + self._lora_scale() * ops.matmul(self._lora_project(inputs, a), b)
+
+    def _lora_kernel(self) -> Any:
+        """The kernel the layer's base op computes with in this call: the cached merged
+        kernel when no gradient reaches ``W``, ``A`` or ``B``; otherwise None for a
+        factored layer (the caller adds the adapter beside ``W``) or the recorded
+        ``W + s A B`` for a merged-kernel one."""
+        params = (getattr(self, self._lora_base), *self._lora_adapters())
+        if not is_grad_enabled() or not any(p.requires_grad for p in params):
+            return self._lora_cached_kernel(params)
+        return None if self._lora_factored else self._lora_merged_tensor()
+
+    def _lora_cached_kernel(self, params: tuple[Any, ...]) -> Tensor:
+        # The key is read before the kernel is formed (see the module doc), and the pair
+        # is replaced by one assignment: no lock, no torn state between threads.
+        key = (self.lora_alpha, self.lora_rank,
+               *((id(p.data), p._version.value) for p in params))
+        cached = self._lora_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        kernel = Tensor.from_numpy(self.merged_kernel())
+        self._lora_cache = (key, kernel)
+        return kernel
 
     def _lora_merged_tensor(self) -> Any:
         """``W + s A B`` as a recorded expression (gradients reach ``A`` and ``B``, never
