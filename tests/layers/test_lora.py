@@ -263,3 +263,35 @@ def test_keras_gives_the_same_outputs_and_the_same_weights_after_three_sgd_steps
     theirs_after = [np.asarray(v.detach().cpu()) for v in (w.value for w in theirs.weights)]
     for mine, other in zip(layer.weights, theirs_after, strict=True):
         np.testing.assert_allclose(mine.numpy(), other, rtol=1e-5, atol=1e-6, err_msg=mine.name)
+
+
+def test_a_keras_weights_file_loads_into_an_adapted_model_as_keras_loads_it(keras, tmp_path):
+    """Keras writes the merged kernels; loading them into adapted layers puts them in the
+    base weights and zeroes B (Keras's load_own_variables): Keras's predictions. A stays,
+    so the adapter still trains (Keras zeroes it too, and then it never can)."""
+    inputs = keras.Input((6, 6, 3))
+    x = keras.layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2)(inputs)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(x)
+    theirs = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
+    x = _x((2, 6, 6, 3), 10).astype(np.float32)
+    with warnings.catch_warnings():  # Keras's torch backend trips numpy 2's copy warning
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for layer in theirs.layers[2:5:2]:  # the Conv2D and the Dense
+            layer.enable_lora(2, lora_alpha=3.0)
+        rng = np.random.default_rng(9)
+        theirs.set_weights([rng.standard_normal(w.shape).astype(np.float32)
+                            for w in theirs.get_weights()])
+        expected = theirs(x, training=False).detach().cpu().numpy()
+        theirs.save_weights(str(tmp_path / "k.weights.h5"))
+    model = _adapted_model()
+    a_before = {layer.name: layer._lora_adapters()[0].numpy().copy()
+                for layer in model.layers if getattr(layer, "lora_enabled", False)}
+    model.load_weights(str(tmp_path / "k.weights.h5"))
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-5)
+    for name, a in a_before.items():
+        layer = model.get_layer(name)
+        assert not layer._lora_adapters()[1].numpy().any()
+        np.testing.assert_array_equal(layer._lora_adapters()[0].numpy(), a)
+    model.compile(pyfrozen.optimizers.SGD(0.1), "mse")
+    model.train_on_batch(x, np.ones((2, 3), np.float32))
+    assert model.get_layer("adapted").lora_kernel_b.numpy().any()  # the adapter trains
