@@ -25,25 +25,13 @@ import argparse
 import tempfile
 
 import numpy as np
+from progressive_unfreezing import make_images  # the same two synthetic tasks
 
 import pyfrozen
 from pyfrozen import layers
 from pyfrozen.autograd import trace
 
 ADAPTED = ("conv", "dw", "pw", "features")
-
-
-def make_images(n: int, rng: np.random.Generator, task: str):
-    """16x16 noise images; the class is the bright quadrant (source) or the colour (target)."""
-    classes = 4 if task == "source" else 3
-    labels = rng.integers(0, classes, n)
-    x = rng.uniform(-1.0, 1.0, (n, 16, 16, 3)).astype(np.float32)
-    for k in range(classes):
-        if task == "source":
-            x[labels == k, 8 * (k // 2):8 * (k // 2 + 1), 8 * (k % 2):8 * (k % 2 + 1)] += 0.8
-        else:
-            x[labels == k, :, :, k] += 0.4
-    return x, labels
 
 
 def base_layers() -> list:
