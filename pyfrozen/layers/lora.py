@@ -137,7 +137,11 @@ class LoraMixin:
         if not self.lora_enabled:
             return base_output
         a, b = self._lora_adapters()
-        return base_output + self._lora_scale() * ops.matmul(self._lora_project(inputs, a), b)
+        projected = self._lora_project(inputs, a)
+        scale = self._lora_scale()
+        if scale != 1.0:  # on the rank-wide projection: a pass over rank, not all, channels
+            projected = projected * scale
+        return base_output + ops.matmul(projected, b)
 
     def _lora_kernel(self) -> Any:
         """The kernel the layer's base op computes with in this call: the cached merged
