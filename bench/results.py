@@ -14,7 +14,8 @@ from typing import Any
 
 BEGIN = "<!-- run.py: current results begin (generated, do not edit by hand) -->"
 END = "<!-- run.py: current results end -->"
-RATIO_HEADERS = ("torch/pyfrozen", "pyfrozen/numpy", "pyfrozen/torch")
+RATIO_HEADERS = ("torch/pyfrozen", "pyfrozen/numpy", "pyfrozen/torch",
+                 "torch merged / pyfrozen", "torch factored / pyfrozen")  # the last: bench_lora
 """Columns holding a speed ratio with > 1 meaning pyfrozen is faster."""
 
 

@@ -44,6 +44,7 @@ SUITES: dict[str, tuple[Script, ...]] = {
         Script("bench_freezing.py", needs=("torch",), smoke=None,
                modes=(("default", ()), ("keep-heap", ("--keep-heap",)))),
         Script("bench_onnx_layout.py", needs=("onnx", "onnxruntime"), threads=True, smoke=None),
+        Script("bench_lora.py", needs=("torch",), smoke=("--tiny",)),
     ),
 }
 

@@ -87,6 +87,19 @@ def test_train_suite_covers_both_allocators_memory_and_breakdown(torch, tmp_path
     assert breakdown and "block 13" in [r[0].replace("  ", " ") for r in breakdown[0]["rows"]]
 
 
+def test_train_suite_runs_the_lora_bench_on_both_workloads(torch, tmp_path_factory):
+    _, data, _ = smoke_run("train", tmp_path_factory)
+    lora = [t for t in tables_of(data) if t["title"].startswith("LoRA fine-tuning")]
+    assert [t["title"].split(":")[1].split(",")[0].strip() for t in lora] == [
+        "3 x Dense 64->64", "MobileNet V1 alpha 0.25 pointwise convs"]
+    for t in lora:
+        assert [r[0] for r in t["rows"]] == ["full fine-tuning", "LoRA rank 4"]
+        assert "torch factored / pyfrozen" in t["headers"] and "pyfrozen peak MB" in t["headers"]
+        state = t["headers"].index("pyfrozen Adam state MB")
+        # Adam keeps two slots per trainable weight: LoRA's are the adapters' only.
+        assert float(t["rows"][1][state]) < float(t["rows"][0][state])
+
+
 def test_missing_peer_is_skipped_with_a_line(tmp_path):
     stdout, data = run_harness(tmp_path, "--suite", "autograd", "--smoke", "--without", "torch")
     status = {run["label"].split(",")[0]: run["status"] for run in data["runs"]}

@@ -32,7 +32,7 @@ def number(pattern: str, text: str) -> float:
 
 
 TESTED = {"keras_port", "tfjs_roundtrip", "progressive_unfreezing", "multitask",
-          "distillation", "partial_freezing"}
+          "distillation", "partial_freezing", "lora"}
 
 
 def test_every_example_has_a_test_a_docstring_and_public_imports_only():
@@ -197,3 +197,28 @@ def test_partial_freezing(tmp_path):
     assert "trainable channels' kernel weights changed: 100%" in out
     assert number(r"loss [\d.]+ -> ([\d.]+)", out) < 0.5 * number(r"loss ([\d.]+) ->", out)
     assert number(r"test accuracy ([\d.]+)", out) > 0.6  # chance 0.33
+
+
+def test_lora(tmp_path):
+    out = run_example(EXAMPLES / "lora.py", "--quick", "--out", str(tmp_path), cwd=tmp_path)
+    trainable = number(r"trainable parameters: ([\d,]+)", out)
+    adapters = number(r"\(([\d,]+) in the adapters A/B", out)
+    # rank 4: conv 3x3x3x4 + 4x16, dw 3x3x4 + 4x16x1, pw 16x4 + 4x32, features 32x4 + 4x32
+    assert adapters == 108 + 64 + 36 + 64 + 64 + 128 + 128 + 128
+    assert trainable == adapters + 16 + 16 + 32 + 32 + 32 * 3 + 3  # biases, the new head
+    assert number(r"Adam state: ([\d,]+) floats", out) == 2 * trainable
+    frozen = 3 * 3 * 3 * 16 + 3 * 3 * 16 + 16 * 32 + 32 * 32
+    assert number(r"frozen kernels: ([\d,]+)", out) == frozen
+    assert number(r"weight-gradient work per step: [\d,]+ with LoRA rank 4, [\d,]+ with the "
+                  r"kernels training \(([\d.]+)x\)", out) < 0.6
+    assert "frozen kernels bit-identical after fit: True" in out
+    assert ("predict: ops run per adapted layer: {'conv': ['conv2d'], 'dw': "
+            "['depthwise_conv2d'], 'pw': ['conv2d'], 'features': ['dense']}") in out
+    assert number(r"\.keras reloaded: (\d+) weights", out) == 8
+    assert number(r"\.keras reloaded: .* max \|difference\| = ([\d.e+-]+)", out) < 1e-5
+    assert number(r"merge_lora: (\d+) weights left", out) == 10
+    assert number(r"merge_lora: .* max \|difference\| = ([\d.e+-]+)", out) < 1e-5
+    assert number(r"tfjs export reloaded: max \|difference\| = ([\d.e+-]+)", out) < 1e-5
+    assert number(r"source task: test accuracy ([\d.]+)", out) > 0.4  # chance 0.25
+    assert number(r"target task: .* test accuracy ([\d.]+)", out) > 0.6  # chance 0.33
+    assert (tmp_path / "lora.keras").stat().st_size > 0

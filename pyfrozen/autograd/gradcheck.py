@@ -42,20 +42,24 @@ def analytic_grads(fn: Callable[..., Any], inputs: Sequence[Any], v: np.ndarray)
 def numeric_grad(fn: Callable[..., Any], inputs: Sequence[Any], index: int, v: np.ndarray,
                  eps: float) -> np.ndarray:
     """Central differences of ``sum(v * fn(*inputs))`` with respect to input ``index``."""
-    x = inputs[index].data
+    tensor = inputs[index]
+    x = tensor.data
     flat = x.reshape(-1)  # the tensor's own storage: perturbed in place, then restored
     if not np.shares_memory(flat, x):
         raise ValueError("gradcheck needs C-contiguous inputs")
     grad = np.empty(x.size, dtype=np.float64)
+
+    def at(value: float) -> float:
+        flat[j] = value
+        tensor._bump_version()  # caches keyed by versions (LoRA's merged kernel) see it
+        return float(np.sum(v * fn(*inputs).data))
+
     with no_grad():
         for j in range(x.size):
             keep = flat[j]
-            flat[j] = keep + eps
-            plus = float(np.sum(v * fn(*inputs).data))
-            flat[j] = keep - eps
-            minus = float(np.sum(v * fn(*inputs).data))
+            grad[j] = (at(keep + eps) - at(keep - eps)) / (2 * eps)
             flat[j] = keep
-            grad[j] = (plus - minus) / (2 * eps)
+            tensor._bump_version()
     return grad.reshape(x.shape)
 
 

@@ -52,6 +52,7 @@ class Conv2D(LoraMixin, BaseConv):
         to the trainable channels. ``enable_lora(rank)`` freezes the kernel and trains
         a low-rank adapter (a k x k convolution to ``rank`` channels, then ``rank x
         filters``; pyfrozen.layers.lora): the kernel gets no weight-gradient kernel.
+        Inference uses the merged kernel, formed once and cached.
 
     Raises:
         ValueError: a non-positive ``filters``, ``kernel_size``, ``strides`` or
@@ -96,8 +97,9 @@ class Conv2D(LoraMixin, BaseConv):
         shape = (*self.kernel_size, channels // self.groups, self.filters)
         self.kernel = self.add_weight("kernel", shape, self.kernel_initializer)
 
-    def _convolve(self, inputs: Any, activation: str | None) -> Any:
-        return ops.conv2d(inputs, self.kernel, self.bias, strides=self.strides,
+    def _convolve(self, inputs: Any, activation: str | None, kernel: Any = None) -> Any:
+        kernel = self.kernel if kernel is None else kernel
+        return ops.conv2d(inputs, kernel, self.bias, strides=self.strides,
                           padding=self.padding, dilation_rate=self.dilation_rate,
                           groups=self.groups, activation=activation)
 
@@ -114,4 +116,7 @@ class Conv2D(LoraMixin, BaseConv):
     def call(self, inputs: Any) -> Any:
         if not self.lora_enabled:
             return super().call(inputs)
-        return self.activation(self._with_lora(inputs, self._convolve(inputs, None)))
+        kernel = self._lora_kernel()
+        if kernel is None:  # training the adapter: conv(x, W) + s conv(x, A) B
+            return self.activation(self._with_lora(inputs, self._convolve(inputs, None)))
+        return self._fused_call(inputs, kernel)

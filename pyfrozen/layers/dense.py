@@ -39,7 +39,8 @@ class Dense(LoraMixin, Layer):
         (output units) or rows (input features) of the kernel limits the
         weight-gradient GEMM to the trainable part. ``enable_lora(rank)`` freezes the
         kernel and trains a low-rank adapter beside it (pyfrozen.layers.lora): no
-        weight-gradient GEMM for the kernel, the adapter's work proportional to rank.
+        weight-gradient GEMM for the kernel, the adapter's work proportional to rank;
+        inference uses the merged kernel, formed once and cached.
 
     Example:
 
@@ -80,13 +81,14 @@ class Dense(LoraMixin, Layer):
         return (self.kernel.shape[0], rank), (rank, self.units)
 
     def call(self, inputs: Any) -> Any:
-        name = activations.name_of(self.activation)
-        if self.lora_enabled:
+        kernel = self._lora_kernel() if self.lora_enabled else self.kernel
+        if kernel is None:  # training the adapter: x W + s (x A) B
             return self.activation(self._with_lora(inputs, ops.dense(inputs, self.kernel,
                                                                      self.bias)))
+        name = activations.name_of(self.activation)
         if name in activations.FUSABLE:
-            return ops.dense(inputs, self.kernel, self.bias, activation=name)
-        return self.activation(ops.dense(inputs, self.kernel, self.bias))
+            return ops.dense(inputs, kernel, self.bias, activation=name)
+        return self.activation(ops.dense(inputs, kernel, self.bias))
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return (*input_shape[:-1], self.units)

@@ -7,9 +7,10 @@ from typing import Any
 from pyfrozen import ops
 from pyfrozen.layers._args import strictly_positive
 from pyfrozen.layers._base_conv import BaseConv
+from pyfrozen.layers.lora import LoraMixin
 
 
-class DepthwiseConv2D(BaseConv):
+class DepthwiseConv2D(LoraMixin, BaseConv):
     """Depthwise 2-D convolution: one set of filters per input channel.
 
     Each input channel ``c`` is convolved with ``depth_multiplier`` kernels of its own;
@@ -46,6 +47,22 @@ class DepthwiseConv2D(BaseConv):
         with a mask of shape ``(1, 1, channels, 1)``) or whole output channels limits
         the weight-gradient kernel to the trainable channels.
 
+    LoRA (beyond Keras):
+        ``enable_lora(rank, lora_alpha=None, a_initializer="he_uniform",
+        b_initializer="zeros")`` freezes the depthwise kernel and adds
+        ``lora_depthwise_kernel_a`` of shape ``(kh, kw, rank)`` (``rank`` k x k filters
+        shared by all channels) and ``lora_depthwise_kernel_b`` of shape ``(rank,
+        in_channels, depth_multiplier)`` (each output channel's mix of them): the
+        kernel's update is a rank-``rank`` factor of it seen as a ``(kh * kw) x
+        (in_channels * depth_multiplier)`` matrix. Unlike Dense and Conv2D, training
+        convolves with the merged kernel ``W + (lora_alpha / rank) A B``, formed each
+        step: a depthwise kernel is tiny, its weight gradient costs one pass, while a
+        factored adapter would cost ``rank`` depthwise passes forward and backward
+        (measured 45x slower at rank 8 on a MobileNet-sized layer). The base kernel
+        gets no gradient; the op saves the input and the merged kernel (a few KB), what
+        a fully trained depthwise layer saves. Inference uses the merged kernel, formed
+        once and cached.
+
     Raises:
         ValueError: a non-positive ``kernel_size``, ``strides``, ``dilation_rate`` or
             ``depth_multiplier``; strides and dilation both > 1; an unknown padding or
@@ -81,7 +98,17 @@ class DepthwiseConv2D(BaseConv):
     def _output_channels(self, channels: int | None) -> int | None:
         return None if channels is None else channels * self.depth_multiplier
 
+    _lora_factored = False
+    _lora_base = "depthwise_kernel"
+    _lora_names = ("lora_depthwise_kernel_a", "lora_depthwise_kernel_b")
+
+    def _lora_shapes(self, rank: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        kh, kw, channels, multiplier = self.depthwise_kernel.shape
+        return (kh, kw, rank), (rank, channels, multiplier)
+
     def _convolve(self, inputs: Any, activation: str | None) -> Any:
-        return ops.depthwise_conv2d(inputs, self.depthwise_kernel, self.bias,
+        # With LoRA: the recorded W + s A B while training, the cached one otherwise.
+        kernel = self._lora_kernel() if self.lora_enabled else self.depthwise_kernel
+        return ops.depthwise_conv2d(inputs, kernel, self.bias,
                                     strides=self.strides, padding=self.padding,
                                     dilation_rate=self.dilation_rate, activation=activation)

@@ -19,7 +19,9 @@ file has no mask for keeps the mask it has (loading never unfreezes anything).
 Reading checks every group against the model before any weight is touched: a count,
 shape or dtype that disagrees, a group the model does not have, or a group missing
 raises listing every problem (``skip_mismatch=True`` loads the groups that match and
-returns what it left out), so a failed load leaves the model unchanged.
+returns what it left out), so a failed load leaves the model unchanged. A layer with a
+LoRA adapter takes the file's (merged) kernel into its base weight, as Keras's
+``load_own_variables`` does (``_loaded_and_reset``).
 """
 
 from __future__ import annotations
@@ -137,9 +139,26 @@ def _mask_problems(where: str, params: list[Parameter], group: VarsGroup) -> lis
     return problems
 
 
+def _loaded_and_reset(layer: Layer) -> tuple[list[Parameter], list[Parameter]]:
+    """The variables a file holds for ``layer``, and those loading resets to zeros.
+
+    A layer with a LoRA adapter loads as Keras 3's ``load_own_variables`` does: files
+    hold the merged kernel and no adapter (Keras and pyfrozen write them so), which goes
+    into the base weight, and ``B`` is set to zeros, so the layer computes exactly the
+    file's model. Keras zeroes ``A`` as well, which leaves an adapter whose two
+    gradients are zero for good (it can never train again); pyfrozen keeps ``A``, so
+    the adapter still trains from the loaded weights.
+    """
+    params = own_variables(layer)
+    if not getattr(layer, "lora_enabled", False):
+        return params, []
+    a, b = layer._lora_adapters()
+    return [p for p in params if p is not a and p is not b], [b]
+
+
 def _compare_layer(path: str, layer: Layer, group: VarsGroup | None,
                    result: LoadResult, plan: list[tuple[Parameter, np.ndarray, Any]]) -> None:
-    params = own_variables(layer)
+    params, reset = _loaded_and_reset(layer)
     stored = group.arrays if group is not None else []
     where = f"{path or 'the model'} ({layer.name})"
     if len(stored) != len(params):
@@ -162,7 +181,7 @@ def _compare_layer(path: str, layer: Layer, group: VarsGroup | None,
     if problems:  # a damaged file, not a model mismatch: skip_mismatch does not hide it
         raise WeightFileError("freeze masks that cannot be restored; nothing was loaded:\n  "
                               + "\n  ".join(problems))
-    plan += pending
+    plan += pending + [(p, np.zeros_like(p.data), None) for p in reset]
 
 
 def match_groups(model: Layer, groups: dict[str, VarsGroup],

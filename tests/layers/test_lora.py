@@ -10,7 +10,7 @@ import pytest
 
 import pyfrozen
 from pyfrozen.autograd import gradcheck, trace
-from pyfrozen.layers import Conv2D, Dense, Embedding, Input
+from pyfrozen.layers import Conv2D, Dense, DepthwiseConv2D, Embedding, Input
 
 
 def _x(shape, seed=0):
@@ -22,6 +22,9 @@ CASES = {
     "conv2d": (lambda **kw: Conv2D(4, 3, strides=2, padding="same", activation="relu6", **kw),
                (2, 6, 6, 3), "kernel"),
     "embedding": (lambda **kw: Embedding(7, 4, **kw), (3, 2), "embeddings"),
+    "depthwise": (lambda **kw: DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2,
+                                               activation="relu6", **kw),
+                  (2, 6, 6, 3), "depthwise_kernel"),
 }
 
 
@@ -46,7 +49,8 @@ def test_enable_lora_freezes_the_base_and_adds_keras_named_adapters(case):
     before = layer(_inputs(case, 1)).numpy()
     layer.enable_lora(3)
     names = [w.name for w in layer.weights]
-    prefix = "lora_embeddings" if case == "embedding" else "lora_kernel"
+    prefix = {"embedding": "lora_embeddings", "depthwise": "lora_depthwise_kernel"}.get(
+        case, "lora_kernel")
     assert names[-2:] == [f"{prefix}_a", f"{prefix}_b"] and names[0] == base_name
     base = getattr(layer, base_name)
     a, b = names[-2:]
@@ -104,6 +108,30 @@ def test_the_frozen_base_gets_no_weight_gradient_kernel(case):
     assert all(w.grad is not None for w in layer._lora_adapters())
 
 
+def test_depthwise_lora_trains_through_the_merged_kernel_at_full_fine_tuning_cost():
+    """The depthwise adapter's choice (pyfrozen.layers.lora): one weight-gradient pass on
+    the tiny merged kernel, none on W, and the bytes a fully trained layer saves."""
+    x = pyfrozen.tensor(_inputs("depthwise", 3).astype(np.float32), requires_grad=True)
+
+    def step(layer):
+        with trace() as t:
+            layer(x).sum().backward()
+        return t
+
+    full = step(built("depthwise"))
+    layer = built("depthwise")
+    layer.enable_lora(4)
+    lora = step(layer)
+    passes = [r for r in lora.ran(pass_="backward_weight") if r.op == "depthwise_conv2d"]
+    assert [r.work for r in passes] == [r.work for r in full.ran(pass_="backward_weight")
+                                        if r.op == "depthwise_conv2d"]
+    assert len(passes) == 1
+    assert layer.depthwise_kernel.grad is None
+    assert all(w.grad is not None for w in layer._lora_adapters())
+    kernel_bytes = layer.depthwise_kernel.data.nbytes  # the merged kernel, and its product
+    assert full.saved_bytes < lora.saved_bytes <= full.saved_bytes + 3 * kernel_bytes
+
+
 def test_freezing_the_layer_freezes_the_adapter_and_unfreezing_keeps_the_base_frozen():
     layer = built("dense")
     layer.enable_lora(2)
@@ -135,14 +163,17 @@ def test_fit_keeps_the_base_and_keeps_optimizer_state_for_the_adapter_only():
     assert sum(v.size for v in state) == 2 * (4 + 6 * 2 + 2 * 4 + 4 * 2 + 2)
 
 
-def test_merge_lora_folds_the_adapter_into_the_kernel():
-    layer = built("conv2d")
+@pytest.mark.parametrize("case", ["conv2d", "depthwise"])
+def test_merge_lora_folds_the_adapter_into_the_kernel(case):
+    layer = built(case)
     layer.enable_lora(2, lora_alpha=4.0, b_initializer="random_normal")
-    x = _inputs("conv2d", 4)
+    x = _inputs(case, 4)
     before = layer(x).numpy()
     layer.merge_lora()
     np.testing.assert_allclose(layer(x).numpy(), before, rtol=1e-5, atol=1e-5)
-    assert [w.name for w in layer.weights] == ["kernel", "bias"] and layer.kernel.trainable
+    base = CASES[case][2]
+    assert [w.name for w in layer.weights] == [base, "bias"]
+    assert getattr(layer, base).trainable
     assert not layer.lora_enabled and not hasattr(layer, "lora_kernel_a")
     with pytest.raises(ValueError, match="no LoRA adapter to merge"):
         layer.merge_lora()
@@ -150,11 +181,12 @@ def test_merge_lora_folds_the_adapter_into_the_kernel():
 
 def _adapted_model():
     inputs = Input((6, 6, 3))
+    depthwise = DepthwiseConv2D(3, padding="same", depth_multiplier=2, name="depthwise")
     conv = Conv2D(4, 3, padding="same", activation="relu", name="conv")
-    x = pyfrozen.layers.GlobalAveragePooling2D(name="gap")(conv(inputs))
+    x = pyfrozen.layers.GlobalAveragePooling2D(name="gap")(conv(depthwise(inputs)))
     dense = Dense(3, name="adapted")
     model = pyfrozen.Model(inputs, dense(x))
-    for layer in (conv, dense):
+    for layer in (depthwise, conv, dense):
         layer.enable_lora(2, lora_alpha=3.0, b_initializer="random_normal")
     return model
 
@@ -180,7 +212,8 @@ def test_keras_tfjs_and_onnx_files_hold_the_merged_kernel(keras, onnxruntime, tm
         theirs = keras.saving.load_model(str(tmp_path / "m.keras"))
     got = theirs(x, training=False).detach().cpu().numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
-    assert len(theirs.get_layer("adapted").weights) == 2  # a plain Dense: kernel, bias
+    for name in ("adapted", "depthwise"):  # plain layers: kernel, bias
+        assert len(theirs.get_layer(name).weights) == 2
     model.export(str(tmp_path / "tfjs"), format="tfjs")
     back = pyfrozen.saving.load_model(str(tmp_path / "tfjs" / "model.json"))
     np.testing.assert_allclose(back.predict(x), expected, rtol=1e-5, atol=1e-6)
@@ -230,3 +263,35 @@ def test_keras_gives_the_same_outputs_and_the_same_weights_after_three_sgd_steps
     theirs_after = [np.asarray(v.detach().cpu()) for v in (w.value for w in theirs.weights)]
     for mine, other in zip(layer.weights, theirs_after, strict=True):
         np.testing.assert_allclose(mine.numpy(), other, rtol=1e-5, atol=1e-6, err_msg=mine.name)
+
+
+def test_a_keras_weights_file_loads_into_an_adapted_model_as_keras_loads_it(keras, tmp_path):
+    """Keras writes the merged kernels; loading them into adapted layers puts them in the
+    base weights and zeroes B (Keras's load_own_variables): Keras's predictions. A stays,
+    so the adapter still trains (Keras zeroes it too, and then it never can)."""
+    inputs = keras.Input((6, 6, 3))
+    x = keras.layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2)(inputs)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(x)
+    theirs = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
+    x = _x((2, 6, 6, 3), 10).astype(np.float32)
+    with warnings.catch_warnings():  # Keras's torch backend trips numpy 2's copy warning
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for layer in theirs.layers[2:5:2]:  # the Conv2D and the Dense
+            layer.enable_lora(2, lora_alpha=3.0)
+        rng = np.random.default_rng(9)
+        theirs.set_weights([rng.standard_normal(w.shape).astype(np.float32)
+                            for w in theirs.get_weights()])
+        expected = theirs(x, training=False).detach().cpu().numpy()
+        theirs.save_weights(str(tmp_path / "k.weights.h5"))
+    model = _adapted_model()
+    a_before = {layer.name: layer._lora_adapters()[0].numpy().copy()
+                for layer in model.layers if getattr(layer, "lora_enabled", False)}
+    model.load_weights(str(tmp_path / "k.weights.h5"))
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-5)
+    for name, a in a_before.items():
+        layer = model.get_layer(name)
+        assert not layer._lora_adapters()[1].numpy().any()
+        np.testing.assert_array_equal(layer._lora_adapters()[0].numpy(), a)
+    model.compile(pyfrozen.optimizers.SGD(0.1), "mse")
+    model.train_on_batch(x, np.ones((2, 3), np.float32))
+    assert model.get_layer("adapted").lora_kernel_b.numpy().any()  # the adapter trains
