@@ -1,0 +1,224 @@
+"""DataParallel: the same model on every MPI rank, each training on its share of every
+global batch, gradients averaged (Horovod's and DDP's scheme, Keras's API).
+
+What crosses the wire per step, and when:
+
+- after the forward pass, one 3-number gather (is the loss finite, how many samples,
+  how many trainable elements): every rank steps or none does, and each rank's
+  gradient is weighted by its share of the global batch, so a batch that does not
+  divide evenly still gives exactly the mean over the global batch;
+- after backward, the trainable elements of the trainable weights, in buckets of
+  ``bucket_bytes``, summed with non-blocking allreduces that are all started before
+  the first is waited for. They start after backward has finished: communication
+  does not overlap the backward computation (the tape has no per-leaf hook);
+- the metric states (a few numbers), so logs and callbacks see every rank's samples;
+- a stop flag after each batch and epoch; at each epoch end, rank 0's moving
+  statistics of trainable BatchNormalization layers (local statistics during the
+  epoch, as Horovod and DDP; SyncBatchNormalization is not implemented).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from pyfrozen.distributed import sync
+from pyfrozen.distributed.buckets import BucketPlan, plan_key
+from pyfrozen.distributed.comm import Communicator
+from pyfrozen.layers.layer_weights import structure_version
+from pyfrozen.models import distribution
+from pyfrozen.tensor import Tensor
+
+DEFAULT_TIMEOUT_S = 300.0
+DEFAULT_BUCKET_BYTES = 25 * 2**20
+
+
+def _local_rank() -> int:
+    for name in ("MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID",
+                 "PMI_LOCAL_RANK", "PMIX_LOCAL_RANK"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 0
+
+
+class DataParallel:
+    """Data-parallel training over MPI (start the script with ``mpiexec -n N``).
+
+    Args:
+        timeout: seconds a rank waits for the others at any exchange before it prints
+            what it waited for and aborts the job (default 300, or the environment
+            variable ``PYFROZEN_MPI_TIMEOUT``).
+        bucket_bytes: the most gradient bytes per allreduce (default 25 MiB).
+
+    Attributes:
+        rank, size, local_rank: this process's rank, the number of ranks, and its rank
+            among those on the same host (from the launcher's environment).
+        is_chief: rank 0, the one that prints progress and writes files.
+        bytes_last_step: gradient bytes this rank sent into the sum at the last step.
+        bytes_sent: gradient bytes sent since the strategy was made.
+        steps: gradient reductions since the strategy was made.
+
+    Raises:
+        ImportError: mpi4py or the MPI library is missing (``pip install "pyfrozen[mpi]"``).
+
+    Example (``mpiexec -n 2 python train.py``)::
+
+        strategy = pyfrozen.distributed.DataParallel()
+        with strategy.scope():
+            model = build_model()
+            model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.fit(x, y, batch_size=64, epochs=3)  # 64 samples per step over all ranks
+    """
+
+    def __init__(self, timeout: float | None = None,
+                 bucket_bytes: int = DEFAULT_BUCKET_BYTES) -> None:
+        if timeout is None:
+            timeout = float(os.environ.get("PYFROZEN_MPI_TIMEOUT", DEFAULT_TIMEOUT_S))
+        if not timeout > 0:
+            raise ValueError(f"DataParallel: timeout must be > 0 seconds. Received: {timeout}")
+        if isinstance(bucket_bytes, bool) or not isinstance(bucket_bytes, int) or (
+                bucket_bytes < 1):
+            raise ValueError("DataParallel: bucket_bytes must be an integer >= 1. Received: "
+                             f"bucket_bytes={bucket_bytes!r}")
+        self.comm = Communicator(timeout)
+        self.rank, self.size = self.comm.rank, self.comm.size
+        self.local_rank = _local_rank()
+        self.is_chief = self.rank == 0
+        self.bucket_bytes = bucket_bytes
+        self.bytes_last_step = self.bytes_sent = self.steps = 0
+        self._plan: BucketPlan | None = None
+        self._scale = 1.0 / self.size
+        self._prepared: set[tuple[int, int]] = set()
+
+    def __repr__(self) -> str:
+        return f"<DataParallel rank {self.rank} of {self.size} (local rank {self.local_rank})>"
+
+    @contextmanager
+    def scope(self) -> Iterator[DataParallel]:
+        """Models compiled inside train with this strategy (``fit`` / ``evaluate``)."""
+        with distribution.use(self):
+            yield self
+
+    # --- plain training loops -----------------------------------------------------------
+
+    def broadcast_weights(self, model: Any) -> None:
+        """Checks that every rank holds the same model, then copies rank 0's weights and
+        statistics (and optimizer configuration) to every rank.
+
+        Raises:
+            ValueError: the models differ (same message on every rank, naming the
+                first weight whose path, shape or dtype differs).
+        """
+        sync.check_structure(self.comm, model)
+        sync.broadcast_weights(self.comm, model)
+        sync.broadcast_optimizer(self.comm, model)
+        self._prepared.add((id(model), structure_version()))
+
+    def allreduce_gradients(self, model: Any, samples: int | None = None) -> None:
+        """Replaces each trainable weight's ``.grad`` with the mean over the ranks (for a
+        custom training step, between ``loss.backward()`` and ``optimizer.apply``).
+
+        Args:
+            model: the model (or layer) whose ``trainable_weights`` are reduced.
+            samples: this rank's samples in the step, when ranks differ (then the
+                result is the mean over all samples); None: every rank counts equally.
+        """
+        weights = list(model.trainable_weights)
+        finite = all(w.grad is None or np.isfinite(w.grad.data).all() for w in weights)
+        self.agree(finite, 1 if samples is None else samples, weights)
+        reduced = self.reduce_gradients(weights, [w.grad for w in weights])
+        for w, g in zip(weights, reduced, strict=True):
+            w.grad = Tensor._wrap(np.array(g))  # a copy: the buckets are reused next step
+
+    # --- the trainer's hooks (pyfrozen.models.distribution) -------------------------------
+
+    def prepare(self, model: Any) -> bool:
+        """Once per model structure: ``broadcast_weights``. Returns whether it ran."""
+        if (id(model), structure_version()) in self._prepared:
+            return False
+        self.broadcast_weights(model)
+        return True
+
+    def on_epoch_begin(self) -> None:
+        sync.broadcast_random_state(self.comm)
+
+    def shard(self, index: np.ndarray) -> np.ndarray | None:
+        """This rank's contiguous part of one global batch; ranks get ``len // size``
+        or one more row. A batch with fewer rows than ranks is skipped by every rank."""
+        if len(index) < self.size:
+            return None
+        return np.array_split(index, self.size)[self.rank]
+
+    def agree(self, finite: bool, samples: int, weights: list[Any]) -> bool:
+        """Whether every rank's loss is finite; sets this rank's gradient weight."""
+        plan = self._plan_for(weights)
+        row = np.array([float(finite), float(samples), float(plan.elements)])
+        rows = self.comm.gather_rows(row, "the step agreement (loss finite, sample count)")
+        elements = rows[:, 2]
+        if (elements != elements[0]).any():
+            raise RuntimeError(
+                "pyfrozen.distributed: the ranks train different weights this step "
+                f"(trainable elements per rank: {elements.astype(np.int64).tolist()}): "
+                "freeze and unfreeze at the same step on every rank")
+        total = rows[:, 1].sum()
+        self._scale = samples / total if total else 1.0 / self.size
+        return bool(rows[:, 0].all())
+
+    def reduce_gradients(self, weights: list[Any], grads: list[Any]) -> list[Any]:
+        """The gradients summed over the ranks, each weighted by its rank's share."""
+        plan = self._plan_for(weights)
+        plan.pack(grads, self._scale)
+        requests = [self.comm.start_sum(b) for b in plan.buffers if b.size]
+        self.comm.wait(requests, f"the gradient allreduce ({len(requests)} buckets, "
+                                 f"{plan.nbytes} bytes)")
+        self.bytes_last_step = plan.nbytes
+        self.bytes_sent += plan.nbytes
+        self.steps += 1
+        return plan.unpack()
+
+    def metrics_result(self, metrics: list[Any], compute: Callable[[], dict[str, float]]
+                       ) -> dict[str, float]:
+        """``compute()`` with every metric holding the sum of all ranks' states (metrics
+        without ``state_names``: the mean of their results)."""
+        parts = [np.asarray(getattr(m, n), np.float64).reshape(-1)
+                 for m in metrics for n in m.state_names]
+        plain = [m for m in metrics if not m.state_names]
+        parts.append(np.array([float(m.result()) / self.size for m in plain]))
+        total = self.comm.sum(np.concatenate(parts), "the metrics allreduce")
+        saved = [(m, n, getattr(m, n)) for m in metrics for n in m.state_names]
+        offset = 0
+        try:
+            for m, n, value in saved:
+                size = np.size(value)
+                chunk = total[offset:offset + size]
+                setattr(m, n, chunk.reshape(np.shape(value)) if np.ndim(value) else
+                        float(chunk[0]))
+                offset += size
+            for m, value in zip(plain, total[offset:], strict=True):
+                m.result = lambda v=float(value): v  # instance attribute, removed below
+            return compute()
+        finally:
+            for m, n, value in saved:
+                setattr(m, n, value)
+            for m in plain:
+                del m.result
+
+    def any_rank(self, flag: bool) -> bool:
+        return bool(self.comm.max(np.array([float(flag)]), "the stop_training exchange")[0])
+
+    def on_epoch_end(self, model: Any) -> None:
+        """Rank 0's moving statistics everywhere (they moved apart on local batches)."""
+        _, states = model._weights_and_states()
+        moving = [p.data for p in states if p.data.flags.c_contiguous]
+        self.comm.broadcast_arrays(moving, "the broadcast of rank 0's moving statistics")
+        for p in states:
+            p._bump_version()
+
+    def _plan_for(self, weights: list[Any]) -> BucketPlan:
+        if self._plan is None or self._plan.key != plan_key(weights):
+            self._plan = BucketPlan(weights, self.bucket_bytes)
+        return self._plan
