@@ -54,6 +54,10 @@ class Communicator:
         self.comm = self.MPI.COMM_WORLD.Dup()
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
+        # The ranks on this host (they share its cores): made once, at start-up.
+        local = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED)
+        self.local_rank, self.local_size = local.Get_rank(), local.Get_size()
+        local.Free()
         self.timeout = float(timeout)
 
     # --- waiting ---------------------------------------------------------------------------

@@ -19,13 +19,16 @@ What crosses the wire per step, and when:
 
 from __future__ import annotations
 
+import hashlib
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
+from pyfrozen import _core
 from pyfrozen.distributed import sync
 from pyfrozen.distributed.buckets import BucketPlan, plan_key
 from pyfrozen.distributed.comm import Communicator
@@ -37,12 +40,16 @@ DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_BUCKET_BYTES = 25 * 2**20
 
 
-def _local_rank() -> int:
-    for name in ("MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID",
-                 "PMI_LOCAL_RANK", "PMIX_LOCAL_RANK"):
-        if os.environ.get(name, "").isdigit():
-            return int(os.environ[name])
-    return 0
+def _share_cores(ranks_here: int, threads: int | None) -> int:
+    """pyfrozen's thread count for each of ``ranks_here`` ranks on one host: ``threads``,
+    else OMP_NUM_THREADS when set, else this process's cores divided among the ranks
+    (without this, N ranks x all cores threads oversubscribe the host several times)."""
+    if threads is None:
+        if os.environ.get("OMP_NUM_THREADS"):
+            return _core.get_num_threads()
+        threads = max(1, len(os.sched_getaffinity(0)) // ranks_here)
+    _core.set_num_threads(threads)
+    return threads
 
 
 class DataParallel:
@@ -53,14 +60,18 @@ class DataParallel:
             what it waited for and aborts the job (default 300, or the environment
             variable ``PYFROZEN_MPI_TIMEOUT``).
         bucket_bytes: the most gradient bytes per allreduce (default 25 MiB).
+        threads: pyfrozen's threads per rank; default: ``OMP_NUM_THREADS`` if set, else
+            the cores this process may use divided by the ranks on this host.
 
     Attributes:
-        rank, size, local_rank: this process's rank, the number of ranks, and its rank
-            among those on the same host (from the launcher's environment).
+        rank, size, local_rank, local_size: this process's rank, the number of ranks,
+            its rank among those on the same host and their number.
+        threads: the thread count set for this rank.
         is_chief: rank 0, the one that prints progress and writes files.
         bytes_last_step: gradient bytes this rank sent into the sum at the last step.
         bytes_sent: gradient bytes sent since the strategy was made.
         steps: gradient reductions since the strategy was made.
+        reduce_seconds: time spent in them (waiting for the slowest rank included).
 
     Raises:
         ImportError: mpi4py or the MPI library is missing (``pip install "pyfrozen[mpi]"``).
@@ -75,7 +86,8 @@ class DataParallel:
     """
 
     def __init__(self, timeout: float | None = None,
-                 bucket_bytes: int = DEFAULT_BUCKET_BYTES) -> None:
+                 bucket_bytes: int = DEFAULT_BUCKET_BYTES, threads: int | None = None
+                 ) -> None:
         if timeout is None:
             timeout = float(os.environ.get("PYFROZEN_MPI_TIMEOUT", DEFAULT_TIMEOUT_S))
         if not timeout > 0:
@@ -86,10 +98,12 @@ class DataParallel:
                              f"bucket_bytes={bucket_bytes!r}")
         self.comm = Communicator(timeout)
         self.rank, self.size = self.comm.rank, self.comm.size
-        self.local_rank = _local_rank()
+        self.local_rank, self.local_size = self.comm.local_rank, self.comm.local_size
+        self.threads = _share_cores(self.local_size, threads)
         self.is_chief = self.rank == 0
         self.bucket_bytes = bucket_bytes
         self.bytes_last_step = self.bytes_sent = self.steps = 0
+        self.reduce_seconds = 0.0
         self._plan: BucketPlan | None = None
         self._scale = 1.0 / self.size
         self._prepared: set[tuple[int, int]] = set()
@@ -134,6 +148,16 @@ class DataParallel:
         for w, g in zip(weights, reduced, strict=True):
             w.grad = Tensor._wrap(np.array(g))  # a copy: the buckets are reused next step
 
+    def weights_in_sync(self, model: Any) -> bool:
+        """Whether every rank's weights and statistics are bit-identical to rank 0's (a
+        digest of each rank's arrays, gathered; the same answer on every rank)."""
+        digest = hashlib.sha256()
+        for p in model._weights_and_states()[0]:
+            digest.update(np.ascontiguousarray(p.data).tobytes())
+        row = np.frombuffer(digest.digest(), np.uint8)
+        rows = self.comm.gather_rows(row, "the weights_in_sync check")
+        return bool((rows == rows[0]).all())
+
     # --- the trainer's hooks (pyfrozen.models.distribution) -------------------------------
 
     def prepare(self, model: Any) -> bool:
@@ -172,9 +196,11 @@ class DataParallel:
         """The gradients summed over the ranks, each weighted by its rank's share."""
         plan = self._plan_for(weights)
         plan.pack(grads, self._scale)
+        start = time.perf_counter()
         requests = [self.comm.start_sum(b) for b in plan.buffers if b.size]
         self.comm.wait(requests, f"the gradient allreduce ({len(requests)} buckets, "
                                  f"{plan.nbytes} bytes)")
+        self.reduce_seconds += time.perf_counter() - start
         self.bytes_last_step = plan.nbytes
         self.bytes_sent += plan.nbytes
         self.steps += 1
