@@ -94,7 +94,7 @@ def main(scenario: str, outdir: str, plain: bool) -> None:
         timeout=float(os.environ.get("WORKER_TIMEOUT", "60")))
     rank = 0 if strategy is None else strategy.rank
     with strategy.scope() if strategy is not None else nullcontext():
-        if scenario in ("train", "masked", "mismatch") or scenario.startswith("kill"):
+        if scenario in ("train", "masked", "mismatch", "nan") or scenario.startswith("kill"):
             model = dense_model()
             if scenario == "mismatch" and rank == 1:
                 inputs = Input((6,))
@@ -106,6 +106,8 @@ def main(scenario: str, outdir: str, plain: bool) -> None:
             x, y = data((6, 6, 2))
         if scenario in ("frozen", "unfreeze"):
             model.freeze("base_*")
+        if scenario == "nan" and rank == 1:  # this rank's samples give a NaN loss
+            x[:] = np.nan
         if scenario == "masked":  # rows 0-9 of the hidden kernel and bias 0-9 frozen
             mask = np.arange(16) < 10
             model.get_layer("hidden").kernel.set_freeze_mask(np.arange(6) < 4, axis=0)

@@ -138,3 +138,24 @@ def test_a_custom_loop_with_broadcast_weights_and_allreduce_gradients(mpiexec, t
     for a, b, c in zip(_weights(plain), _weights(rank0), _weights(rank1), strict=True):
         np.testing.assert_array_equal(b, c)
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_trainable_batch_norm_ends_every_epoch_with_rank_0s_statistics(mpiexec, tmp_path):
+    # Local batch statistics during the epoch (the ranks' moving means drift apart), rank
+    # 0's moving statistics copied at each epoch end: the ranks end bit-identical.
+    out = tmp_path / "mpi"
+    proc = _ranks(mpiexec, "bn", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rank0, rank1 = (dict(np.load(out / f"rank{r}.npz")) for r in (0, 1))
+    for a, b in zip(_weights(rank0), _weights(rank1), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert len(_weights(rank0)) == 10  # conv, BN (gamma, beta, mean, variance), conv, head
+
+
+def test_a_non_finite_loss_on_one_rank_stops_every_rank_with_its_reason(mpiexec, tmp_path):
+    proc = _ranks(mpiexec, "nan", tmp_path / "mpi")
+    assert proc.returncode != 0
+    assert "FloatingPointError: fit (epoch 1, batch 1)" in proc.stderr
+    assert "another rank's loss is not finite" in proc.stderr  # rank 0
+    assert "of the input values of shape" in proc.stderr  # rank 1 names its NaN inputs
+    assert "did not complete" not in proc.stderr  # no rank was left waiting
