@@ -134,11 +134,10 @@ def main(argv=None):
     in_sync = strategy.weights_in_sync(transfer)
     say(f"all ranks hold bit-identical weights: {in_sync}")
 
-    if chief:  # one writer
-        out = args.out or tempfile.mkdtemp(prefix="pyfrozen_distributed_")
-        path = os.path.join(out, "transfer.safetensors")
-        transfer.save_weights(path)
-        say(f"weights written by rank 0: {path}")
+    if chief:  # one writer: the weights are the same on every rank
+        folder = args.out or tempfile.mkdtemp(prefix="pyfrozen_distributed_")
+        transfer.save_weights(os.path.join(folder, "transfer.safetensors"))
+        say(f"weights written by rank 0 into {folder}")
 
 
 if __name__ == "__main__":
