@@ -75,11 +75,19 @@ class BucketPlan:
         """Bytes each rank sends into the sum per step."""
         return sum(b.nbytes for b in self.buffers)
 
-    def pack(self, grads: list[Any], scale: float) -> None:
-        """Copies each gradient's trainable elements into its bucket, times ``scale``."""
+    def pack(self, scale: float) -> None:
+        """Copies every weight's trainable gradient elements into the buckets, times
+        ``scale`` (the gradients are read from ``weight.grad``)."""
+        for bucket in range(len(self.buffers)):
+            self.pack_bucket(bucket, scale)
+
+    def pack_bucket(self, bucket: int, scale: float) -> None:
+        """``pack`` for one bucket (its weights' gradients must be final)."""
         for slot in self.slots:
-            g = grads[slot.position]
-            out = self.buffers[slot.bucket][slot.offset:slot.offset + slot.size]
+            if slot.bucket != bucket:
+                continue
+            g = slot.weight.grad
+            out = self.buffers[bucket][slot.offset:slot.offset + slot.size]
             if g is None:  # no path from the loss on this rank: it adds nothing
                 out.fill(0)
                 continue
@@ -89,8 +97,8 @@ class BucketPlan:
             else:
                 np.take(flat, slot.index, out=out)
         if scale != 1.0:
-            for b in self.buffers:
-                b *= b.dtype.type(scale)
+            buffer = self.buffers[bucket]
+            buffer *= buffer.dtype.type(scale)
 
     def unpack(self) -> list[np.ndarray]:
         """The summed gradients, one array per weight in the trainer's order (views of the

@@ -7,10 +7,11 @@ What crosses the wire per step, and when:
   how many trainable elements): every rank steps or none does, and each rank's
   gradient is weighted by its share of the global batch, so a batch that does not
   divide evenly still gives exactly the mean over the global batch;
-- after backward, the trainable elements of the trainable weights, in buckets of
-  ``bucket_bytes``, summed with non-blocking allreduces that are all started before
-  the first is waited for. They start after backward has finished: communication
-  does not overlap the backward computation (the tape has no per-leaf hook);
+- during backward, the trainable elements of the trainable weights, in buckets of
+  ``bucket_bytes`` filled from the last layer down, summed with non-blocking
+  allreduces: each starts as soon as its weights' gradients are final (overlap.py, on
+  the tape's tracer hook) and is progressed between the next nodes' backward; the
+  step waits for them all after backward;
 - the metric states (a few numbers), so logs and callbacks see every rank's samples;
 - a stop flag after each batch and epoch; at each epoch end, rank 0's moving
   statistics of trainable BatchNormalization layers (local statistics during the
@@ -29,9 +30,11 @@ from typing import Any
 import numpy as np
 
 from pyfrozen import _core
+from pyfrozen.autograd import tape
 from pyfrozen.distributed import sync
 from pyfrozen.distributed.buckets import BucketPlan, plan_key
 from pyfrozen.distributed.comm import Communicator
+from pyfrozen.distributed.overlap import BackwardOverlap
 from pyfrozen.layers.layer_weights import structure_version
 from pyfrozen.models import distribution
 from pyfrozen.tensor import Tensor
@@ -62,6 +65,8 @@ class DataParallel:
         bucket_bytes: the most gradient bytes per allreduce (default 25 MiB).
         threads: pyfrozen's threads per rank; default: ``OMP_NUM_THREADS`` if set, else
             the cores this process may use divided by the ranks on this host.
+        overlap: start each bucket's allreduce during backward, as soon as its
+            gradients are final (default); False: all of them after backward.
 
     Attributes:
         rank, size, local_rank, local_size: this process's rank, the number of ranks,
@@ -71,7 +76,10 @@ class DataParallel:
         bytes_last_step: gradient bytes this rank sent into the sum at the last step.
         bytes_sent: gradient bytes sent since the strategy was made.
         steps: gradient reductions since the strategy was made.
-        reduce_seconds: time spent in them (waiting for the slowest rank included).
+        reduce_seconds: time spent in them after backward returned (waiting for the
+            slowest rank included).
+        buckets_during_backward: buckets of the last step whose allreduce started
+            before backward returned.
 
     Raises:
         ImportError: mpi4py or the MPI library is missing (``pip install "pyfrozen[mpi]"``).
@@ -86,8 +94,8 @@ class DataParallel:
     """
 
     def __init__(self, timeout: float | None = None,
-                 bucket_bytes: int = DEFAULT_BUCKET_BYTES, threads: int | None = None
-                 ) -> None:
+                 bucket_bytes: int = DEFAULT_BUCKET_BYTES, threads: int | None = None,
+                 overlap: bool = True) -> None:
         if timeout is None:
             timeout = float(os.environ.get("PYFROZEN_MPI_TIMEOUT", DEFAULT_TIMEOUT_S))
         if not timeout > 0:
@@ -102,6 +110,8 @@ class DataParallel:
         self.threads = _share_cores(self.local_size, threads)
         self.is_chief = self.rank == 0
         self.bucket_bytes = bucket_bytes
+        self.overlap = bool(overlap)
+        self.buckets_during_backward = 0
         self.bytes_last_step = self.bytes_sent = self.steps = 0
         self.reduce_seconds = 0.0
         self._plan: BucketPlan | None = None
@@ -144,7 +154,7 @@ class DataParallel:
         weights = list(model.trainable_weights)
         finite = all(w.grad is None or np.isfinite(w.grad.data).all() for w in weights)
         self.agree(finite, 1 if samples is None else samples, weights)
-        reduced = self.reduce_gradients(weights, [w.grad for w in weights])
+        reduced = self.reduce_gradients(weights)
         for w, g in zip(weights, reduced, strict=True):
             w.grad = Tensor._wrap(np.array(g))  # a copy: the buckets are reused next step
 
@@ -192,14 +202,38 @@ class DataParallel:
         self._scale = samples / total if total else 1.0 / self.size
         return bool(rows[:, 0].all())
 
-    def reduce_gradients(self, weights: list[Any], grads: list[Any]) -> list[Any]:
-        """The gradients summed over the ranks, each weighted by its rank's share."""
+    def backward(self, loss: Any, weights: list[Any]) -> list[Any]:
+        """``loss.backward()``, each bucket's allreduce started as soon as its gradients
+        are final (``overlap``), or all after backward; returns the summed gradients,
+        each rank's weighted by its share of the global batch."""
         plan = self._plan_for(weights)
-        plan.pack(grads, self._scale)
+        if not self.overlap:
+            if loss.requires_grad:
+                loss.backward()
+            return self._reduce(plan, None)
+        watcher = BackwardOverlap(plan, loss, self._scale, self.comm)
+        watcher.previous = tape.set_tracer(watcher)
+        try:
+            if loss.requires_grad:
+                loss.backward()
+        finally:
+            tape.set_tracer(watcher.previous)
+        return self._reduce(plan, watcher)
+
+    def reduce_gradients(self, weights: list[Any]) -> list[Any]:
+        """The gradients (``weight.grad``) summed over the ranks, each weighted by its
+        rank's share of the global batch (set by ``agree``)."""
+        return self._reduce(self._plan_for(weights), None)
+
+    def _reduce(self, plan: BucketPlan, watcher: BackwardOverlap | None) -> list[Any]:
+        what = f"the gradient allreduce ({len(plan.buffers)} buckets, {plan.nbytes} bytes)"
         start = time.perf_counter()
-        requests = [self.comm.start_sum(b) for b in plan.buffers if b.size]
-        self.comm.wait(requests, f"the gradient allreduce ({len(requests)} buckets, "
-                                 f"{plan.nbytes} bytes)")
+        if watcher is None:
+            plan.pack(self._scale)
+            self.comm.wait([self.comm.start_sum(b) for b in plan.buffers], what)
+            self.buckets_during_backward = 0
+        else:
+            self.buckets_during_backward = watcher.finish(what)
         self.reduce_seconds += time.perf_counter() - start
         self.bytes_last_step = plan.nbytes
         self.bytes_sent += plan.nbytes

@@ -296,11 +296,12 @@ class Trainer:
                     p._bump_version()
         elif weights:
             loss = self.optimizer.scale_loss(loss)
-            if loss.requires_grad:
-                loss.backward()
-            grads = [w.grad for w in weights]
-            if dist is not None:
-                grads = dist.reduce_gradients(weights, grads)
+            if dist is not None:  # backward, gradients averaged over the ranks
+                grads = dist.backward(loss, weights)
+            else:
+                if loss.requires_grad:
+                    loss.backward()
+                grads = [w.grad for w in weights]
             self.optimizer.apply(grads, weights)
         with no_grad():
             return self.compute_metrics(x, y, y_pred, sample_weight)

@@ -44,11 +44,13 @@ class Recorder(pyfrozen.callbacks.Callback):
     def __init__(self, strategy, kill: str | None = None) -> None:
         super().__init__()
         self.strategy, self.kill, self.bytes, self.steps = strategy, kill, [], 0
+        self.early = []  # buckets started while backward still ran
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
         if self.strategy is not None:
             self.bytes.append(self.strategy.bytes_last_step)
+            self.early.append(self.strategy.buckets_during_backward)
             if self.kill and self.strategy.rank == 1 and self.steps == 3:
                 if self.kill in ("crash", "exit"):
                     os._exit(1 if self.kill == "crash" else 0)  # gone without a word
@@ -91,7 +93,8 @@ def main(scenario: str, outdir: str, plain: bool) -> None:
         return custom_loop(outdir, plain)
     pyfrozen.utils.set_random_seed(3)
     strategy = None if plain else pyfrozen.distributed.DataParallel(
-        timeout=float(os.environ.get("WORKER_TIMEOUT", "60")))
+        timeout=float(os.environ.get("WORKER_TIMEOUT", "60")),
+        bucket_bytes=int(os.environ.get("WORKER_BUCKET_BYTES", 25 * 2**20)))
     rank = 0 if strategy is None else strategy.rank
     with strategy.scope() if strategy is not None else nullcontext():
         if scenario in ("train", "masked", "mismatch", "nan") or scenario.startswith("kill"):
@@ -124,6 +127,7 @@ def main(scenario: str, outdir: str, plain: bool) -> None:
     evaluated = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
     weights = {f"w{i}": w for i, w in enumerate(model.get_weights())}
     np.savez(os.path.join(outdir, f"rank{rank}.npz"), bytes=np.array(callbacks[0].bytes),
+             early=np.array(callbacks[0].early),
              **weights, **{f"h_{k}": np.array(v) for k, v in history.history.items()},
              **{f"e_{k}": np.array(v) for k, v in evaluated.items()})
 

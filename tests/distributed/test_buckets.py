@@ -33,7 +33,9 @@ def test_pack_scales_and_unpack_restores_every_shape():
     grads = [np.arange(w.size, dtype=np.float32).reshape(w.shape) + i
              for i, w in enumerate(weights)]
     plan = BucketPlan(weights, bucket_bytes=1 << 20)
-    plan.pack(grads, 0.5)
+    for w, g in zip(weights, grads, strict=True):
+        w.grad = g
+    plan.pack(0.5)
     for g, out in zip(grads, plan.unpack(), strict=True):
         np.testing.assert_array_equal(out, g * np.float32(0.5))
 
@@ -44,7 +46,8 @@ def test_masked_rows_are_left_out_and_come_back_as_zeros():
     plan = BucketPlan([a, b], bucket_bytes=1 << 20)
     assert plan.elements == 2 * 3 + 5
     g = np.arange(12, dtype=np.float32).reshape(4, 3) + 1
-    plan.pack([g, np.ones(5, np.float32)], 1.0)
+    a.grad, b.grad = g, np.ones(5, np.float32)
+    plan.pack(1.0)
     (buffer,) = plan.buffers
     np.testing.assert_array_equal(buffer[5:], g[[1, 3]].reshape(-1))  # b first, then a
     out = plan.unpack()[0]
@@ -55,7 +58,8 @@ def test_masked_rows_are_left_out_and_come_back_as_zeros():
 def test_a_missing_gradient_adds_zeros():
     a, b, _ = _weights()
     plan = BucketPlan([a, b], bucket_bytes=1 << 20)
-    plan.pack([None, np.ones(5, np.float32)], 1.0)
+    b.grad = np.ones(5, np.float32)
+    plan.pack(1.0)
     np.testing.assert_array_equal(plan.unpack()[0], np.zeros((4, 3)))
 
 

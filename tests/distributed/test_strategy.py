@@ -29,13 +29,14 @@ def _ranks(mpiexec: str, scenario: str, out: Path, *flags: str, **env: str
                 **env)
 
 
-def _trained(mpiexec: str, tmp_path: Path, scenario: str) -> tuple[dict, dict, dict]:
+def _trained(mpiexec: str, tmp_path: Path, scenario: str, **env: str
+             ) -> tuple[dict, dict, dict]:
     """(plain run, rank 0, rank 1) of ``scenario``, each an npz as a dict."""
     plain = tmp_path / "plain"
     plain.mkdir()
     proc = _run([sys.executable, str(WORKER), scenario, str(plain), "--plain"])
     assert proc.returncode == 0, proc.stderr
-    proc = _ranks(mpiexec, scenario, tmp_path / "mpi")
+    proc = _ranks(mpiexec, scenario, tmp_path / "mpi", **env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return tuple(dict(np.load(p)) for p in (plain / "rank0.npz", tmp_path / "mpi/rank0.npz",
                                             tmp_path / "mpi/rank1.npz"))
@@ -67,6 +68,15 @@ def test_three_epochs_equal_one_process_on_the_global_batch(mpiexec, tmp_path):
     _assert_same_training(plain, rank0, rank1)
     # hidden (6x16 + 16) and head (16x3 + 3), float32, every step
     assert set(rank0["bytes"].tolist()) == {(6 * 16 + 16 + 16 * 3 + 3) * 4}
+
+
+def test_buckets_start_while_backward_runs(mpiexec, tmp_path):
+    # 256-byte buckets: [head bias + kernel], [hidden bias], [hidden kernel]. The head's
+    # node runs first in backward: its bucket starts while the hidden layer's backward
+    # still has to run; the other two wait for that last node.
+    plain, rank0, rank1 = _trained(mpiexec, tmp_path, "train", WORKER_BUCKET_BYTES="256")
+    _assert_same_training(plain, rank0, rank1)
+    assert rank0["early"].tolist() == [1] * 12
 
 
 def test_a_frozen_base_sends_only_the_head(mpiexec, tmp_path):
