@@ -272,11 +272,7 @@ class DataParallel:
 
     def on_epoch_end(self, model: Any) -> None:
         """Rank 0's moving statistics everywhere (they moved apart on local batches)."""
-        _, states = model._weights_and_states()
-        moving = [p.data for p in states if p.data.flags.c_contiguous]
-        self.comm.broadcast_arrays(moving, "the broadcast of rank 0's moving statistics")
-        for p in states:
-            p._bump_version()
+        sync.broadcast_weights(self.comm, model, statistics_only=True)
 
     def _plan_for(self, weights: list[Any]) -> BucketPlan:
         if self._plan is None or self._plan.key != plan_key(weights):

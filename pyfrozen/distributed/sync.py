@@ -57,18 +57,19 @@ def check_structure(comm: Communicator, model: Any) -> None:
                      "the same model (same layers, names, shapes and dtypes).")
 
 
-def broadcast_weights(comm: Communicator, model: Any) -> int:
-    """Copies rank 0's weights and statistics into every rank's model; returns the bytes."""
-    every, _ = model._weights_and_states()
-    arrays = []
-    for p in every:
+def broadcast_weights(comm: Communicator, model: Any, statistics_only: bool = False) -> int:
+    """Copies rank 0's weights and statistics (or only the weights created
+    non-trainable: BN's moving statistics) into every rank's model; returns the bytes."""
+    every, states = model._weights_and_states()
+    chosen = states if statistics_only else every
+    for p in chosen:
         if not p.data.flags.c_contiguous:
             p.data = np.ascontiguousarray(p.data)
-        arrays.append(p.data)
-    comm.broadcast_arrays(arrays, "the broadcast of rank 0's weights")
-    for p in every:
+    what = "rank 0's moving statistics" if statistics_only else "rank 0's weights"
+    comm.broadcast_arrays([p.data for p in chosen], f"the broadcast of {what}")
+    for p in chosen:
         p._bump_version()
-    return sum(a.nbytes for a in arrays)
+    return sum(p.data.nbytes for p in chosen)
 
 
 def broadcast_optimizer(comm: Communicator, model: Any) -> None:

@@ -49,6 +49,8 @@ def fit(model: Any, x: Any, y: Any, batch_size: Any, epochs: int, verbose: Any,
                              "validation_data instead.")
         (x, y, sample_weight), validation_data = train_validation_split(
             (x, y, sample_weight), validation_split)
+    if dist is not None and model.built:  # rank 0's weights before any feature is cached
+        dist.prepare(model)
     cache = _feature_cache(model, x, batch_size, True) if cache_frozen_features else None
     iterator = EpochIterator(x if cache is None else np.arange(cache.size), y, sample_weight,
                              batch_size, steps_per_epoch, shuffle, class_weight)

@@ -107,7 +107,7 @@ def main(scenario: str, outdir: str, plain: bool) -> None:
         else:
             model = conv_model()
             x, y = data((6, 6, 2))
-        if scenario in ("frozen", "unfreeze"):
+        if scenario in ("frozen", "unfreeze", "cached"):
             model.freeze("base_*")
         if scenario == "nan" and rank == 1:  # this rank's samples give a NaN loss
             x[:] = np.nan
@@ -123,7 +123,8 @@ def main(scenario: str, outdir: str, plain: bool) -> None:
     if scenario == "train":  # only rank 0 prints and writes
         callbacks.append(pyfrozen.callbacks.CSVLogger(os.path.join(outdir, f"log{rank}.csv")))
     history = model.fit(x, y, batch_size=8, epochs=3, validation_split=0.2, callbacks=callbacks,
-                        verbose=2 if scenario == "train" else 0)
+                        verbose=2 if scenario == "train" else 0,
+                        cache_frozen_features=scenario == "cached")
     evaluated = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
     weights = {f"w{i}": w for i, w in enumerate(model.get_weights())}
     np.savez(os.path.join(outdir, f"rank{rank}.npz"), bytes=np.array(callbacks[0].bytes),

@@ -86,6 +86,15 @@ def test_a_frozen_base_sends_only_the_head(mpiexec, tmp_path):
     assert rank0["bytes"].tolist() == [head] * 12  # 4 steps x 3 epochs
 
 
+def test_cached_frozen_features_are_computed_from_rank_0s_weights(mpiexec, tmp_path):
+    # fit(cache_frozen_features=True): the broadcast comes before the cache is filled, so
+    # each rank caches rank 0's base outputs (the cache would also see the weights'
+    # versions change and fill again: this proves the result, not the saved fill).
+    plain, rank0, rank1 = _trained(mpiexec, tmp_path, "cached")
+    _assert_same_training(plain, rank0, rank1)
+    assert set(rank0["bytes"].tolist()) == {(16 * 3 + 3) * 4}
+
+
 def test_masked_weights_send_only_their_trainable_rows(mpiexec, tmp_path):
     plain, rank0, rank1 = _trained(mpiexec, tmp_path, "masked")
     _assert_same_training(plain, rank0, rank1)
