@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -271,8 +272,17 @@ class DataParallel:
         return bool(self.comm.max(np.array([float(flag)]), "the stop_training exchange")[0])
 
     def on_epoch_end(self, model: Any) -> None:
-        """Rank 0's moving statistics everywhere (they moved apart on local batches)."""
+        """Rank 0's moving statistics everywhere (they moved apart on local batches);
+        weights that differ between ranks are reported and replaced by rank 0's."""
         sync.broadcast_weights(self.comm, model, statistics_only=True)
+        if not self.weights_in_sync(model):  # one digest per rank and epoch: cheap
+            warnings.warn(
+                f"pyfrozen.distributed: the ranks' weights of model {model.name!r} differ "
+                "at the end of this epoch; rank 0's are copied to every rank. Gradients "
+                "were not averaged: a custom train_step must call "
+                "strategy.allreduce_gradients(model) between backward and "
+                "optimizer.apply.", RuntimeWarning, stacklevel=3)
+            sync.broadcast_weights(self.comm, model)
 
     def _plan_for(self, weights: list[Any]) -> BucketPlan:
         if self._plan is None or self._plan.key != plan_key(weights):

@@ -63,6 +63,19 @@ class Unfreeze(pyfrozen.callbacks.Callback):
             self.model.unfreeze("base_conv2")
 
 
+class NoAllreduce(pyfrozen.Model):
+    """A custom train_step that forgets strategy.allreduce_gradients."""
+
+    def train_step(self, data):
+        x, y = data[0], data[1]
+        for w in self.trainable_weights:
+            w.grad = None
+        loss = self.compute_loss(x, y, self(x, training=True))
+        loss.backward()
+        self.optimizer.apply([w.grad for w in self.trainable_weights], self.trainable_weights)
+        return {}
+
+
 def custom_loop(outdir: str, plain: bool) -> None:
     """A training step of one's own: broadcast_weights, then allreduce_gradients."""
     pyfrozen.utils.set_random_seed(3 + (0 if plain else int(os.environ["PMI_RANK"])))
@@ -97,7 +110,11 @@ def main(scenario: str, outdir: str, plain: bool) -> None:
         bucket_bytes=int(os.environ.get("WORKER_BUCKET_BYTES", 25 * 2**20)))
     rank = 0 if strategy is None else strategy.rank
     with strategy.scope() if strategy is not None else nullcontext():
-        if scenario in ("train", "masked", "mismatch", "nan") or scenario.startswith("kill"):
+        if scenario == "custom-step":
+            base = dense_model()
+            model = NoAllreduce(base.inputs, base.outputs)
+            x, y = data((6,))
+        elif scenario in ("train", "masked", "mismatch", "nan") or scenario.startswith("kill"):
             model = dense_model()
             if scenario == "mismatch" and rank == 1:
                 inputs = Input((6,))

@@ -178,3 +178,13 @@ def test_a_non_finite_loss_on_one_rank_stops_every_rank_with_its_reason(mpiexec,
     assert "another rank's loss is not finite" in proc.stderr  # rank 0
     assert "of the input values of shape" in proc.stderr  # rank 1 names its NaN inputs
     assert "did not complete" not in proc.stderr  # no rank was left waiting
+
+
+def test_a_custom_train_step_without_allreduce_is_reported(mpiexec, tmp_path):
+    proc = _ranks(mpiexec, "custom-step", tmp_path / "mpi")
+    assert proc.returncode == 0, proc.stderr
+    assert "the ranks' weights of model" in proc.stderr
+    assert "strategy.allreduce_gradients(model)" in proc.stderr
+    rank0, rank1 = (dict(np.load(tmp_path / f"mpi/rank{r}.npz")) for r in (0, 1))
+    for a, b in zip(_weights(rank0), _weights(rank1), strict=True):  # rank 0's copied
+        np.testing.assert_array_equal(a, b)
