@@ -5,7 +5,8 @@ global batch 32 (2 ranks: 16 each), ``fit`` over ``--steps`` batches per epoch; 
 epoch is a warm-up, the others are timed. Configurations: full step, base frozen.
 
 - pyfrozen: ``pyfrozen.distributed.DataParallel`` under ``mpiexec -n 2 -bind-to core``
-  (one core per rank), against ``taskset -c 0 python`` without a strategy.
+  (one core per rank), against ``taskset -c 0 python`` without a strategy; also with
+  ``overlap=False`` (every allreduce after backward).
 - torch (the peer, when installed): ``DistributedDataParallel`` on the gloo backend,
   started by the same ``mpiexec`` (rank and size from MPICH's ``PMI_RANK`` /
   ``PMI_SIZE``, rendezvous on 127.0.0.1), against one process; the same network
@@ -41,6 +42,7 @@ from bench_freezing import torch_model  # noqa: E402
 from train_setup import FREEZING, Shape, data, pyfrozen_compiled  # noqa: E402
 
 SHAPE = Shape(0.25, 96, 32)
+AFTER = "pyfrozen, overlap off"  # every allreduce after backward (DataParallel(overlap=False))
 CONFIGS = ("full", "frozen")
 
 
@@ -54,7 +56,9 @@ def pyfrozen_child(config: str, shape: Shape, steps: int, epochs: int, ranks: in
 
     import pyfrozen
 
-    strategy = pyfrozen.distributed.DataParallel(threads=1) if ranks > 1 else None
+    overlap = os.environ.get("BENCH_OVERLAP", "1") == "1"
+    strategy = pyfrozen.distributed.DataParallel(threads=1, overlap=overlap) if (
+        ranks > 1) else None
     pyfrozen.set_num_threads(1)
     if strategy is not None:
         with strategy.scope():
@@ -120,9 +124,10 @@ def _free_port() -> int:
 
 
 def run_job(lib: str, config: str, ranks: int, args: argparse.Namespace) -> dict:
-    child = [sys.executable, __file__, "--child", lib, config, str(ranks), "--steps",
-             str(args.steps), "--epochs", str(args.epochs)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "BENCH_PORT": str(_free_port())}
+    child = [sys.executable, __file__, "--child", "pyfrozen" if lib == AFTER else lib, config,
+             str(ranks), "--steps", str(args.steps), "--epochs", str(args.epochs)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "BENCH_PORT": str(_free_port()),
+           "BENCH_OVERLAP": "0" if lib == AFTER else "1"}
     if ranks == 1:
         command = ["taskset", "-c", "0", *child]
     else:
@@ -145,14 +150,15 @@ def report(results: dict, args: argparse.Namespace, libs: list[str]) -> str:
             "allreduce ms/step |", "|---|---|---|---|---|---|---|---|---|"]
     for lib in libs:
         for config in CONFIGS:
-            one = statistics.median(t for r in results[lib, config, 1] for t in r["epochs"])
+            single = "pyfrozen" if lib == AFTER else lib  # the same 1-process runs
+            one = statistics.median(t for r in results[single, config, 1] for t in r["epochs"])
             two = statistics.median(t for r in results[lib, config, 2] for t in r["epochs"])
             sent = results[lib, config, 2][0]["bytes"]
             reduce_ms = statistics.median(r["reduce_ms"] for r in results[lib, config, 2])
             rows.append(f"| {lib} | {config} | {one:.3f} | {two:.3f} | {samples / one:.1f} | "
                         f"{samples / two:.1f} | {one / two:.2f}x | {sent:,} | "
                         f"{reduce_ms:.2f} |")
-    for lib in libs:
+    for lib in libs[:1] + libs[2:]:
         full, frozen = (results[lib, c, 2][0]["bytes"] for c in CONFIGS)
         rows.append(f"\n{lib}: full step sends {full / max(frozen, 1):.0f}x the bytes of a "
                     "frozen-base step")
@@ -180,14 +186,14 @@ def main(argv: list[str] | None = None) -> None:
     from machine import machine_line, optional_torch
 
     torch = None if args.no_torch else optional_torch()
-    libs = ["pyfrozen"] + (["torch"] if torch is not None else [])
+    libs = ["pyfrozen", AFTER] + (["torch"] if torch is not None else [])
     print(machine_line(1, torch))
     print(f"load before: {os.getloadavg()}")
     results: dict[tuple[str, str, int], list[Any]] = {}
     for _ in range(args.reps):
         for config in CONFIGS:
             for lib in libs:
-                for ranks in (1, 2):
+                for ranks in (1, 2) if lib != AFTER else (2,):
                     results.setdefault((lib, config, ranks), []).append(
                         run_job(lib, config, ranks, args))
     print(f"load after: {os.getloadavg()}")
