@@ -15,7 +15,7 @@ What crosses the wire per step, and when:
 - the metric states (a few numbers), so logs and callbacks see every rank's samples;
 - a stop flag after each batch and epoch; at each epoch end, rank 0's moving
   statistics of trainable BatchNormalization layers (local statistics during the
-  epoch, as Horovod and DDP; SyncBatchNormalization is not implemented).
+  epoch, as Horovod and DDP; SyncBatchNormalization takes global ones).
 """
 
 from __future__ import annotations

@@ -24,11 +24,11 @@ def dense_model() -> pyfrozen.Model:
     return pyfrozen.Model(inputs, Dense(3, name="head")(hidden))
 
 
-def conv_model() -> pyfrozen.Model:
+def conv_model(norm=BatchNormalization) -> pyfrozen.Model:
     """A base (conv + BN) and a Dense head; ``frozen`` scenarios freeze the base."""
     inputs = Input((6, 6, 2))
     x = Conv2D(4, 3, activation="relu", name="base_conv")(inputs)
-    x = BatchNormalization(name="base_bn")(x)
+    x = norm(name="base_bn")(x)
     x = Conv2D(4, 3, activation="relu", name="base_conv2")(x)
     return pyfrozen.Model(inputs, Dense(3, name="head")(Flatten()(x)))
 
@@ -121,8 +121,9 @@ def main(scenario: str, outdir: str, plain: bool) -> None:
                 model = pyfrozen.Model(inputs, Dense(3, name="head")(
                     Dense(17, activation="relu", name="hidden")(inputs)))
             x, y = data((6,))
-        else:
-            model = conv_model()
+        else:  # syncbn: one process runs it as BatchNormalization
+            model = conv_model(pyfrozen.distributed.SyncBatchNormalization
+                               if scenario == "syncbn" else BatchNormalization)
             x, y = data((6, 6, 2))
         if scenario in ("frozen", "unfreeze", "cached"):
             model.freeze("base_*")

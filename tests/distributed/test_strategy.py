@@ -171,6 +171,19 @@ def test_trainable_batch_norm_ends_every_epoch_with_rank_0s_statistics(mpiexec, 
     assert len(_weights(rank0)) == 10  # conv, BN (gamma, beta, mean, variance), conv, head
 
 
+def test_sync_batch_normalization_equals_one_process_on_the_global_batch(mpiexec, tmp_path):
+    # Statistics over both ranks' rows (forward: counts, sums, squared deviations;
+    # backward: the two gradient sums): the same training as one BatchNormalization on
+    # the global batch, moving statistics included.
+    plain, rank0, rank1 = _trained(mpiexec, tmp_path, "syncbn")
+    for a, b in zip(_weights(rank0), _weights(rank1), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(_weights(plain), _weights(rank0), strict=True):
+        np.testing.assert_allclose(b, a, rtol=2e-5, atol=2e-6)
+    for key in ("h_loss", "h_val_loss", "e_loss"):
+        np.testing.assert_allclose(rank0[key], plain[key], rtol=2e-5, err_msg=key)
+
+
 def test_a_non_finite_loss_on_one_rank_stops_every_rank_with_its_reason(mpiexec, tmp_path):
     proc = _ranks(mpiexec, "nan", tmp_path / "mpi")
     assert proc.returncode != 0
