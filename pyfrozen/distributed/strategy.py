@@ -143,7 +143,7 @@ class DataParallel:
         sync.broadcast_optimizer(self.comm, model)
         self._prepared.add((id(model), structure_version()))
 
-    def allreduce_gradients(self, model: Any, samples: int | None = None) -> None:
+    def allreduce_gradients(self, model: Any, samples: int | None = None) -> bool:
         """Replaces each trainable weight's ``.grad`` with the mean over the ranks (for a
         custom training step, between ``loss.backward()`` and ``optimizer.apply``).
 
@@ -151,13 +151,22 @@ class DataParallel:
             model: the model (or layer) whose ``trainable_weights`` are reduced.
             samples: this rank's samples in the step, when ranks differ (then the
                 result is the mean over all samples); None: every rank counts equally.
+
+        Returns:
+            Whether every rank's gradients were finite (the same answer on every rank:
+            skip ``optimizer.apply`` everywhere when False).
+
+        Raises:
+            RuntimeError: the ranks' trainable weights differ in size (on every rank).
         """
         weights = list(model.trainable_weights)
-        finite = all(w.grad is None or np.isfinite(w.grad.data).all() for w in weights)
-        self.agree(finite, 1 if samples is None else samples, weights)
+        finite = all(w.grad is None or np.isfinite(np.asarray(getattr(w.grad, "data", w.grad)))
+                     .all() for w in weights)
+        finite = self.agree(finite, 1 if samples is None else samples, weights)
         reduced = self.reduce_gradients(weights)
         for w, g in zip(weights, reduced, strict=True):
             w.grad = Tensor._wrap(np.array(g))  # a copy: the buckets are reused next step
+        return finite
 
     def weights_in_sync(self, model: Any) -> bool:
         """Whether every rank's weights and statistics are bit-identical to rank 0's (a

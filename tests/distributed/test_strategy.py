@@ -152,8 +152,10 @@ def test_only_rank_0_prints_and_writes(mpiexec, tmp_path):
 
 def test_a_custom_loop_with_broadcast_weights_and_allreduce_gradients(mpiexec, tmp_path):
     # Each rank starts from its own random weights: broadcast_weights makes them rank 0's,
-    # which are those of the single process (same seed); then 3 full-batch SGD steps.
+    # which are those of the single process (same seed); then 3 full-batch SGD steps, and
+    # a 4th whose loss is NaN on rank 1: allreduce_gradients says so on both ranks.
     plain, rank0, rank1 = _trained(mpiexec, tmp_path, "loop")
+    assert rank0["finite"].tolist() == rank1["finite"].tolist() == [True] * 3 + [False]
     for a, b, c in zip(_weights(plain), _weights(rank0), _weights(rank1), strict=True):
         np.testing.assert_array_equal(b, c)
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
