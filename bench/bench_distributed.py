@@ -107,7 +107,8 @@ def torch_child(config: str, shape: Shape, steps: int, epochs: int, ranks: int) 
             opt.zero_grad(set_to_none=True)
         times.append(time.perf_counter() - start)
     sent = sum(p.numel() * p.element_size() for p in params) if ranks > 1 else 0
-    if ranks > 1:
+    if ranks > 1:  # both ranks leave together (gloo aborted a rank that left early)
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return {"epochs": times[1:], "bytes": sent, "reduce_ms": float("nan"), "rank": rank}
 

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
-import pytest
 
-from pyfrozen.distributed import DataParallel
 from pyfrozen.distributed.buckets import BucketPlan
 from pyfrozen.tensor import Parameter
 
@@ -61,16 +56,3 @@ def test_a_missing_gradient_adds_zeros():
     b.grad = np.ones(5, np.float32)
     plan.pack(1.0)
     np.testing.assert_array_equal(plan.unpack()[0], np.zeros((4, 3)))
-
-
-def test_without_mpi4py_the_error_says_what_to_install(monkeypatch):
-    monkeypatch.setitem(sys.modules, "mpi4py", None)
-    with pytest.raises(ImportError, match=r'pip install "pyfrozen\[mpi\]"'):
-        DataParallel()
-
-
-def test_importing_pyfrozen_does_not_import_mpi4py():
-    code = "import sys, pyfrozen; print('mpi4py' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd="/")
-    assert out.stdout.strip() == "False"

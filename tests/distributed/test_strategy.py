@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pyfrozen.distributed import DataParallel
+
 WORKER = Path(__file__).with_name("mpi_worker.py")
 
 
@@ -203,3 +205,13 @@ def test_a_custom_train_step_without_allreduce_is_reported(mpiexec, tmp_path):
     rank0, rank1 = (dict(np.load(tmp_path / f"mpi/rank{r}.npz")) for r in (0, 1))
     for a, b in zip(_weights(rank0), _weights(rank1), strict=True):  # rank 0's copied
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"timeout": 0}, "timeout must be > 0 seconds. Received: 0"),
+    ({"bucket_bytes": 0}, "bucket_bytes must be an integer >= 1. Received: bucket_bytes=0"),
+    ({"bucket_bytes": 1.5}, "bucket_bytes must be an integer >= 1"),
+])
+def test_bad_strategy_arguments_are_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):  # checked before MPI starts
+        DataParallel(**kwargs)
