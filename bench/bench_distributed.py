@@ -16,8 +16,11 @@ Each run is a fresh job; the runs of one repetition are interleaved (pyfrozen 1,
 torch 1, 2 ranks, per configuration) and repeated ``--reps`` times; reported: median
 seconds per epoch, samples per second, the 2-rank speed-up, and the gradient bytes each
 rank sends per step (pyfrozen: counted by the strategy; DDP: the bytes of the parameters
-that require a gradient, which its reducer allreduces). The host has 2 cores: run it when
-it is quiet and note ``uptime``::
+that require a gradient, which its reducer allreduces). Also each job's CPU seconds per
+epoch (the busiest rank's for 2 ranks): on a loaded host the wall-clock speed-up mostly
+measures the other processes, the CPU-time ratio estimates what a quiet host would give
+(it counts the ranks' waiting too, spinning before they sleep). The host has 2 cores: run
+it when it is quiet and note ``uptime``::
 
     cd /tmp && python /path/to/bench/bench_distributed.py --reps 3
 """
@@ -32,6 +35,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -52,9 +56,22 @@ CONFIGS = ("full", "frozen")
 
 
 def pyfrozen_child(config: str, shape: Shape, steps: int, epochs: int, ranks: int) -> dict:
-    from bench_prefix_cache import EpochTimes
-
     import pyfrozen
+
+    class Clocks(pyfrozen.callbacks.Callback):
+        """Wall-clock and CPU seconds (this process) of each epoch."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.wall: list[float] = []
+            self.cpu: list[float] = []
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self.t0, self.c0 = time.perf_counter(), time.process_time()
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            self.wall.append(time.perf_counter() - self.t0)
+            self.cpu.append(time.process_time() - self.c0)
 
     overlap = os.environ.get("BENCH_OVERLAP", "1") == "1"
     strategy = pyfrozen.distributed.DataParallel(threads=1, overlap=overlap) if (
@@ -66,12 +83,12 @@ def pyfrozen_child(config: str, shape: Shape, steps: int, epochs: int, ranks: in
     else:
         model = pyfrozen_compiled(config, shape)
     x, y = data(shape, steps)
-    timer = EpochTimes(time.perf_counter())
+    timer = Clocks()
     model.fit(x, y, batch_size=shape.batch, epochs=epochs, verbose=0, callbacks=[timer])
     sent = 0 if strategy is None else strategy.bytes_last_step
     reduce_s = 0.0 if strategy is None else strategy.reduce_seconds / max(strategy.steps, 1)
-    return {"epochs": timer.epochs[1:], "bytes": sent, "reduce_ms": 1e3 * reduce_s,
-            "rank": 0 if strategy is None else strategy.rank}
+    return {"epochs": timer.wall[1:], "cpu": timer.cpu[1:], "bytes": sent,
+            "reduce_ms": 1e3 * reduce_s, "rank": 0 if strategy is None else strategy.rank}
 
 
 def torch_child(config: str, shape: Shape, steps: int, epochs: int, ranks: int) -> dict:
@@ -94,10 +111,10 @@ def torch_child(config: str, shape: Shape, steps: int, epochs: int, ranks: int) 
     x = torch.from_numpy(x_np).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
     y = torch.from_numpy(y_np)
     local = shape.batch // ranks
-    times = []
+    times, cpu = [], []
     for _ in range(epochs):
         order = torch.from_numpy(np.random.default_rng(len(times)).permutation(len(y)))
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for step in range(steps):
             index = order[step * shape.batch:(step + 1) * shape.batch][
                 rank * local:(rank + 1) * local]
@@ -106,11 +123,13 @@ def torch_child(config: str, shape: Shape, steps: int, epochs: int, ranks: int) 
             opt.step()
             opt.zero_grad(set_to_none=True)
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - cpu_start)
     sent = sum(p.numel() * p.element_size() for p in params) if ranks > 1 else 0
     if ranks > 1:  # both ranks leave together (gloo aborted a rank that left early)
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
-    return {"epochs": times[1:], "bytes": sent, "reduce_ms": float("nan"), "rank": rank}
+    return {"epochs": times[1:], "cpu": cpu[1:], "bytes": sent, "reduce_ms": float("nan"),
+            "rank": rank}
 
 
 # ---------------------------------------------------------------------------------------
@@ -135,11 +154,15 @@ def run_job(lib: str, config: str, ranks: int, args: argparse.Namespace) -> dict
         mpiexec = Path(sys.executable).parent / "mpiexec"
         command = [str(mpiexec if mpiexec.exists() else shutil.which("mpiexec")),
                    "-bind-to", "core", "-n", str(ranks), *child]
-    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{proc.stdout}\n{proc.stderr}")
-    (line,) = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    return json.loads(line)
+    with tempfile.TemporaryDirectory() as out:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=900,
+                              env={**env, "BENCH_OUT": out})
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{proc.stdout}\n{proc.stderr}")
+        results = [json.loads(p.read_text()) for p in sorted(Path(out).glob("rank*.json"))]
+    # Rank 0's clock; the busiest rank's CPU seconds (the step waits for it).
+    busiest = [max(c) for c in zip(*(r["cpu"] for r in results), strict=True)]
+    return {**results[0], "cpu": busiest}
 
 
 def report(results: dict, args: argparse.Namespace, libs: list[str]) -> str:
@@ -148,7 +171,8 @@ def report(results: dict, args: argparse.Namespace, libs: list[str]) -> str:
             f"{args.reps} jobs x {args.epochs - 1} timed epochs",
             "| library | configuration | 1 process s/epoch | 2 ranks s/epoch | "
             "1 process samples/s | 2 ranks samples/s | speed-up | bytes/step/rank | "
-            "allreduce ms/step |", "|---|---|---|---|---|---|---|---|---|"]
+            "allreduce ms/step | 1 process CPU s/epoch | 2 ranks CPU s/epoch (busiest) | "
+            "CPU speed-up |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for lib in libs:
         for config in CONFIGS:
             single = "pyfrozen" if lib == AFTER else lib  # the same 1-process runs
@@ -156,9 +180,11 @@ def report(results: dict, args: argparse.Namespace, libs: list[str]) -> str:
             two = statistics.median(t for r in results[lib, config, 2] for t in r["epochs"])
             sent = results[lib, config, 2][0]["bytes"]
             reduce_ms = statistics.median(r["reduce_ms"] for r in results[lib, config, 2])
+            cpu1 = statistics.median(t for r in results[single, config, 1] for t in r["cpu"])
+            cpu2 = statistics.median(t for r in results[lib, config, 2] for t in r["cpu"])
             rows.append(f"| {lib} | {config} | {one:.3f} | {two:.3f} | {samples / one:.1f} | "
                         f"{samples / two:.1f} | {one / two:.2f}x | {sent:,} | "
-                        f"{reduce_ms:.2f} |")
+                        f"{reduce_ms:.2f} | {cpu1:.3f} | {cpu2:.3f} | {cpu1 / cpu2:.2f}x |")
     for lib in libs[:1] + libs[2:]:
         full, frozen = (results[lib, c, 2][0]["bytes"] for c in CONFIGS)
         rows.append(f"\n{lib}: full step sends {full / max(frozen, 1):.0f}x the bytes of a "
@@ -179,8 +205,8 @@ def main(argv: list[str] | None = None) -> None:
         lib, config, ranks = args.child
         fn = pyfrozen_child if lib == "pyfrozen" else torch_child
         result = fn(config, SHAPE, args.steps, args.epochs, int(ranks))
-        if result["rank"] == 0:  # one line per job (the ranks' stdout interleave)
-            print(json.dumps(result), flush=True)
+        out = Path(os.environ["BENCH_OUT"]) / f"rank{result['rank']}.json"
+        out.write_text(json.dumps(result))  # a file per rank: their stdout interleave
         return
     if args.quick:
         args.steps, args.reps, args.epochs = 2, 1, 2
