@@ -7,6 +7,8 @@ import importlib
 import importlib.metadata
 import json
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +58,7 @@ def _required() -> bool:
 _ORACLE_SKIP = "optional oracle missing:"
 _ORACLE_HOW = {"torch": "pip install torch==2.13.0", "h5py": "pip install h5py",
                "keras": "pip install keras",
+               "mpi4py": 'pip install "pyfrozen[mpi]"',
                "onnx": 'pip install "pyfrozen[onnx]"', "onnxruntime": "pip install onnxruntime",
                "peer model files": "set PYFROZEN_PEER_FIXTURES to their folder",
                "tfjs": "npm install @tensorflow/tfjs@4.22.0, then set "
@@ -70,6 +73,19 @@ def _optional_module(name: str):
         return importlib.import_module(name)
     except ModuleNotFoundError as err:  # not installed; a broken install still errors
         pytest.skip(f"{_ORACLE_SKIP} {name} ({err})")
+
+
+@pytest.fixture(scope="session")
+def mpiexec() -> str:
+    """The ``mpiexec`` of the MPI that mpi4py uses (the mpich wheel puts it next to the
+    interpreter): skipped for users without ``pyfrozen[mpi]``, a failure in CI."""
+    _optional_module("mpi4py")
+    found = Path(sys.executable).parent / "mpiexec"
+    path = str(found) if found.exists() else shutil.which("mpiexec")
+    if path is None:
+        raise RuntimeError("mpi4py is installed but no mpiexec was found next to the "
+                           f"interpreter ({found}) or on PATH")
+    return path
 
 
 @pytest.fixture(scope="session")

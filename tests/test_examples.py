@@ -32,7 +32,7 @@ def number(pattern: str, text: str) -> float:
 
 
 TESTED = {"keras_port", "tfjs_roundtrip", "progressive_unfreezing", "multitask",
-          "distillation", "partial_freezing", "lora"}
+          "distillation", "partial_freezing", "lora", "distributed_transfer"}
 
 
 def test_every_example_has_a_test_a_docstring_and_public_imports_only():
@@ -222,3 +222,25 @@ def test_lora(tmp_path):
     assert number(r"source task: test accuracy ([\d.]+)", out) > 0.4  # chance 0.25
     assert number(r"target task: .* test accuracy ([\d.]+)", out) > 0.6  # chance 0.33
     assert (tmp_path / "lora.keras").stat().st_size > 0
+
+
+# --- distributed_transfer.py ----------------------------------------------------------------
+
+def test_distributed_transfer_under_mpiexec(tmp_path, mpiexec):
+    script = EXAMPLES / "distributed_transfer.py"
+    proc = subprocess.run([mpiexec, "-n", "2", sys.executable, str(script), "--out",
+                           str(tmp_path)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    assert "ranks: 2, global batch 64" in out
+    assert out.count("Epoch 1/8") == 2  # rank 0 alone prints, once per phase
+    # the whole network (224,276 bytes of float32 weights), then the head's 64 x 5 + 5
+    assert number(r"all trainable\): bytes per step ([\d,]+)", out) == 224_276
+    assert number(r"base frozen\): bytes per step ([\d,]+)", out) == (64 * 5 + 5) * 4
+    assert "frozen base bit-identical after phase 2: True" in out
+    assert "all ranks hold bit-identical weights: True" in out
+    assert number(r"source test accuracy ([\d.]+)", out) > 0.8  # chance 0.2
+    assert number(r"target test accuracy ([\d.]+)", out) > 0.4
+    assert out.count("weights written by rank 0") == 1
+    assert (tmp_path / "transfer.safetensors").exists()

@@ -53,6 +53,9 @@ RULES: dict[str, Layer] = {
     "saving/": Layer("saving", 6),  # Keras / tfjs / ONNX files: build and read models
     "applications/": Layer("applications", 6),
     "testing.py": Layer("testing", 6),  # check_op / check_layer test ops and layers
+    # Data-parallel training over MPI: drives models through models/distribution.py (models
+    # never imports it); mpi4py is imported inside functions, only when a strategy is made.
+    "distributed/": Layer("distributed", 6),
     "__init__.py": FACADE,
     "__main__.py": FACADE,
     "demo/": FACADE,

@@ -26,7 +26,13 @@ class Callback:
     ...               callbacks=[counter])
     >>> counter.batches
     3
+
+    Under a data-parallel strategy (``pyfrozen.distributed``) every rank runs the
+    callbacks with the logs of all ranks, except those with ``chief_only = True``
+    (they write files or print), which run on rank 0 alone.
     """
+
+    chief_only = False
 
     def __init__(self) -> None:
         self.params: dict[str, Any] | None = None

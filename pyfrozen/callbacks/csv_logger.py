@@ -30,6 +30,8 @@ class CSVLogger(Callback):
         append: append to an existing file (no second header) instead of overwriting.
     """
 
+    chief_only = True  # under a data-parallel strategy rank 0 alone writes the file
+
     def __init__(self, filename: Any, separator: str = ",", append: bool = False) -> None:
         super().__init__()
         self.sep = separator

@@ -31,6 +31,8 @@ class ModelCheckpoint(Callback):
             ``save_freq`` is neither "epoch" nor an integer.
     """
 
+    chief_only = True  # under a data-parallel strategy rank 0 alone writes the file
+
     def __init__(self, filepath: Any, monitor: str = "val_loss", verbose: int = 0,
                  save_best_only: bool = False, save_weights_only: bool = False,
                  mode: str = "auto", save_freq: Any = "epoch",

@@ -12,6 +12,8 @@ class ProgbarLogger(Callback):
     """Prints ``Epoch i/n`` and a progress bar with the metrics (``fit`` adds it for
     ``verbose`` 1, 2 or "auto"); validation inside ``fit`` is silent."""
 
+    chief_only = True  # one progress bar for all ranks
+
     def __init__(self) -> None:
         super().__init__()
         self.seen = 0

@@ -48,6 +48,8 @@ class AUC(Metric):
     0.75
     """
 
+    state_names = ("true_positives", "false_positives", "true_negatives", "false_negatives")
+
     def __init__(self, num_thresholds: int = 200, curve: str = "ROC",
                  summation_method: str = "interpolation", name: str | None = None,
                  dtype: Any = None, thresholds: Any = None, multi_label: bool = False,

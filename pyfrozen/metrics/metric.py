@@ -58,7 +58,13 @@ class Metric:
     Args:
         name: the metric's name (default: the class name in snake case).
         dtype: the result's dtype in ``get_config`` (Keras's floatx, float32, by default).
+
+    ``state_names`` lists the attributes (floats or arrays) that add up over batches:
+    a data-parallel strategy adds them over ranks for the global result. A metric
+    without them is averaged over ranks by its result instead.
     """
+
+    state_names: tuple[str, ...] = ()
 
     def __init__(self, name: str | None = None, dtype: Any = None) -> None:
         self.name = name or to_snake_case(type(self).__name__)
@@ -104,6 +110,8 @@ class Sum(Metric):
     4.0
     """
 
+    state_names = ("total",)
+
     def __init__(self, name: str = "sum", dtype: Any = None) -> None:
         super().__init__(name=name, dtype=dtype)
         self.total = 0.0
@@ -131,6 +139,8 @@ class Mean(Metric):
     >>> m.result()
     2.0
     """
+
+    state_names = ("total", "count")
 
     def __init__(self, name: str = "mean", dtype: Any = None) -> None:
         super().__init__(name=name, dtype=dtype)

@@ -165,6 +165,8 @@ class ArrayAdapter:
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.num_batches = max(1, math.ceil(self.size / self.batch_size))
+        # Under a data-parallel strategy: this rank's rows of a global batch (None: none).
+        self.shard: Any = None
 
     def _size_message(self) -> str:
         x, y, sw = self.data
@@ -183,12 +185,19 @@ class ArrayAdapter:
         return [order[s:s + self.batch_size] for s in starts]
 
     def __iter__(self) -> Iterator[Any]:
-        if not self.shuffle:
+        if not self.shuffle and self.shard is None:
             for start in range(0, max(self.size, 1), self.batch_size):
                 stop = start + self.batch_size
                 yield map_structure(lambda a, s=start, e=stop: a[s:e], self.data)
             return
-        for index in self._batch_indices():
+        indices = self._batch_indices() if self.shuffle else [
+            np.arange(s, min(s + self.batch_size, self.size))
+            for s in range(0, max(self.size, 1), self.batch_size)]
+        for index in indices:
+            if self.shard is not None:
+                index = self.shard(index)
+                if index is None:
+                    continue
             yield map_structure(lambda a, i=index: a[i], self.data)
 
     def on_epoch_end(self) -> None:

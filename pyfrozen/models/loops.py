@@ -10,6 +10,7 @@ import numpy as np
 
 from pyfrozen.autograd import no_grad
 from pyfrozen.callbacks import CallbackList
+from pyfrozen.models import distribution
 from pyfrozen.models.data_adapter import (
     EpochIterator,
     is_array_data,
@@ -39,6 +40,8 @@ def fit(model: Any, x: Any, y: Any, batch_size: Any, epochs: int, verbose: Any,
     model._assert_compile_called("fit")
     _check_epochs(epochs, initial_epoch)
     _check_verbose(verbose)
+    dist = distribution.of(model)
+    verbose, callbacks = _on_this_rank(dist, verbose, callbacks)
     if validation_split and validation_data is None:
         if not is_array_data(x):
             raise ValueError("`validation_split` is only supported for NumPy arrays (or lists "
@@ -46,9 +49,12 @@ def fit(model: Any, x: Any, y: Any, batch_size: Any, epochs: int, verbose: Any,
                              "validation_data instead.")
         (x, y, sample_weight), validation_data = train_validation_split(
             (x, y, sample_weight), validation_split)
+    if dist is not None and model.built:  # rank 0's weights before any feature is cached
+        dist.prepare(model)
     cache = _feature_cache(model, x, batch_size, True) if cache_frozen_features else None
     iterator = EpochIterator(x if cache is None else np.arange(cache.size), y, sample_weight,
                              batch_size, steps_per_epoch, shuffle, class_weight)
+    _shard(iterator, dist)
     batches = iterator if cache is None else cache.batches(iterator)
     val_iterator = None
     if validation_data is not None:
@@ -58,6 +64,7 @@ def fit(model: Any, x: Any, y: Any, batch_size: Any, epochs: int, verbose: Any,
             cache is not None and is_array_data(val_x)) else None
         val_iterator = EpochIterator(val_x if val_cache is None else np.arange(val_cache.size),
                                      val_y, val_sw, val_batch, validation_steps, shuffle=False)
+        _shard(val_iterator, dist)
         if val_cache is not None:
             val_iterator = val_cache.batches(val_iterator)
     cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
@@ -68,6 +75,8 @@ def fit(model: Any, x: Any, y: Any, batch_size: Any, epochs: int, verbose: Any,
     training_logs: dict[str, Any] = {}
     for epoch in range(initial_epoch, epochs):
         model.reset_metrics()
+        if dist is not None:
+            dist.on_epoch_begin()
         cbs.on_epoch_begin(epoch)
         logs: dict[str, Any] = {}
         steps = 0
@@ -77,6 +86,8 @@ def fit(model: Any, x: Any, y: Any, batch_size: Any, epochs: int, verbose: Any,
             cbs.on_train_batch_end(step, logs)
             model._raise_if_nonfinite(f"fit (epoch {epoch + 1}, batch {step + 1})")
             steps += 1
+            if dist is not None:  # one rank's callback stops every rank
+                model.stop_training = dist.any_rank(model.stop_training)
             if model.stop_training:
                 break
         if steps == 0:
@@ -85,16 +96,37 @@ def fit(model: Any, x: Any, y: Any, batch_size: Any, epochs: int, verbose: Any,
                           "epochs` batches.", stacklevel=3)
             break
         epoch_logs = pythonify_logs(_metrics_or_logs(model, logs))
+        if dist is not None:
+            dist.on_epoch_end(model)
         if val_iterator is not None and _should_eval(epoch, validation_freq):
             val_logs = evaluate(model, None, None, None, verbose, None, None, cbs, True,
                                 _iterator=val_iterator)
             epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
         cbs.on_epoch_end(epoch, epoch_logs)
         training_logs = epoch_logs
+        if dist is not None:
+            model.stop_training = dist.any_rank(model.stop_training)
         if model.stop_training:
             break
     cbs.on_train_end(logs=training_logs)
     return model.history
+
+
+def _on_this_rank(dist: Any, verbose: Any, callbacks: Any) -> tuple[Any, Any]:
+    """Under a strategy, ranks other than rank 0 print nothing and leave out the
+    callbacks that write (``chief_only``: checkpoints, CSV logs, progress bars)."""
+    if dist is None or dist.is_chief:
+        return verbose, callbacks
+    if isinstance(callbacks, CallbackList):
+        callbacks = callbacks.callbacks
+    return 0, [cb for cb in callbacks or [] if not getattr(cb, "chief_only", False)]
+
+
+def _shard(iterator: Any, dist: Any) -> None:
+    """Each rank takes its rows of every global batch of arrays (see distribution.py);
+    Sequences and iterables are used as given: shard them by rank yourself."""
+    if dist is not None and hasattr(iterator.adapter, "shard"):
+        iterator.adapter.shard = dist.shard
 
 
 def _feature_cache(model: Any, x: Any, batch_size: Any, training: bool) -> FeatureCache:
@@ -128,8 +160,13 @@ def evaluate(model: Any, x: Any, y: Any, batch_size: Any, verbose: Any, sample_w
         raise ValueError(f"Arguments not recognized: {kwargs}")
     model._assert_compile_called("evaluate")
     _check_verbose(verbose)
+    dist = distribution.of(model)
     if iterator is None:
+        verbose, callbacks = _on_this_rank(dist, verbose, callbacks)
         iterator = EpochIterator(x, y, sample_weight, batch_size, steps, shuffle=False)
+        _shard(iterator, dist)
+        if dist is not None and model.built:
+            dist.prepare(model)
     cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
         callbacks, add_progbar=verbose != 0, model=model, verbose=verbose, epochs=1,
         steps=iterator.num_batches)

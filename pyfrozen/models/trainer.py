@@ -18,7 +18,7 @@ import numpy as np
 from pyfrozen import metrics as metrics_module
 from pyfrozen import optimizers
 from pyfrozen.autograd import no_grad
-from pyfrozen.models import loops
+from pyfrozen.models import distribution, loops
 from pyfrozen.models.compile_utils import CompileLoss, CompileMetrics
 from pyfrozen.models.data_adapter import (
     class_weight_to_sample_weights,
@@ -42,6 +42,7 @@ class Trainer:
     _loss_tracker: Any = None
     _compile_spec: tuple[Any, Any] | None = None
     _compile_built = False
+    _distribution: Any = None
 
     # --- compile -----------------------------------------------------------------------------
 
@@ -71,6 +72,7 @@ class Trainer:
             raise NotImplementedError("steps_per_execution != 1 is not supported by pyfrozen "
                                       f"(received {steps_per_execution})")
         self.optimizer = optimizers.get(optimizer)
+        self._distribution = distribution.current()  # pyfrozen.distributed's scope()
         self.loss = loss
         self._compile_spec = (loss, loss_weights, metrics, weighted_metrics)
         self._compile_loss = self._compile_metrics = None
@@ -138,7 +140,21 @@ class Trainer:
             m.reset_state()
 
     def get_metrics_result(self) -> dict[str, float]:
-        """``{"loss": ..., "accuracy": ..., ...}`` from the metrics' current state."""
+        """``{"loss": ..., "accuracy": ..., ...}`` from the metrics' current state (under a
+        data-parallel strategy: the state of every rank together)."""
+        dist = distribution.of(self)
+        if dist is not None:
+            return dist.metrics_result(self._leaf_metrics(), self._local_metrics_result)
+        return self._local_metrics_result()
+
+    def _leaf_metrics(self) -> list[Any]:
+        out: list[Any] = []
+        for m in self.metrics:
+            sub = getattr(m, "metrics", None)
+            out.extend(sub if isinstance(sub, list) else [m])
+        return out
+
+    def _local_metrics_result(self) -> dict[str, float]:
         out: dict[str, float] = {}
         for m in self.metrics:
             result = m.result()
@@ -247,6 +263,9 @@ class Trainer:
         """
         x, y, sample_weight = unpack_x_y_sample_weight(data)
         built = self.built
+        dist = distribution.of(self)
+        if dist is not None and built:
+            dist.prepare(self)  # rank 0's weights everywhere (once per structure)
         every, states = self._weights_and_states() if built else ([], [])
         # BatchNormalization moves its statistics during the forward pass: keep them, so a
         # non-finite batch leaves every weight as it was (a few KB even for MobileNet).
@@ -254,6 +273,8 @@ class Trainer:
         y_pred, _, _ = self._forward(x, training=True)
         if not built:  # layers built lazily by this first call
             every, _ = self._weights_and_states()
+            if dist is not None and dist.prepare(self):  # rank 0's weights: run again
+                y_pred, _, _ = self._forward(x, training=True)
         for w in every:  # zeroed before backward, where gradients accumulate (Keras's order)
             w.grad = None
         if not self._lr_resolved:
@@ -262,17 +283,26 @@ class Trainer:
         loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
         value = float(np.asarray(loss.data))
         self._loss_tracker.update_state(value, sample_weight=_batch_size(x))
-        if not math.isfinite(value):
-            self._nonfinite = self._nonfinite_message(value, x)
+        finite = math.isfinite(value)
+        if dist is not None:  # every rank steps, or none does
+            finite = dist.agree(finite, _batch_size(x), weights)
+        if not finite:
+            self._nonfinite = self._nonfinite_message(value, x) if not math.isfinite(value) \
+                else (f"model {self.name!r}: another rank's loss is not finite (this rank's is "
+                      f"{value}); every rank left its weights as they were before this batch.")
             with no_grad():
                 for p, array in saved:
                     np.copyto(p.data, array)
                     p._bump_version()
         elif weights:
             loss = self.optimizer.scale_loss(loss)
-            if loss.requires_grad:
-                loss.backward()
-            self.optimizer.apply([w.grad for w in weights], weights)
+            if dist is not None:  # backward, gradients averaged over the ranks
+                grads = dist.backward(loss, weights)
+            else:
+                if loss.requires_grad:
+                    loss.backward()
+                grads = [w.grad for w in weights]
+            self.optimizer.apply(grads, weights)
         with no_grad():
             return self.compute_metrics(x, y, y_pred, sample_weight)
 
