@@ -210,22 +210,23 @@ def _call(producer: Any, x: Tensor, kernel: Tensor, bias: Tensor, act: str | Non
 # ---------------------------------------------------------------------------------------
 
 
-def _state(producer: Any, bn: Any) -> tuple[tuple, tuple]:
-    """(the weights, what must not have changed since folding)."""
-    params = (_kernel(producer), producer.bias, *_bn_params(bn))
-    versions = tuple(-1 if p is None else p._version.value for p in params)
-    arrays = tuple(None if p is None else id(p.data) for p in params)
-    return params, (bn, bn.epsilon, producer.trainable, bn.trainable, versions, arrays)
+def _key(producer: Any, bn: Any) -> tuple:
+    """What the folded weights depend on: each weight (by identity), its version counter
+    and array, epsilon, the BatchNormalization, both layers' ``trainable`` flags."""
+    key: list[Any] = [bn, bn.epsilon, producer._trainable, bn._trainable]
+    for p in (_kernel(producer), producer.bias, *_bn_params(bn)):
+        key += (None, 0, 0) if p is None else (p, p._version.value, id(p.data))
+    return tuple(key)  # Tensors compare by identity (no elementwise __eq__)
 
 
 def _folded(producer: Any, bn: Any) -> tuple[Tensor, Tensor] | None:
     """``(W * scale, b * scale + shift)`` for the producer's weights and ``bn``'s, or
     None if their shapes do not fit (the unfused call then raises its own error)."""
-    params, key = _state(producer, bn)  # read before folding: a change meanwhile refolds
+    key = _key(producer, bn)  # read before folding: a change meanwhile refolds next time
     cached = producer.__dict__.get("_bn_fold")
-    if cached is not None and cached[0] == key and all(
-            a is b for a, b in zip(cached[1], params, strict=True)):
-        return cached[2]
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    params = (_kernel(producer), producer.bias, *_bn_params(bn))
     kernel, bias, gamma, beta, mean, var = (None if p is None else p.data for p in params)
     channels = kernel.shape[-2] * kernel.shape[-1] if type(producer) is DepthwiseConv2D \
         else kernel.shape[-1]
@@ -241,5 +242,5 @@ def _folded(producer: Any, bn: Any) -> tuple[Tensor, Tensor] | None:
     dtype = kernel.dtype
     folded = (Tensor._wrap(np.ascontiguousarray(w, dtype)),
               Tensor._wrap(np.ascontiguousarray(b, dtype)))
-    producer._bn_fold = (key, params, folded)  # one tuple, replaced whole
+    producer._bn_fold = (key, folded)  # one tuple, replaced whole
     return folded
