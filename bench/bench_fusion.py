@@ -16,27 +16,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
-    machine_line,
-    measured,
-    optional_torch,
-    set_threads,
-    table,
-    time_pair,
-)
-from train_setup import (  # noqa: E402
-    CONFIGS,
-    FULL_SHAPES,
-    QUICK_SHAPES,
-    pyfrozen_compiled,
-    pyfrozen_step,
-)
+import common  # noqa: E402
+import train_setup as setup  # noqa: E402
 
 FUSED_CONFIGS = ("inference", "frozen", "top2")
 
@@ -51,29 +37,29 @@ def switched(step: Callable[[], object], on: bool) -> Callable[[], object]:
     return call
 
 
-def measure(config: str, shape: Any, quick: bool) -> list[str]:
+def measure(config: str, shape: setup.Shape, quick: bool) -> list[str]:
     """One table row: fused and unfused ms, their ratio, the load meanwhile."""
-    model = pyfrozen_compiled(config, shape)
-    step = pyfrozen_step(model, config, shape)
-    (fused, unfused, ratio), load = measured(
-        lambda: time_pair(switched(step, True), switched(step, False), quick))
-    return [CONFIGS[config], f"{fused.median * 1e3:.2f}", f"{unfused.median * 1e3:.2f}",
+    model = setup.pyfrozen_compiled(config, shape)
+    step = setup.pyfrozen_step(model, config, shape)
+    (fused, unfused, ratio), load = common.measured(
+        lambda: common.time_pair(switched(step, True), switched(step, False), quick))
+    return [setup.CONFIGS[config], f"{fused.median * 1e3:.2f}", f"{unfused.median * 1e3:.2f}",
             ratio.fmt(3, "x"), str(ratio.n), load.fmt()]
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a small network, few rounds")
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args(argv)
-    torch = optional_torch()  # only for the machine line
-    limiter = set_threads(1, torch)
-    line = machine_line(1, torch)
-    for shape in QUICK_SHAPES if args.quick else FULL_SHAPES:
+    torch = common.optional_torch()  # only for the machine line
+    limiter = common.set_threads(1, torch)
+    line = common.machine_line(1, torch)
+    for shape in setup.QUICK_SHAPES if args.quick else setup.FULL_SHAPES:
         rows = [measure(config, shape, args.quick) for config in FUSED_CONFIGS]
         print(f"\n{'### ' if args.markdown else ''}Fusion: {shape.label()}, 1 thread\n")
         print(f"Machine: {line}\n")
-        print(table(["configuration", "fused ms", "unfused ms", "unfused / fused", "rounds",
+        print(common.table(["configuration", "fused ms", "unfused ms", "unfused / fused", "rounds",
                      "load %"], rows, args.markdown))
     print("\nfloat32, SGD momentum 0.9. The same model both ways, fusion switched before "
           "each call; times: median ms per call; ratio: median (min-max) of per-round "

@@ -5,10 +5,11 @@ A BatchNormalization in inference mode is ``y = x * scale + shift`` per channel,
 scale``. After a convolution with kernel ``W`` and bias ``b`` (no activation of its
 own) it equals the same convolution with ``W * scale`` (per output channel; for a
 depthwise kernel ``(kh, kw, C, M)`` per channel and multiplier) and bias ``b * scale +
-shift``; a following ReLU / ReLU6 / Activation("relu", ...) then goes into the
-convolution's output pass, which already applies bias and activation. MobileNet is
-made of exactly these chains: fused, its inference runs no BatchNormalization pass and
-no activation pass.
+shift``; a following ReLU / ReLU6 / Activation("relu", ...) then goes into the pass
+in which the convolution op adds its bias (in place, over its own output). MobileNet is
+made of exactly these chains: fused, its inference runs per chain one convolution and
+one bias + activation pass, instead of a convolution, a BatchNormalization pass and an
+activation pass with a fresh output each.
 
 When a chain is fused (checked at every call; otherwise the layers run one by one as
 always):
