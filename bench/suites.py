@@ -40,6 +40,7 @@ SUITES: dict[str, tuple[Script, ...]] = {
         Script("bench_train.py", needs=("torch",), threads=True,
                modes=(("default and keep-heap", ()),), smoke=("--configs", "inference,full")),
         Script("bench_fit.py"),
+        Script("bench_fusion.py"),
         Script("bench_prefix_cache.py", smoke=None),
         Script("bench_freezing.py", needs=("torch",), smoke=None,
                modes=(("default", ()), ("keep-heap", ("--keep-heap",)))),

@@ -60,7 +60,10 @@ class BatchNormalization(Layer):
         moving statistics. A freeze mask on ``gamma`` or ``beta`` (or
         ``scale``/``center`` False) keeps the layer in training mode while freezing
         those elements; with ``gamma`` wholly frozen and nothing below training, the
-        training-mode op keeps nothing for backward.
+        training-mode op keeps nothing for backward. Inside a model, an inference-mode
+        call that records nothing (``predict``, a frozen base) right after a
+        Conv2D / DepthwiseConv2D / Dense is folded into that layer's kernel and bias
+        (pyfrozen.models.fusion; the stored weights are not changed).
 
     Raises:
         ValueError: ``axis`` other than the last one, ``momentum`` outside [0, 1], a

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyfrozen.layers.layer import resolve_training
 from pyfrozen.layers.symbolic import CallNode, KerasTensor
+from pyfrozen.models import fusion
 
 
 def flat(structure: Any) -> list[Any]:
@@ -37,6 +39,10 @@ class Graph:
         self.nodes = self._order()
         self.last_use = self._last_uses()
         self._layers = self._keras_layer_order()
+        self.chains = fusion.plan(
+            [fusion.Call(n.layer, [id(t) for t in n.inputs], [id(t) for t in n.outputs],
+                         _plain(n)) for n in self.nodes],
+            {id(t) for t in self.outputs})
 
     def _order(self) -> list[CallNode]:
         known = {id(t) for t in self.inputs}
@@ -131,16 +137,34 @@ class Graph:
         return sorted(layers.values(), key=deepest_then_first)
 
     def run(self, inputs: list[Any]) -> Any:
-        """Replays the graph on real inputs (one per symbolic input)."""
+        """Replays the graph on real inputs (one per symbolic input); conv -> BN -> ReLU
+        chains that record nothing run as one call (pyfrozen.models.fusion)."""
         values = {id(t): v for t, v in zip(self.inputs, inputs, strict=True)}
+        fused: set[int] = set()  # calls already done by a fused chain
         for i, node in enumerate(self.nodes):
-            args = [values[id(t)] for t in node.inputs]
-            x = args if isinstance(node.input_structure, (list, tuple)) else args[0]
-            result = node.layer(x, **node.kwargs)
-            for t, v in zip(node.outputs, flat(result), strict=True):
-                values[id(t)] = v
+            if i in fused:
+                continue
+            chain = self.chains.get(i)
+            y = None if chain is None else fusion.run(
+                chain, values[id(node.inputs[0])],
+                resolve_training(self.nodes[chain.bn_index].kwargs.get("training")))
+            if y is not None:
+                values[chain.output] = y
+                fused.update(chain.skipped)
+            else:
+                args = [values[id(t)] for t in node.inputs]
+                x = args if isinstance(node.input_structure, (list, tuple)) else args[0]
+                result = node.layer(x, **node.kwargs)
+                for t, v in zip(node.outputs, flat(result), strict=True):
+                    values[id(t)] = v
             for t in node.inputs:
                 if self.last_use.get(id(t)) == i:
                     values.pop(id(t), None)
         results = [values[id(t)] for t in self.outputs]
         return results if self.output_is_list else results[0]
+
+
+def _plain(node: CallNode) -> bool:
+    """One input and no call arguments but ``training``: a call fusion may replace."""
+    return not isinstance(node.input_structure, (list, tuple)) and len(node.inputs) == 1 and (
+        set(node.kwargs) <= {"training"})

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 from pyfrozen.autograd import no_grad
 from pyfrozen.layers.layer_weights import structure_version
+from pyfrozen.models import fusion
 from pyfrozen.tensor import Parameter
 
 Key = tuple
@@ -100,6 +101,8 @@ class FlatGraph:
         self.layers = list({id(s.layer): s.layer for s in self.steps}.values())
         self.weights = [w for layer in self.layers for w in _weights(layer)]
         self.structure = structure_version()  # a weight or layer added later: open anew
+        # (steps, keep) -> (steps, fusion plan); replaced whole, never changed in place
+        self._plans: dict[tuple, tuple[list[Step], dict[int, fusion.Chain]]] = {}
 
     def freeze_state(self) -> tuple:
         """What decides the split: every layer's flag and every weight's trainability
@@ -133,26 +136,57 @@ class FlatGraph:
     def run(self, steps: list[Step], values: dict[Key, Any], training: bool,
             keep: list[Key]) -> dict[Key, Any]:
         """Runs ``steps`` on ``values``; returns the ``keep`` keys' values. Values are
-        dropped after their last use, as a model call does."""
+        dropped after their last use, as a model call does; conv -> BN -> ReLU chains
+        that record nothing run as one call (pyfrozen.models.fusion)."""
         last = {k: i for i, step in enumerate(steps) for k in step.inputs}
         keep_set = set(keep)
+        chains = self._chains(steps, keep)
         values = dict(values)
+        fused: set[int] = set()
         for i, step in enumerate(steps):
-            args = [values[k] for k in step.inputs]
-            x = args if step.as_list else args[0]
-            on = training if step.training is None else step.training
-            result = step.layer(x, training=on, **step.kwargs)
-            results = list(result) if isinstance(result, (list, tuple)) else [result]
-            values.update(zip(step.outputs, results, strict=True))
+            if i in fused:
+                continue
+            chain = chains.get(i)
+            y = None if chain is None else fusion.run(
+                chain, values[step.inputs[0]], _training(steps[chain.bn_index], training))
+            if y is not None:
+                values[chain.output] = y
+                fused.update(chain.skipped)
+            else:
+                args = [values[k] for k in step.inputs]
+                x = args if step.as_list else args[0]
+                on = _training(step, training)
+                result = step.layer(x, training=on, **step.kwargs)
+                results = list(result) if isinstance(result, (list, tuple)) else [result]
+                values.update(zip(step.outputs, results, strict=True))
             for k in step.inputs:
                 if last[k] == i and k not in keep_set:
                     values.pop(k, None)
         return {k: values[k] for k in keep}
 
+    def _chains(self, steps: list[Step], keep: list[Key]) -> dict[int, fusion.Chain]:
+        key = (id(steps), tuple(keep))
+        found = self._plans.get(key)
+        if found is not None and found[0] is steps:
+            return found[1]
+        calls = [fusion.Call(s.layer, s.inputs, s.outputs,
+                             not s.as_list and len(s.inputs) == 1 and not s.kwargs)
+                 for s in steps]
+        chains = fusion.plan(calls, set(keep))
+        plans = dict(self._plans) if len(self._plans) < 8 else {}
+        plans[key] = (steps, chains)
+        self._plans = plans
+        return chains
+
     def outputs(self, values: dict[Key, Any]) -> Any:
         """The model's outputs from the output keys' values, in the model's structure."""
         results = [values[k] for k in self.output_keys]
         return results if self.output_is_list else results[0]
+
+
+def _training(step: Step, training: bool) -> bool:
+    """The ``training`` value ``step``'s layer is called with."""
+    return training if step.training is None else step.training
 
 
 def trains(layer: Any) -> bool:
@@ -163,7 +197,7 @@ def trains(layer: Any) -> bool:
 def _same_every_step(step: Step, training: bool, random_as_fixed: bool = False) -> bool:
     if trains(step.layer):
         return False
-    on = training if step.training is None else step.training
+    on = _training(step, training)
     return random_as_fixed or not step.layer._differs_in_training(on)
 
 
