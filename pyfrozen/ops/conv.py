@@ -71,14 +71,10 @@ class Conv2D(Function):
         stride, dilation, padding, groups = geometry
         x = np.ascontiguousarray(x)
         w = np.ascontiguousarray(kernel).reshape(w_shape)  # a view for depthwise: no copy
-        y = _core.conv2d_forward(x, w, None, stride=stride, dilation=dilation, padding=padding,
-                                 groups=groups)
-        if bias is not None or activation != "none":
-            # Bias and activation in one vectorized pass over the output, in place (as
-            # dense does): the core's fused epilogue adds 4-15 ms to a 1 ms MobileNet
-            # layer with an activation (it switches per element), this pass ~0.1 ms.
-            rows = y.reshape(-1, y.shape[-1])
-            _core.bias_act_forward(rows, bias, out=rows, activation=activation)
+        # Bias and activation in the convolution's epilogue, on each tile while it is in
+        # cache (the core's vectorized bias_act kernel).
+        y = _core.conv2d_forward(x, w, bias, stride=stride, dilation=dilation, padding=padding,
+                                 groups=groups, activation=activation)
         # dX needs only the kernel and dW only x: keep each only if its partner trains.
         ctx.save_for_backward(x if nk else None, kernel if nx else None)
         if activation != "none":
