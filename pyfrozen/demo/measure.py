@@ -11,6 +11,7 @@ model) is not counted as fit's; elsewhere ``grown`` is unknown.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import sys
@@ -64,6 +65,7 @@ class FitMemory:
 
     def start(self) -> None:
         self.before = None
+        gc.collect()  # garbage freed by a collection during fit would hide what fit adds
         try:
             with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
                 f.write("5")  # Linux >= 4.0: the peak RSS drops to the current RSS
