@@ -211,24 +211,27 @@ def _call(producer: Any, x: Tensor, kernel: Tensor, bias: Tensor, act: str | Non
 # ---------------------------------------------------------------------------------------
 
 
-def _key(producer: Any, bn: Any) -> tuple:
+def _key(producer: Any, bn: Any, params: tuple, arrays: tuple) -> tuple:
     """What the folded weights depend on: each weight (by identity), its version counter
-    and array, epsilon, the BatchNormalization, both layers' ``trainable`` flags."""
+    and array (by id: the cache keeps ``arrays`` alive, so no other array can take the
+    id), epsilon, the BatchNormalization, both layers' ``trainable`` flags."""
     key: list[Any] = [bn, bn.epsilon, producer._trainable, bn._trainable]
-    for p in (_kernel(producer), producer.bias, *_bn_params(bn)):
-        key += (None, 0, 0) if p is None else (p, p._version.value, id(p.data))
+    for p, a in zip(params, arrays, strict=True):
+        key += (None, 0, 0) if p is None else (p, p._version.value, id(a))
     return tuple(key)  # Tensors compare by identity (no elementwise __eq__)
 
 
 def _folded(producer: Any, bn: Any) -> tuple[Tensor, Tensor] | None:
     """``(W * scale, b * scale + shift)`` for the producer's weights and ``bn``'s, or
     None if their shapes do not fit (the unfused call then raises its own error)."""
-    key = _key(producer, bn)  # read before folding: a change meanwhile refolds next time
-    cached = producer.__dict__.get("_bn_fold")
+    params = (_kernel(producer), producer.bias, *_bn_params(bn))
+    arrays = tuple(None if p is None else p.data for p in params)
+    key = _key(producer, bn, params, arrays)  # before folding: a change meanwhile refolds
+    folds = producer.__dict__.get("_bn_fold", {})  # per BatchNormalization it feeds
+    cached = folds.get(id(bn))
     if cached is not None and cached[0] == key:
         return cached[1]
-    params = (_kernel(producer), producer.bias, *_bn_params(bn))
-    kernel, bias, gamma, beta, mean, var = (None if p is None else p.data for p in params)
+    kernel, bias, gamma, beta, mean, var = arrays
     channels = kernel.shape[-2] * kernel.shape[-1] if type(producer) is DepthwiseConv2D \
         else kernel.shape[-1]
     if mean.shape != (channels,):
@@ -243,5 +246,7 @@ def _folded(producer: Any, bn: Any) -> tuple[Tensor, Tensor] | None:
     dtype = kernel.dtype
     folded = (Tensor._wrap(np.ascontiguousarray(w, dtype)),
               Tensor._wrap(np.ascontiguousarray(b, dtype)))
-    producer._bn_fold = (key, folded)  # one tuple, replaced whole
+    # The arrays stay referenced while cached, so the ids in the key cannot be reused by
+    # other arrays. Copy on write: the dict is replaced whole, never changed in place.
+    producer._bn_fold = {**folds, id(bn): (key, folded, arrays)}
     return folded

@@ -396,6 +396,42 @@ def test_the_folded_weights_are_kept_while_nothing_changes():
     assert conv._bn_fold is not folded
 
 
+def test_replacing_a_weights_array_twice_never_reuses_a_stale_fold():
+    # The key holds arrays by id; were the cache not keeping them alive, the second
+    # replacement could get the first array's id back and hit the old fold (it did, 20 of
+    # 20 tries, before the cache kept its arrays).
+    model = chain_model(PRODUCERS["conv"]("float32", True), layers.ReLU(), "float32")
+    conv = next(layer for layer in model.layers if isinstance(layer, layers.Conv2D))
+    x = images((2, 6, 6, 4))
+    for _ in range(20):
+        model.predict_on_batch(x)
+        conv.kernel.data = np.ascontiguousarray(conv.kernel.data * 1.5)
+        conv.kernel.data = np.ascontiguousarray(conv.kernel.data / 1.4)
+        with unfused():
+            want = model.predict_on_batch(x)
+        assert_close(model.predict_on_batch(x), want)
+
+
+def test_a_shared_conv_before_two_batch_norms_keeps_a_fold_for_each():
+    # One Conv2D called on two inputs, each call followed by its own BatchNormalization:
+    # two chains, two folds (one cache slot refolded on every call before).
+    a, b = layers.Input((6, 6, 4)), layers.Input((6, 6, 4))
+    conv = layers.Conv2D(5, 3, padding="same")
+    bn_a, bn_b = layers.BatchNormalization(), layers.BatchNormalization(epsilon=0.1)
+    model = Model([a, b], layers.Add()([layers.ReLU()(bn_a(conv(a))),
+                                        layers.ReLU()(bn_b(conv(b)))]))
+    bn_a.moving_mean.fill_(0.3)
+    bn_b.moving_mean.fill_(-0.2)
+    x = [images((2, 6, 6, 4)), images((2, 6, 6, 4), seed=2)]
+    with unfused():
+        want = model.predict_on_batch(x)
+    assert_close(model.predict_on_batch(x), want)
+    folds = conv._bn_fold
+    assert len(folds) == 2
+    assert_close(model.predict_on_batch(x), want)
+    assert conv._bn_fold is folds  # both kept: no refold on every call
+
+
 # ---------------------------------------------------------------------------------------
 # Threads and the switch
 # ---------------------------------------------------------------------------------------
@@ -459,8 +495,22 @@ def test_training_and_predicting_threads_give_the_serial_results():
 
 def test_the_environment_variable_turns_fusion_off(tmp_path):
     # Outside the checkout: in its root Python imports the source folder (no compiled core).
-    code = "from pyfrozen.models import fusion; print(fusion.enabled)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path,
-                         env={**os.environ, "PYFROZEN_FUSION": "0"},
-                         capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    code = (
+        "import numpy as np\n"
+        "from pyfrozen import layers\n"
+        "from pyfrozen.autograd import trace\n"
+        "from pyfrozen.models import Model, fusion\n"
+        "inputs = layers.Input((6, 6, 4))\n"
+        "y = layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(5, 3)(inputs)))\n"
+        "model = Model(inputs, y)\n"
+        "x = np.ones((2, 6, 6, 4), np.float32)\n"
+        "model.predict_on_batch(x)\n"
+        "with trace() as t:\n"
+        "    model.predict_on_batch(x)\n"
+        "print(fusion.enabled, sorted({r.kernel for r in t.kernels}))\n")
+    for value, expected in (("0", "False ['batchnorm', 'bias_act', 'conv2d']"),
+                            ("1", "True ['conv2d']")):
+        out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path,
+                             env={**os.environ, "PYFROZEN_FUSION": value},
+                             capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == expected

@@ -93,7 +93,7 @@ void depthwise_forward(const ConvGeom& g, const T* x, const T* w, T* y,
       input_rows(g, x, t / g.oh, t % g.oh, all, expanded, rows);
       T* yrow = y + t * g.ow * g.co;
       kern.forward(rows, g.kh, w, yrow, r);
-      apply_epilogue(ep, yrow, g.ow, g.co, g.co);
+      apply_epilogue(ep, yrow, g.ow, g.co);
     }
   });
   err.rethrow();

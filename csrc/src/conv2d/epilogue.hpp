@@ -10,27 +10,22 @@ bool has_epilogue(const Conv2dEpilogue<T>& ep) {
   return ep.scale || ep.shift || ep.bias || ep.activation != Activation::none;
 }
 
-/// y[r][o] = act(y[r][o] * scale[o] + shift[o] + bias[o]) for rows x co values, ld apart.
+/// y[r][o] = act(y[r][o] * scale[o] + shift[o] + bias[o]) for rows x co contiguous values.
 /// Bias and activation go through the active bias_act kernel (vectorized, the activation
 /// chosen once per call): a per-element switch here cost 10x the convolution it followed.
 template <typename T>
-void apply_epilogue(const Conv2dEpilogue<T>& ep, T* y, i64 rows, i64 co, i64 ld) {
+void apply_epilogue(const Conv2dEpilogue<T>& ep, T* y, i64 rows, i64 co) {
   if (!has_epilogue(ep)) return;
   if (ep.scale || ep.shift)
     for (i64 r = 0; r < rows; ++r) {
-      T* row = y + r * ld;
+      T* row = y + r * co;
       if (ep.scale)
         for (i64 o = 0; o < co; ++o) row[o] *= ep.scale[o];
       if (ep.shift)
         for (i64 o = 0; o < co; ++o) row[o] += ep.shift[o];
     }
-  if (!ep.bias && ep.activation == Activation::none) return;
-  const auto bias_act = kBiasActKernels.active<T>().forward;
-  if (ld == co) {
-    bias_act(rows, co, y, ep.bias, ep.activation, y);
-  } else {
-    for (i64 r = 0; r < rows; ++r) bias_act(1, co, y + r * ld, ep.bias, ep.activation, y + r * ld);
-  }
+  if (ep.bias || ep.activation != Activation::none)
+    kBiasActKernels.active<T>().forward(rows, co, y, ep.bias, ep.activation, y);
 }
 
 }  // namespace pyfrozen::detail

@@ -33,7 +33,7 @@ void forward_tile(const ConvGeom& g, const T* x, const T* w, T* y, const Conv2dE
     gemm<T>(false, false, rows, g.cog, k, T(1), a, lda, w + gi * g.cog, g.co, T(0),
             y + p0 * g.co + gi * g.cog, g.co);
   }
-  apply_epilogue(ep, y + p0 * g.co, rows, g.co, g.co);
+  apply_epilogue(ep, y + p0 * g.co, rows, g.co);
 }
 
 template <typename T>

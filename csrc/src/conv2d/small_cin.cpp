@@ -86,7 +86,7 @@ void small_cin_forward(const ConvGeom& g, const T* x, const T* w, T* y,
         for_strips(g, x, row, in, col, [&](const PatchStrip<T>& s, i64 p) {
           kern.forward(s, wp, ldw, g.co, y_row + p * g.co);
         });
-        apply_epilogue(ep, y_row, g.ow, g.co, g.co);
+        apply_epilogue(ep, y_row, g.ow, g.co);
       } catch (...) {
         err.capture();
       }
