@@ -26,9 +26,13 @@ or ``B``) computes with ``W + s A B`` formed once and cached, so an adapted laye
 what a plain one does. The cache is keyed by the three weights' version counters (every
 in-place change bumps them: optimizer steps, ``set_weights``, ``assign``, loading) and
 their buffers, read before the merged kernel is formed: a change during the forming
-leaves a key that no longer matches, so the next call forms it anew. Key and kernel sit
-in one tuple swapped by a single assignment, so a thread predicting while another
-trains reads either the old pair or the new one, never a mix. The cache costs one
+leaves a key that no longer matches, so the next call forms it anew. A kernel formed
+while another thread applies an optimizer step can mix ``A`` of step n+1 with ``B`` of
+step n: the call that formed it computes with it (as a predict racing a step would with
+any library), but it is stored under the key read before the step, which no longer
+matches, so no later call uses it. Key and kernel sit in one tuple swapped by a single
+assignment, so a reader sees either the old pair or the new one, never a key with
+another key's kernel. The cache costs one
 kernel-sized array per adapted layer once it has predicted (``merge_lora()`` drops it).
 Embedding keeps its row lookup of ``A`` (a few rows times ``rank``): merging a whole
 table to read a few rows would cost more than it saves.
