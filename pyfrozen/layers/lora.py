@@ -40,14 +40,25 @@ table to read a few rows would cost more than it saves.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from pyfrozen import ops
 from pyfrozen.autograd import is_grad_enabled, no_grad
-from pyfrozen.layers._args import positive_int
+from pyfrozen.layers._args import is_number, positive_int
 from pyfrozen.tensor import Tensor
+
+
+def _finite_alpha(value: Any, layer: Any) -> float | None:
+    """``lora_alpha`` checked: None (the rank) or a finite real number."""
+    if value is None:
+        return None
+    if not is_number(value) or not math.isfinite(value):
+        raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}): lora_alpha must be "
+                         f"a finite real number or None. Received: lora_alpha={value!r}")
+    return value
 
 
 class LoraMixin:
@@ -76,13 +87,17 @@ class LoraMixin:
                 layer computes exactly what it did before until the adapter trains).
 
         Raises:
-            ValueError: the layer is not built, or LoRA is already enabled.
+            ValueError: the layer is not built, LoRA is already enabled, ``rank`` is not
+                a positive int or ``lora_alpha`` not a finite real number.
         """
         if not self.built:
-            raise ValueError("Cannot enable lora on a layer that isn't yet built.")
+            raise ValueError("Cannot enable lora on a layer that isn't yet built. "
+                             f"Layer {self.name!r} ({type(self).__name__}) builds on its "
+                             "first call or build(input_shape).")
         if self.lora_enabled:
             raise ValueError("lora is already enabled. This can only be done once per layer.")
         rank = positive_int(rank, "rank")
+        lora_alpha = _finite_alpha(lora_alpha, self)
         a_shape, b_shape = self._lora_shapes(rank)
         name_a, name_b = self._lora_names
         # A frozen layer creates them frozen (Layer.add_weight): LoRA composes with freezing.

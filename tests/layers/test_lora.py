@@ -63,8 +63,9 @@ def test_enable_lora_freezes_the_base_and_adds_keras_named_adapters(case):
 
 
 def test_enable_lora_needs_a_built_layer_and_a_positive_rank():
-    with pytest.raises(ValueError, match="isn't yet built"):
-        Dense(3).enable_lora(2)
+    with pytest.raises(ValueError, match="^Cannot enable lora on a layer that isn't yet built"
+                       r".*'unbuilt'"):
+        Dense(3, name="unbuilt").enable_lora(2)
     layer = built("dense")
     with pytest.raises(ValueError, match="rank"):
         layer.enable_lora(0)
@@ -72,6 +73,23 @@ def test_enable_lora_needs_a_built_layer_and_a_positive_rank():
     grouped(np.zeros((1, 5, 5, 4)))
     with pytest.raises(NotImplementedError, match="grouped convolution"):
         grouped.enable_lora(2)
+
+
+@pytest.mark.parametrize("alpha", [float("nan"), float("inf"), -np.inf, "2", True, [2.0],
+                                   1j])
+def test_enable_lora_needs_a_finite_real_alpha(alpha):
+    layer = Dense(3, name="adapted")
+    layer(np.zeros((1, 2)))
+    with pytest.raises(ValueError, match=r"'adapted'.*lora_alpha"):
+        layer.enable_lora(2, lora_alpha=alpha)
+    assert not layer.lora_enabled and len(layer.weights) == 2  # nothing was added
+
+
+@pytest.mark.parametrize("alpha", [None, 4, 0.5, np.float32(3.0), np.int64(2)])
+def test_enable_lora_takes_a_finite_real_alpha_or_none(alpha):
+    layer = built("dense")
+    layer.enable_lora(2, lora_alpha=alpha)
+    assert layer._lora_scale() == (1.0 if alpha is None else float(alpha) / 2)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
