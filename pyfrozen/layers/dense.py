@@ -81,10 +81,10 @@ class Dense(LoraMixin, Layer):
         return (self.kernel.shape[0], rank), (rank, self.units)
 
     def call(self, inputs: Any) -> Any:
-        kernel = self._lora_kernel() if self.lora_enabled else self.kernel
-        if kernel is None:  # training the adapter: x W + s (x A) B
+        if self.lora_enabled and self._lora_trains():  # training the adapter: x W + s (x A) B
             return self.activation(self._with_lora(inputs, ops.dense(inputs, self.kernel,
                                                                      self.bias)))
+        kernel = self._lora_kernel()  # W, or the cached merged kernel with an adapter
         name = activations.name_of(self.activation)
         if name in activations.FUSABLE:
             return ops.dense(inputs, kernel, self.bias, activation=name)

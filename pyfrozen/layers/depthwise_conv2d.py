@@ -107,8 +107,8 @@ class DepthwiseConv2D(LoraMixin, BaseConv):
         return (kh, kw, rank), (rank, channels, multiplier)
 
     def _convolve(self, inputs: Any, activation: str | None) -> Any:
-        # With LoRA: the recorded W + s A B while training, the cached one otherwise.
-        kernel = self._lora_kernel() if self.lora_enabled else self.depthwise_kernel
-        return ops.depthwise_conv2d(inputs, kernel, self.bias,
+        # With LoRA: the recorded W + s A B while the adapter trains, the cached merged
+        # kernel otherwise (pyfrozen.layers.lora).
+        return ops.depthwise_conv2d(inputs, self._lora_kernel(), self.bias,
                                     strides=self.strides, padding=self.padding,
                                     dilation_rate=self.dilation_rate, activation=activation)

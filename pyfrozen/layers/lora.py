@@ -162,15 +162,23 @@ class LoraMixin:
             projected = projected * scale
         return base_output + ops.matmul(projected, b)
 
-    def _lora_kernel(self) -> Any:
-        """The kernel the layer's base op computes with in this call: the cached merged
-        kernel when no gradient reaches ``W``, ``A`` or ``B``; otherwise None for a
-        factored layer (the caller adds the adapter beside ``W``) or the recorded
-        ``W + s A B`` for a merged-kernel one."""
+    def _lora_trains(self) -> bool:
+        """Whether a gradient reaches ``W``, ``A`` or ``B`` in this call (recording on,
+        one of them trainable): a factored layer then adds the adapter beside ``W``."""
         params = (getattr(self, self._lora_base), *self._lora_adapters())
-        if not is_grad_enabled() or not any(p.requires_grad for p in params):
-            return self._lora_cached_kernel(params)
-        return None if self._lora_factored else self._lora_merged_tensor()
+        return is_grad_enabled() and any(p.requires_grad for p in params)
+
+    def _lora_kernel(self) -> Any:
+        """The kernel the layer's base op computes with in this call: the base weight
+        without an adapter; while the adapter trains, ``W`` for a factored layer (its
+        call adds the adapter beside it) or the recorded ``W + s A B``; otherwise the
+        cached merged kernel."""
+        base = getattr(self, self._lora_base)
+        if not self.lora_enabled:
+            return base
+        if not self._lora_trains():
+            return self._lora_cached_kernel((base, *self._lora_adapters()))
+        return base if self._lora_factored else self._lora_merged_tensor()
 
     def _lora_cached_kernel(self, params: tuple[Any, ...]) -> Tensor:
         # The key is read before the kernel is formed (see the module doc), and the pair
