@@ -32,8 +32,8 @@ step n: the call that formed it computes with it (as a predict racing a step wou
 any library), but it is stored under the key read before the step, which no longer
 matches, so no later call uses it. Key and kernel sit in one tuple swapped by a single
 assignment, so a reader sees either the old pair or the new one, never a key with
-another key's kernel. The cache costs one
-kernel-sized array per adapted layer once it has predicted (``merge_lora()`` drops it).
+another key's kernel. The cache costs one kernel-sized array per adapted layer once it
+has predicted (a training call and ``merge_lora()`` drop it).
 Embedding keeps its row lookup of ``A`` (a few rows times ``rank``): merging a whole
 table to read a few rows would cost more than it saves.
 """
@@ -164,9 +164,16 @@ class LoraMixin:
 
     def _lora_trains(self) -> bool:
         """Whether a gradient reaches ``W``, ``A`` or ``B`` in this call (recording on,
-        one of them trainable): a factored layer then adds the adapter beside ``W``."""
+        one of them trainable): a factored layer then adds the adapter beside ``W``.
+
+        A training call drops the merged-kernel cache: the step changes ``A`` or ``B``,
+        so a kernel cached before it (fit's validation) could never be used again, and
+        keeping it would hold a kernel-sized array through training."""
         params = (getattr(self, self._lora_base), *self._lora_adapters())
-        return is_grad_enabled() and any(p.requires_grad for p in params)
+        trains = is_grad_enabled() and any(p.requires_grad for p in params)
+        if trains:
+            self._lora_cache = None
+        return trains
 
     def _lora_kernel(self) -> Any:
         """The kernel the layer's base op computes with in this call: the base weight
