@@ -106,6 +106,25 @@ def test_gradients_of_the_adapter_against_central_differences(case):
         assert base.grad is None
 
 
+@pytest.mark.parametrize("case", ["dense", "conv2d", "depthwise"])
+def test_input_gradient_through_the_cached_kernel_when_both_adapters_are_frozen(case):
+    """Recording on, nothing of the layer trains: the call computes with the cached merged
+    kernel, and the input's gradient flows through it (the factored path's gradient)."""
+    layer = built(case, "float64")
+    layer.enable_lora(2, lora_alpha=3.0, b_initializer="random_normal")
+    a, b = layer._lora_adapters()
+    x = pyfrozen.tensor(_inputs(case, 6), requires_grad=True)
+    layer(x).sum().backward()  # A and B trainable: the training path
+    expected = x.grad.numpy().copy()
+    x.grad = a.grad = b.grad = None
+    a.trainable = b.trainable = False
+    assert gradcheck(lambda x_, a_, b_: layer(x_), [x, a, b])
+    assert layer._lora_cache is not None  # the call used the cached kernel
+    layer(x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12, atol=1e-12)
+    assert a.grad is None and b.grad is None and getattr(layer, CASES[case][2]).grad is None
+
+
 @pytest.mark.parametrize("case", ["dense", "conv2d"])
 def test_the_frozen_base_gets_no_weight_gradient_kernel(case):
     layer = built(case)
