@@ -27,8 +27,9 @@ def has_adapters(model: Layer) -> bool:
 
 
 def merged_copy(model: Layer) -> Layer:
-    """A new model with ``model``'s structure and names, each adapter merged into its
-    layer's base weight and dropped (the config of an adapted layer is a plain one)."""
+    """A new model with ``model``'s structure, names and freeze masks, each adapter
+    merged into its layer's base weight and dropped (the config of an adapted layer is
+    a plain one)."""
     copy = from_keras(to_keras(model))
     for source, target in zip(_layers(model), _layers(copy), strict=True):
         if source.name != target.name:  # the copy is built from the same config
@@ -36,15 +37,17 @@ def merged_copy(model: Layer) -> Layer:
                                f"{source.name!r} is")
         if not source._params:  # a nested model: its layers come in the walk
             continue
-        values = []
         adapters = source._lora_adapters() if getattr(source, "lora_enabled", False) else ()
         base = getattr(source, "_lora_base", None)
-        for p in source._own_weights(True) + source._own_weights(False):
-            if any(p is a for a in adapters):
-                continue
-            merged = adapters and p is getattr(source, base)
-            values.append(source.merged_kernel() if merged else p.data)
-        target.set_weights(values)
+        kept = [p for p in source._own_weights(True) + source._own_weights(False)
+                if all(p is not a for a in adapters)]
+        target.set_weights([source.merged_kernel() if adapters and p is getattr(source, base)
+                            else p.data for p in kept])
+        # The files keep freeze masks (pyfrozen.saving.keras_weights): the copy's weights
+        # must carry them, in the same order as the values.
+        for p, q in zip(kept, target._own_weights(True) + target._own_weights(False),
+                        strict=True):
+            q.set_freeze_mask(p.freeze_mask)
     return copy
 
 
