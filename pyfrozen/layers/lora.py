@@ -24,16 +24,17 @@ full fine-tuning step would (``x`` for ``K``'s gradient).
 Inference (``predict``, ``no_grad``, or a call in which no gradient reaches ``W``, ``A``
 or ``B``) computes with ``W + s A B`` formed once and cached, so an adapted layer costs
 what a plain one does. The cache is keyed by the three weights' version counters (every
-in-place change bumps them: optimizer steps, ``set_weights``, ``assign``, loading) and
-their buffers, read before the merged kernel is formed: a change during the forming
-leaves a key that no longer matches, so the next call forms it anew. A kernel formed
-while another thread applies an optimizer step can mix ``A`` of step n+1 with ``B`` of
-step n: the call that formed it computes with it (as a predict racing a step would with
-any library), but it is stored under the key read before the step, which no longer
-matches, so no later call uses it. Key and kernel sit in one tuple swapped by a single
-assignment, so a reader sees either the old pair or the new one, never a key with
-another key's kernel. The cache costs one kernel-sized array per adapted layer once it
-has predicted (a training call and ``merge_lora()`` drop it).
+in-place change bumps them: optimizer steps, ``set_weights``, ``assign``, loading),
+their buffers and the count of restored writes (gradcheck's perturbations,
+pyfrozen.autograd.restored_writes), read before the merged kernel is formed: a change
+during the forming leaves a key that no longer matches, so the next call forms it anew.
+A kernel formed while another thread applies an optimizer step can mix ``A`` of step
+n+1 with ``B`` of step n: the call that formed it computes with it (as a predict racing
+a step would with any library), but it is stored under the key read before the step,
+which no longer matches, so no later call uses it. Key and kernel sit in one tuple
+swapped by a single assignment, so a reader sees either the old pair or the new one,
+never a key with another key's kernel. The cache costs one kernel-sized array per
+adapted layer once it has predicted (a training call and ``merge_lora()`` drop it).
 Embedding keeps its row lookup of ``A`` (a few rows times ``rank``): merging a whole
 table to read a few rows would cost more than it saves.
 """
@@ -47,6 +48,7 @@ import numpy as np
 
 from pyfrozen import ops
 from pyfrozen.autograd import is_grad_enabled, no_grad
+from pyfrozen.autograd.restored_writes import restored_writes
 from pyfrozen.layers._args import is_number, positive_int
 from pyfrozen.tensor import Tensor
 
@@ -190,7 +192,7 @@ class LoraMixin:
     def _lora_cached_kernel(self, params: tuple[Any, ...]) -> Tensor:
         # The key is read before the kernel is formed (see the module doc), and the pair
         # is replaced by one assignment: no lock, no torn state between threads.
-        key = (self.lora_alpha, self.lora_rank,
+        key = (self.lora_alpha, self.lora_rank, restored_writes(),
                *((id(p.data), p._version.value) for p in params))
         cached = self._lora_cache
         if cached is not None and cached[0] == key:
