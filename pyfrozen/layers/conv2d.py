@@ -34,7 +34,9 @@ class Conv2D(LoraMixin, BaseConv):
         use_bias: whether to add a bias.
         kernel_initializer: default "glorot_uniform".
         bias_initializer: default "zeros".
-        **kwargs: ``name``, ``trainable``, ``dtype``, ``input_shape``.
+        **kwargs: ``name``, ``trainable``, ``dtype``, ``input_shape``; ``lora_rank``
+            and ``lora_alpha`` (Keras's): ``enable_lora(lora_rank, lora_alpha)`` once
+            built, how the config of an adapted layer comes back.
 
     Input shape:
         ``(batch, height, width, channels)``.

@@ -24,7 +24,9 @@ class Dense(LoraMixin, Layer):
         use_bias: whether to add a bias.
         kernel_initializer: default "glorot_uniform".
         bias_initializer: default "zeros".
-        **kwargs: ``name``, ``trainable``, ``dtype``, ``input_shape``.
+        **kwargs: ``name``, ``trainable``, ``dtype``, ``input_shape``; ``lora_rank``
+            and ``lora_alpha`` (Keras's): ``enable_lora(lora_rank, lora_alpha)`` once
+            built, how the config of an adapted layer comes back.
 
     Input shape:
         ``(batch, ..., input_dim)``.

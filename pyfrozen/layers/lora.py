@@ -8,8 +8,11 @@ s A[i] B``, with ``s = lora_alpha / rank``. Keras forms ``W + s A B`` in every f
 pass and backpropagates through it, so the full-size weight gradient is still
 computed each step; here the product is never formed: ``W`` gets no weight-gradient
 kernel and nothing is saved for it, and the adapter's kernels do work proportional to
-``rank``. ``merge_lora()`` folds the adapter into ``W`` for deployment; Keras, tfjs and ONNX files
-of an adapted model hold the merged weight (pyfrozen.saving.lora_merge).
+``rank``. ``merge_lora()`` folds the adapter into ``W`` for deployment. Keras files of an
+adapted model hold what Keras writes: ``lora_rank`` / ``lora_alpha`` in the layer's
+config (``get_config``; the constructor takes them and enables the adapter once built)
+and the merged weight (``merged_weights``); tfjs and ONNX files hold a plain layer with
+the merged weight (pyfrozen.saving.lora_merge).
 
 DepthwiseConv2D (beyond Keras) is the exception, on purpose: its kernel ``(kh, kw, C,
 m)`` is tiny, so its weight gradient is cheap (one depthwise backward-weight pass, the
@@ -74,6 +77,36 @@ class LoraMixin:
     _lora_names = ("lora_kernel_a", "lora_kernel_b")  # Keras's weight names
     _lora_factored = True  # trains as x W + s (x A) B; False: through W + s A B (depthwise)
 
+    _lora_on_build: tuple | None = None  # (rank, alpha) given to the constructor
+    _keras_has_lora = True  # Keras's class takes lora_rank too (its files may carry it)
+    _init_keywords = ("lora_rank", "lora_alpha")  # beside the subclass's own arguments
+
+    def __init__(self, *args: Any, lora_rank: int | None = None,
+                 lora_alpha: float | None = None, **kwargs: Any) -> None:
+        """Keras's ``lora_rank`` / ``lora_alpha`` arguments: the layer enables the adapter
+        as soon as it is built (how Keras recreates an adapted layer from its config)."""
+        super().__init__(*args, **kwargs)
+        self._lora_on_build = None
+        if lora_rank is not None:
+            self._lora_on_build = (positive_int(lora_rank, "lora_rank"),
+                                   _finite_alpha(lora_alpha, self))
+
+    def _maybe_build(self, input_shape: Any) -> None:
+        super()._maybe_build(input_shape)
+        if self._lora_on_build is not None and self.built:
+            rank, alpha = self._lora_on_build
+            self._lora_on_build = None
+            self.enable_lora(rank, alpha)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        if self.lora_enabled:  # as Keras: from_config enables the adapter again
+            config.update(lora_rank=self.lora_rank, lora_alpha=self.lora_alpha)
+        elif self._lora_on_build is not None:
+            rank, alpha = self._lora_on_build
+            config.update(lora_rank=rank, lora_alpha=rank if alpha is None else alpha)
+        return config
+
     def _lora_shapes(self, rank: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
         raise NotImplementedError
 
@@ -124,6 +157,16 @@ class LoraMixin:
         a, b = (w.data for w in self._lora_adapters())
         delta = np.tensordot(a, b, axes=([a.ndim - 1], [0])) * self._lora_scale()
         return delta.astype(a.dtype).reshape(getattr(self, self._lora_base).shape)
+
+    def merged_weights(self) -> list[tuple[Any, np.ndarray]]:
+        """(weight, value) of what a Keras file holds for this layer, in Keras's order
+        (created trainable first): every weight but ``A`` and ``B``, the base weight
+        with the adapter folded in (Keras's ``save_own_variables``)."""
+        adapters = self._lora_adapters() if self.lora_enabled else ()
+        base = getattr(self, self._lora_base)
+        return [(p, self.merged_kernel() if adapters and p is base else p.data)
+                for p in self._own_weights(True) + self._own_weights(False)
+                if all(p is not a for a in adapters)]
 
     def merged_kernel(self) -> np.ndarray:
         """The base weight with the adapter folded in (a new array; nothing changes)."""
