@@ -151,7 +151,8 @@ def torch_lora(torch: Any, module: Any, style: str, rank: int) -> Any:
     class Lora(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.base = module.requires_grad_(False)
+            module.weight.requires_grad_(False)  # the bias trains, as ours does
+            self.base = module
             bound = (6.0 / fan_in) ** 0.5  # he_uniform, as Keras
             self.a = nn.Parameter(torch.empty(fan_in, rank).uniform_(-bound, bound))
             self.b = nn.Parameter(torch.zeros(rank, units))

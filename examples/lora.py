@@ -13,8 +13,9 @@ prints, and checks:
   same step with their kernels training; of ``predict``: one kernel per adapted layer
   (the merged kernel ``W + (alpha / rank) A B``, formed once and cached);
 * the frozen kernels bit-identical after ``fit``;
-* the model exported as ``.keras`` (the merged kernels, as Keras writes them) and for
-  tfjs, reloaded, and ``merge_lora()`` folding the adapters in: the same predictions.
+* the model saved as ``.keras`` (as Keras writes an adapted model: ``lora_rank`` in the
+  configs, the merged kernels) and exported for tfjs, reloaded, and ``merge_lora()``
+  folding the adapters in: the same predictions.
 
     python examples/lora.py [--quick] [--rank R] [--epochs N] [--out DIR]
 """
@@ -122,12 +123,16 @@ def main(argv: list[str] | None = None) -> None:
     ops = {name: sorted({r.op for r in t.ran(layer=name)}) for name in ADAPTED}
     print(f"predict: ops run per adapted layer: {ops}")
 
-    # 3. Deployment files hold the merged kernels; merge_lora folds them in place.
+    # 3. Files: .keras as Keras writes an adapted model (lora_rank in the configs, the
+    # merged kernels: reloaded, each adapter starts again from B = 0; DepthwiseConv2D,
+    # which Keras cannot adapt, comes back plain); tfjs holds plain merged layers;
+    # merge_lora folds the adapters in place.
     model.save(f"{out}/lora.keras")
     reloaded = pyfrozen.saving.load_model(f"{out}/lora.keras")
-    plain = sum(len(layer.weights) for layer in reloaded.layers if layer.name in ADAPTED)
+    weights = sum(len(layer.weights) for layer in reloaded.layers if layer.name in ADAPTED)
+    again = [name for name in ADAPTED if reloaded.get_layer(name).lora_enabled]
     diff = np.abs(reloaded.predict(x_test, verbose=0) - expected).max()
-    print(f".keras reloaded: {plain} weights in the adapted layers (kernel and bias each), "
+    print(f".keras reloaded: {weights} weights in the adapted layers, adapters on {again}, "
           f"max |difference| = {diff:.2g}")
     for layer in adapted:
         layer.merge_lora()

@@ -4,6 +4,11 @@ The check contracts the output with a fixed random cotangent ``v`` and compares
 ``v^T J`` from one ``backward()`` with central differences of ``sum(v * f(x))``, one
 element of one input at a time. Use float64: central differences in float32 are
 noise, and keep test points away from kinks (relu at 0, ties of max).
+
+Each input is perturbed in place and restored bit for bit, as PyTorch's gradcheck does:
+its version counter is left as it was, so a graph recorded before the check still runs
+backward; caches keyed by versions see every perturbation through
+pyfrozen.autograd.restored_writes instead.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from pyfrozen.autograd.grad_mode import no_grad
+from pyfrozen.autograd.restored_writes import note_restored_write
 
 
 class GradcheckError(AssertionError):
@@ -51,7 +57,7 @@ def numeric_grad(fn: Callable[..., Any], inputs: Sequence[Any], index: int, v: n
 
     def at(value: float) -> float:
         flat[j] = value
-        tensor._bump_version()  # caches keyed by versions (LoRA's merged kernel) see it
+        note_restored_write()  # caches keyed by versions (LoRA's merged kernel) see it
         return float(np.sum(v * fn(*inputs).data))
 
     with no_grad():
@@ -59,7 +65,7 @@ def numeric_grad(fn: Callable[..., Any], inputs: Sequence[Any], index: int, v: n
             keep = flat[j]
             grad[j] = (at(keep + eps) - at(keep - eps)) / (2 * eps)
             flat[j] = keep
-            tensor._bump_version()
+            note_restored_write()  # nothing formed on perturbed data matches from here on
     return grad.reshape(x.shape)
 
 

@@ -78,14 +78,9 @@ class BaseConv(Layer):
             self.use_bias) else None
 
     def call(self, inputs: Any) -> Any:
-        return self._fused_call(inputs)
-
-    def _fused_call(self, inputs: Any, *kernel: Any) -> Any:
-        """The op with the activation fused when it can be (``kernel``: passed on to
-        ``_convolve``, e.g. a LoRA layer's merged kernel)."""
         name = activations.name_of(self.activation)
         fused = name if name in activations.FUSABLE else None
-        y = self._convolve(inputs, fused, *kernel)
+        y = self._convolve(inputs, fused)
         return y if fused else self.activation(y)
 
     def compute_output_shape(self, input_shape: Any) -> Any:

@@ -34,7 +34,9 @@ class Conv2D(LoraMixin, BaseConv):
         use_bias: whether to add a bias.
         kernel_initializer: default "glorot_uniform".
         bias_initializer: default "zeros".
-        **kwargs: ``name``, ``trainable``, ``dtype``, ``input_shape``.
+        **kwargs: ``name``, ``trainable``, ``dtype``, ``input_shape``; ``lora_rank``
+            and ``lora_alpha`` (Keras's): ``enable_lora(lora_rank, lora_alpha)`` once
+            built, how the config of an adapted layer comes back.
 
     Input shape:
         ``(batch, height, width, channels)``.
@@ -97,9 +99,10 @@ class Conv2D(LoraMixin, BaseConv):
         shape = (*self.kernel_size, channels // self.groups, self.filters)
         self.kernel = self.add_weight("kernel", shape, self.kernel_initializer)
 
-    def _convolve(self, inputs: Any, activation: str | None, kernel: Any = None) -> Any:
-        kernel = self.kernel if kernel is None else kernel
-        return ops.conv2d(inputs, kernel, self.bias, strides=self.strides,
+    def _convolve(self, inputs: Any, activation: str | None) -> Any:
+        # With LoRA: W while the adapter trains (call adds it), the cached merged kernel
+        # otherwise (pyfrozen.layers.lora).
+        return ops.conv2d(inputs, self._lora_kernel(), self.bias, strides=self.strides,
                           padding=self.padding, dilation_rate=self.dilation_rate,
                           groups=self.groups, activation=activation)
 
@@ -114,9 +117,6 @@ class Conv2D(LoraMixin, BaseConv):
                           dilation_rate=self.dilation_rate)
 
     def call(self, inputs: Any) -> Any:
-        if not self.lora_enabled:
-            return super().call(inputs)
-        kernel = self._lora_kernel()
-        if kernel is None:  # training the adapter: conv(x, W) + s conv(x, A) B
+        if self.lora_enabled and self._lora_trains():  # conv(x, W) + s conv(x, A) B
             return self.activation(self._with_lora(inputs, self._convolve(inputs, None)))
-        return self._fused_call(inputs, kernel)
+        return super().call(inputs)

@@ -24,7 +24,9 @@ class Dense(LoraMixin, Layer):
         use_bias: whether to add a bias.
         kernel_initializer: default "glorot_uniform".
         bias_initializer: default "zeros".
-        **kwargs: ``name``, ``trainable``, ``dtype``, ``input_shape``.
+        **kwargs: ``name``, ``trainable``, ``dtype``, ``input_shape``; ``lora_rank``
+            and ``lora_alpha`` (Keras's): ``enable_lora(lora_rank, lora_alpha)`` once
+            built, how the config of an adapted layer comes back.
 
     Input shape:
         ``(batch, ..., input_dim)``.
@@ -81,10 +83,10 @@ class Dense(LoraMixin, Layer):
         return (self.kernel.shape[0], rank), (rank, self.units)
 
     def call(self, inputs: Any) -> Any:
-        kernel = self._lora_kernel() if self.lora_enabled else self.kernel
-        if kernel is None:  # training the adapter: x W + s (x A) B
+        if self.lora_enabled and self._lora_trains():  # training the adapter: x W + s (x A) B
             return self.activation(self._with_lora(inputs, ops.dense(inputs, self.kernel,
                                                                      self.bias)))
+        kernel = self._lora_kernel()  # W, or the cached merged kernel with an adapter
         name = activations.name_of(self.activation)
         if name in activations.FUSABLE:
             return ops.dense(inputs, kernel, self.bias, activation=name)

@@ -31,7 +31,9 @@ class DepthwiseConv2D(LoraMixin, BaseConv):
         use_bias: whether to add a bias.
         depthwise_initializer: default "glorot_uniform".
         bias_initializer: default "zeros".
-        **kwargs: ``name``, ``trainable``, ``dtype``, ``input_shape``.
+        **kwargs: ``name``, ``trainable``, ``dtype``, ``input_shape``; ``lora_rank``
+            and ``lora_alpha`` (Keras's): ``enable_lora(lora_rank, lora_alpha)`` once
+            built, how the config of an adapted layer comes back.
 
     Input shape:
         ``(batch, height, width, channels)``.
@@ -99,6 +101,7 @@ class DepthwiseConv2D(LoraMixin, BaseConv):
         return None if channels is None else channels * self.depth_multiplier
 
     _lora_factored = False
+    _keras_has_lora = False  # Keras files get the plain layer with the merged kernel
     _lora_base = "depthwise_kernel"
     _lora_names = ("lora_depthwise_kernel_a", "lora_depthwise_kernel_b")
 
@@ -107,8 +110,8 @@ class DepthwiseConv2D(LoraMixin, BaseConv):
         return (kh, kw, rank), (rank, channels, multiplier)
 
     def _convolve(self, inputs: Any, activation: str | None) -> Any:
-        # With LoRA: the recorded W + s A B while training, the cached one otherwise.
-        kernel = self._lora_kernel() if self.lora_enabled else self.depthwise_kernel
-        return ops.depthwise_conv2d(inputs, kernel, self.bias,
+        # With LoRA: the recorded W + s A B while the adapter trains, the cached merged
+        # kernel otherwise (pyfrozen.layers.lora).
+        return ops.depthwise_conv2d(inputs, self._lora_kernel(), self.bias,
                                     strides=self.strides, padding=self.padding,
                                     dilation_rate=self.dilation_rate, activation=activation)

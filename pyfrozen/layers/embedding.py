@@ -26,7 +26,9 @@ class Embedding(LoraMixin, Layer):
         output_dim: size of each vector.
         embeddings_initializer: default "uniform" (Keras's ``RandomUniform(-0.05,
             0.05)``).
-        **kwargs: ``name``, ``trainable``, ``dtype``, ``input_shape``.
+        **kwargs: ``name``, ``trainable``, ``dtype``, ``input_shape``; ``lora_rank``
+            and ``lora_alpha`` (Keras's): ``enable_lora(lora_rank, lora_alpha)`` once
+            built, how the config of an adapted layer comes back.
 
     Input shape:
         Integers of any shape ``(batch, ...)``.

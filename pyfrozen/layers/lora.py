@@ -8,8 +8,11 @@ s A[i] B``, with ``s = lora_alpha / rank``. Keras forms ``W + s A B`` in every f
 pass and backpropagates through it, so the full-size weight gradient is still
 computed each step; here the product is never formed: ``W`` gets no weight-gradient
 kernel and nothing is saved for it, and the adapter's kernels do work proportional to
-``rank``. ``merge_lora()`` folds the adapter into ``W`` for deployment; Keras, tfjs and ONNX files
-of an adapted model hold the merged weight (pyfrozen.saving.lora_merge).
+``rank``. ``merge_lora()`` folds the adapter into ``W`` for deployment. Keras files of an
+adapted model hold what Keras writes: ``lora_rank`` / ``lora_alpha`` in the layer's
+config (``get_config``; the constructor takes them and enables the adapter once built)
+and the merged weight (``merged_weights``); tfjs and ONNX files hold a plain layer with
+the merged weight (pyfrozen.saving.lora_merge).
 
 DepthwiseConv2D (beyond Keras) is the exception, on purpose: its kernel ``(kh, kw, C,
 m)`` is tiny, so its weight gradient is cheap (one depthwise backward-weight pass, the
@@ -24,26 +27,43 @@ full fine-tuning step would (``x`` for ``K``'s gradient).
 Inference (``predict``, ``no_grad``, or a call in which no gradient reaches ``W``, ``A``
 or ``B``) computes with ``W + s A B`` formed once and cached, so an adapted layer costs
 what a plain one does. The cache is keyed by the three weights' version counters (every
-in-place change bumps them: optimizer steps, ``set_weights``, ``assign``, loading) and
-their buffers, read before the merged kernel is formed: a change during the forming
-leaves a key that no longer matches, so the next call forms it anew. Key and kernel sit
-in one tuple swapped by a single assignment, so a thread predicting while another
-trains reads either the old pair or the new one, never a mix. The cache costs one
-kernel-sized array per adapted layer once it has predicted (``merge_lora()`` drops it).
+in-place change bumps them: optimizer steps, ``set_weights``, ``assign``, loading),
+their buffers and the count of restored writes (gradcheck's perturbations,
+pyfrozen.autograd.restored_writes), read before the merged kernel is formed: a change
+during the forming leaves a key that no longer matches, so the next call forms it anew.
+A kernel formed while another thread applies an optimizer step can mix ``A`` of step
+n+1 with ``B`` of step n: the call that formed it computes with it (as a predict racing
+a step would with any library), but it is stored under the key read before the step,
+which no longer matches, so no later call uses it. Key and kernel sit in one tuple
+swapped by a single assignment, so a reader sees either the old pair or the new one,
+never a key with another key's kernel. The cache costs one kernel-sized array per
+adapted layer once it has predicted (a training call and ``merge_lora()`` drop it).
 Embedding keeps its row lookup of ``A`` (a few rows times ``rank``): merging a whole
 table to read a few rows would cost more than it saves.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from pyfrozen import ops
 from pyfrozen.autograd import is_grad_enabled, no_grad
-from pyfrozen.layers._args import positive_int
+from pyfrozen.autograd.restored_writes import restored_writes
+from pyfrozen.layers._args import is_number, positive_int
 from pyfrozen.tensor import Tensor
+
+
+def _finite_alpha(value: Any, layer: Any) -> float | None:
+    """``lora_alpha`` checked: None (the rank) or a finite real number."""
+    if value is None:
+        return None
+    if not is_number(value) or not math.isfinite(value):
+        raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}): lora_alpha must be "
+                         f"a finite real number or None. Received: lora_alpha={value!r}")
+    return value
 
 
 class LoraMixin:
@@ -56,6 +76,36 @@ class LoraMixin:
     _lora_base = "kernel"  # the attribute holding W
     _lora_names = ("lora_kernel_a", "lora_kernel_b")  # Keras's weight names
     _lora_factored = True  # trains as x W + s (x A) B; False: through W + s A B (depthwise)
+
+    _lora_on_build: tuple | None = None  # (rank, alpha) given to the constructor
+    _keras_has_lora = True  # Keras's class takes lora_rank too (its files may carry it)
+    _init_keywords = ("lora_rank", "lora_alpha")  # beside the subclass's own arguments
+
+    def __init__(self, *args: Any, lora_rank: int | None = None,
+                 lora_alpha: float | None = None, **kwargs: Any) -> None:
+        """Keras's ``lora_rank`` / ``lora_alpha`` arguments: the layer enables the adapter
+        as soon as it is built (how Keras recreates an adapted layer from its config)."""
+        super().__init__(*args, **kwargs)
+        self._lora_on_build = None
+        if lora_rank is not None:
+            self._lora_on_build = (positive_int(lora_rank, "lora_rank"),
+                                   _finite_alpha(lora_alpha, self))
+
+    def _maybe_build(self, input_shape: Any) -> None:
+        super()._maybe_build(input_shape)
+        if self._lora_on_build is not None and self.built:
+            rank, alpha = self._lora_on_build
+            self._lora_on_build = None
+            self.enable_lora(rank, alpha)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        if self.lora_enabled:  # as Keras: from_config enables the adapter again
+            config.update(lora_rank=self.lora_rank, lora_alpha=self.lora_alpha)
+        elif self._lora_on_build is not None:
+            rank, alpha = self._lora_on_build
+            config.update(lora_rank=rank, lora_alpha=rank if alpha is None else alpha)
+        return config
 
     def _lora_shapes(self, rank: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
         raise NotImplementedError
@@ -72,13 +122,17 @@ class LoraMixin:
                 layer computes exactly what it did before until the adapter trains).
 
         Raises:
-            ValueError: the layer is not built, or LoRA is already enabled.
+            ValueError: the layer is not built, LoRA is already enabled, ``rank`` is not
+                a positive int or ``lora_alpha`` not a finite real number.
         """
         if not self.built:
-            raise ValueError("Cannot enable lora on a layer that isn't yet built.")
+            raise ValueError("Cannot enable lora on a layer that isn't yet built. "
+                             f"Layer {self.name!r} ({type(self).__name__}) builds on its "
+                             "first call or build(input_shape).")
         if self.lora_enabled:
             raise ValueError("lora is already enabled. This can only be done once per layer.")
         rank = positive_int(rank, "rank")
+        lora_alpha = _finite_alpha(lora_alpha, self)
         a_shape, b_shape = self._lora_shapes(rank)
         name_a, name_b = self._lora_names
         # A frozen layer creates them frozen (Layer.add_weight): LoRA composes with freezing.
@@ -103,6 +157,16 @@ class LoraMixin:
         a, b = (w.data for w in self._lora_adapters())
         delta = np.tensordot(a, b, axes=([a.ndim - 1], [0])) * self._lora_scale()
         return delta.astype(a.dtype).reshape(getattr(self, self._lora_base).shape)
+
+    def merged_weights(self) -> list[tuple[Any, np.ndarray]]:
+        """(weight, value) of what a Keras file holds for this layer, in Keras's order
+        (created trainable first): every weight but ``A`` and ``B``, the base weight
+        with the adapter folded in (Keras's ``save_own_variables``)."""
+        adapters = self._lora_adapters() if self.lora_enabled else ()
+        base = getattr(self, self._lora_base)
+        return [(p, self.merged_kernel() if adapters and p is base else p.data)
+                for p in self._own_weights(True) + self._own_weights(False)
+                if all(p is not a for a in adapters)]
 
     def merged_kernel(self) -> np.ndarray:
         """The base weight with the adapter folded in (a new array; nothing changes)."""
@@ -143,20 +207,35 @@ class LoraMixin:
             projected = projected * scale
         return base_output + ops.matmul(projected, b)
 
-    def _lora_kernel(self) -> Any:
-        """The kernel the layer's base op computes with in this call: the cached merged
-        kernel when no gradient reaches ``W``, ``A`` or ``B``; otherwise None for a
-        factored layer (the caller adds the adapter beside ``W``) or the recorded
-        ``W + s A B`` for a merged-kernel one."""
+    def _lora_trains(self) -> bool:
+        """Whether a gradient reaches ``W``, ``A`` or ``B`` in this call (recording on,
+        one of them trainable): a factored layer then adds the adapter beside ``W``.
+
+        A training call drops the merged-kernel cache: the step changes ``A`` or ``B``,
+        so a kernel cached before it (fit's validation) could never be used again, and
+        keeping it would hold a kernel-sized array through training."""
         params = (getattr(self, self._lora_base), *self._lora_adapters())
-        if not is_grad_enabled() or not any(p.requires_grad for p in params):
-            return self._lora_cached_kernel(params)
-        return None if self._lora_factored else self._lora_merged_tensor()
+        trains = is_grad_enabled() and any(p.requires_grad for p in params)
+        if trains:
+            self._lora_cache = None
+        return trains
+
+    def _lora_kernel(self) -> Any:
+        """The kernel the layer's base op computes with in this call: the base weight
+        without an adapter; while the adapter trains, ``W`` for a factored layer (its
+        call adds the adapter beside it) or the recorded ``W + s A B``; otherwise the
+        cached merged kernel."""
+        base = getattr(self, self._lora_base)
+        if not self.lora_enabled:
+            return base
+        if not self._lora_trains():
+            return self._lora_cached_kernel((base, *self._lora_adapters()))
+        return base if self._lora_factored else self._lora_merged_tensor()
 
     def _lora_cached_kernel(self, params: tuple[Any, ...]) -> Tensor:
         # The key is read before the kernel is formed (see the module doc), and the pair
         # is replaced by one assignment: no lock, no torn state between threads.
-        key = (self.lora_alpha, self.lora_rank,
+        key = (self.lora_alpha, self.lora_rank, restored_writes(),
                *((id(p.data), p._version.value) for p in params))
         cached = self._lora_cache
         if cached is not None and cached[0] == key:

@@ -25,9 +25,10 @@ from pyfrozen.saving.tfjs_file import export_tfjs, load_tfjs
 
 register_weights_format(".safetensors", _pyfrozen_weights.save_weights,
                         _pyfrozen_weights.load_weights)
-# Keras, tfjs and ONNX files hold one kernel per layer: LoRA adapters are merged in a copy.
-register_weights_format(".weights.h5", merging(save_keras_weights), load_keras_weights)
-register_model_format(".keras", save=merging(save_keras), load=load_keras)
+# Keras files hold an adapted layer as Keras does (its config's lora_rank, the merged
+# kernel: keras_weights); tfjs and ONNX files get a merged, plain copy (lora_merge).
+register_weights_format(".weights.h5", save_keras_weights, load_keras_weights)
+register_model_format(".keras", save=save_keras, load=load_keras)
 register_exporter("onnx", merging(export_onnx))
 # tfjs layers models are read from their model.json (tfjs's own entry point).
 register_model_format(".json", load=load_tfjs)

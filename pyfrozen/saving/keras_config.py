@@ -63,6 +63,8 @@ def layer_config_to_keras(layer: Layer) -> tuple[str, dict[str, Any]]:
         class_name, config = "ReLU", ReLU.get_config(layer)
     else:
         class_name, config = type(layer).__name__, layer.get_config()
+    if not getattr(layer, "_keras_has_lora", True):  # Keras's class takes no lora_rank
+        config = {k: v for k, v in config.items() if k not in ("lora_rank", "lora_alpha")}
     out = {}
     for key, value in config.items():
         if key == "dtype":
@@ -134,7 +136,8 @@ def _initializer_from_keras(value: Any, where: str, key: str) -> Any:
 
 def _accepted(cls: type) -> set[str]:
     names = set(inspect.signature(cls.__init__).parameters) - {"self", "kwargs"}
-    return names | {"name", "trainable", "dtype"}
+    # Keywords a base class takes beside the subclass's signature (LoRA's lora_rank).
+    return names | {"name", "trainable", "dtype", *getattr(cls, "_init_keywords", ())}
 
 
 def _input_layer_from_keras(config: dict[str, Any], where: str) -> InputLayer:

@@ -20,8 +20,9 @@ Reading checks every group against the model before any weight is touched: a cou
 shape or dtype that disagrees, a group the model does not have, or a group missing
 raises listing every problem (``skip_mismatch=True`` loads the groups that match and
 returns what it left out), so a failed load leaves the model unchanged. A layer with a
-LoRA adapter takes the file's (merged) kernel into its base weight, as Keras's
-``load_own_variables`` does (``_loaded_and_reset``).
+LoRA adapter is written as Keras's ``save_own_variables`` writes one (its merged kernel,
+no adapter: ``merged_weights``) and takes the file's kernel into its base weight, as
+Keras's ``load_own_variables`` does (``_loaded_and_reset``).
 """
 
 from __future__ import annotations
@@ -113,9 +114,11 @@ def save_keras_weights_groups(model: Layer) -> dict[str, VarsGroup]:
                          "build(input_shape) before save_weights")
     groups = {}
     for path, layer in owners(model):
-        params = own_variables(layer)
-        masks = {i: p.freeze_mask for i, p in enumerate(params) if p.freeze_mask is not None}
-        groups[path] = VarsGroup(layer.name, [p.data for p in params], masks)
+        # An adapted layer holds its merged kernel and no adapter (Keras's save_own_variables).
+        pairs = layer.merged_weights() if getattr(layer, "lora_enabled", False) else [
+            (p, p.data) for p in own_variables(layer)]
+        masks = {i: p.freeze_mask for i, (p, _) in enumerate(pairs) if p.freeze_mask is not None}
+        groups[path] = VarsGroup(layer.name, [value for _, value in pairs], masks)
     return groups
 
 

@@ -1,10 +1,12 @@
-"""Deployment files of a model with LoRA adapters hold the merged weight, as Keras's do.
+"""TensorFlow.js and ONNX files of a model with LoRA adapters hold the merged weight.
 
-Keras, TensorFlow.js and ONNX files have one kernel per layer, so a model whose layers
-carry adapters (pyfrozen.layers.lora) is written from a copy in which each adapted
-layer is a plain layer with ``W + (alpha / rank) A B``: the files load in Keras and
-tfjs as ordinary models with the same predictions. The model itself is not touched (a
-``.safetensors`` file keeps W, A and B, to resume training).
+Those files have one kernel per layer and no notion of an adapter, so a model whose
+layers carry adapters (pyfrozen.layers.lora) is written from a copy in which each
+adapted layer is a plain layer with ``W + (alpha / rank) A B``: the files load in tfjs
+and onnxruntime as ordinary models with the same predictions. Keras files need no copy:
+they hold an adapted layer as Keras writes one (pyfrozen.saving.keras_weights). The
+model itself is not touched (a ``.safetensors`` file keeps W, A and B, to resume
+training).
 """
 
 from __future__ import annotations
@@ -26,25 +28,32 @@ def has_adapters(model: Layer) -> bool:
     return any(getattr(layer, "lora_enabled", False) for layer in _layers(model))
 
 
+def _plain(spec: Any) -> Any:
+    """A Keras config without the adapters' ``lora_rank`` / ``lora_alpha``."""
+    if isinstance(spec, dict):
+        return {k: _plain(v) for k, v in spec.items() if k not in ("lora_rank", "lora_alpha")}
+    if isinstance(spec, list):
+        return [_plain(v) for v in spec]
+    return spec
+
+
 def merged_copy(model: Layer) -> Layer:
-    """A new model with ``model``'s structure and names, each adapter merged into its
-    layer's base weight and dropped (the config of an adapted layer is a plain one)."""
-    copy = from_keras(to_keras(model))
+    """A new model with ``model``'s structure, names and freeze masks, each adapter
+    merged into its layer's base weight and dropped (the copy's layers are plain)."""
+    copy = from_keras(_plain(to_keras(model)))
     for source, target in zip(_layers(model), _layers(copy), strict=True):
         if source.name != target.name:  # the copy is built from the same config
             raise RuntimeError(f"merged copy: layer {target.name!r} stands where "
                                f"{source.name!r} is")
         if not source._params:  # a nested model: its layers come in the walk
             continue
-        values = []
-        adapters = source._lora_adapters() if getattr(source, "lora_enabled", False) else ()
-        base = getattr(source, "_lora_base", None)
-        for p in source._own_weights(True) + source._own_weights(False):
-            if any(p is a for a in adapters):
-                continue
-            merged = adapters and p is getattr(source, base)
-            values.append(source.merged_kernel() if merged else p.data)
-        target.set_weights(values)
+        pairs = source.merged_weights() if getattr(source, "lora_enabled", False) else [
+            (p, p.data) for p in source._own_weights(True) + source._own_weights(False)]
+        target.set_weights([value for _, value in pairs])
+        # Kept as a file of the model would keep them (pyfrozen.saving.keras_weights).
+        for (p, _), q in zip(pairs, target._own_weights(True) + target._own_weights(False),
+                             strict=True):
+            q.set_freeze_mask(p.freeze_mask)
     return copy
 
 

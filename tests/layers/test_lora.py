@@ -63,8 +63,9 @@ def test_enable_lora_freezes_the_base_and_adds_keras_named_adapters(case):
 
 
 def test_enable_lora_needs_a_built_layer_and_a_positive_rank():
-    with pytest.raises(ValueError, match="isn't yet built"):
-        Dense(3).enable_lora(2)
+    with pytest.raises(ValueError, match="^Cannot enable lora on a layer that isn't yet built"
+                       r".*'unbuilt'"):
+        Dense(3, name="unbuilt").enable_lora(2)
     layer = built("dense")
     with pytest.raises(ValueError, match="rank"):
         layer.enable_lora(0)
@@ -72,6 +73,23 @@ def test_enable_lora_needs_a_built_layer_and_a_positive_rank():
     grouped(np.zeros((1, 5, 5, 4)))
     with pytest.raises(NotImplementedError, match="grouped convolution"):
         grouped.enable_lora(2)
+
+
+@pytest.mark.parametrize("alpha", [float("nan"), float("inf"), -np.inf, "2", True, [2.0],
+                                   1j])
+def test_enable_lora_needs_a_finite_real_alpha(alpha):
+    layer = Dense(3, name="adapted")
+    layer(np.zeros((1, 2)))
+    with pytest.raises(ValueError, match=r"'adapted'.*lora_alpha"):
+        layer.enable_lora(2, lora_alpha=alpha)
+    assert not layer.lora_enabled and len(layer.weights) == 2  # nothing was added
+
+
+@pytest.mark.parametrize("alpha", [None, 4, 0.5, np.float32(3.0), np.int64(2)])
+def test_enable_lora_takes_a_finite_real_alpha_or_none(alpha):
+    layer = built("dense")
+    layer.enable_lora(2, lora_alpha=alpha)
+    assert layer._lora_scale() == (1.0 if alpha is None else float(alpha) / 2)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -86,6 +104,25 @@ def test_gradients_of_the_adapter_against_central_differences(case):
         assert gradcheck(lambda x_, a_, b_: layer(x_), [x, a, b])
         base = getattr(layer, CASES[case][2])
         assert base.grad is None
+
+
+@pytest.mark.parametrize("case", ["dense", "conv2d", "depthwise"])
+def test_input_gradient_through_the_cached_kernel_when_both_adapters_are_frozen(case):
+    """Recording on, nothing of the layer trains: the call computes with the cached merged
+    kernel, and the input's gradient flows through it (the factored path's gradient)."""
+    layer = built(case, "float64")
+    layer.enable_lora(2, lora_alpha=3.0, b_initializer="random_normal")
+    a, b = layer._lora_adapters()
+    x = pyfrozen.tensor(_inputs(case, 6), requires_grad=True)
+    layer(x).sum().backward()  # A and B trainable: the training path
+    expected = x.grad.numpy().copy()
+    x.grad = a.grad = b.grad = None
+    a.trainable = b.trainable = False
+    assert gradcheck(lambda x_, a_, b_: layer(x_), [x, a, b])
+    assert layer._lora_cache is not None  # the call used the cached kernel
+    layer(x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12, atol=1e-12)
+    assert a.grad is None and b.grad is None and getattr(layer, CASES[case][2]).grad is None
 
 
 @pytest.mark.parametrize("case", ["dense", "conv2d"])
@@ -212,8 +249,10 @@ def test_keras_tfjs_and_onnx_files_hold_the_merged_kernel(keras, onnxruntime, tm
         theirs = keras.saving.load_model(str(tmp_path / "m.keras"))
     got = theirs(x, training=False).detach().cpu().numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
-    for name in ("adapted", "depthwise"):  # plain layers: kernel, bias
-        assert len(theirs.get_layer(name).weights) == 2
+    # As Keras writes an adapted model: Dense re-adapted on load (its merged kernel, the
+    # adapter zeroed), DepthwiseConv2D (no LoRA in Keras) a plain layer.
+    assert theirs.get_layer("adapted").lora_enabled
+    assert len(theirs.get_layer("depthwise").weights) == 2
     model.export(str(tmp_path / "tfjs"), format="tfjs")
     back = pyfrozen.saving.load_model(str(tmp_path / "tfjs" / "model.json"))
     np.testing.assert_allclose(back.predict(x), expected, rtol=1e-5, atol=1e-6)
@@ -223,9 +262,9 @@ def test_keras_tfjs_and_onnx_files_hold_the_merged_kernel(keras, onnxruntime, tm
     (out,) = session.run(None, {session.get_inputs()[0].name: x})
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
     model.save_weights(str(tmp_path / "m.weights.h5"))
-    plain = pyfrozen.saving.load_model(str(tmp_path / "m.keras"))
-    plain.load_weights(str(tmp_path / "m.weights.h5"))
-    np.testing.assert_allclose(plain.predict(x), expected, rtol=1e-5, atol=1e-6)
+    back = pyfrozen.saving.load_model(str(tmp_path / "m.keras"))
+    back.load_weights(str(tmp_path / "m.weights.h5"))
+    np.testing.assert_allclose(back.predict(x), expected, rtol=1e-5, atol=1e-6)
     assert [w.numpy().tobytes() for w in model.weights] == before  # the model is untouched
     assert model.get_layer("adapted").lora_enabled
 

@@ -105,6 +105,48 @@ def test_a_frozen_adapter_uses_the_merged_kernel_while_layers_below_train():
     assert below.kernel.grad is not None and adapted.lora_kernel_a.grad is None
 
 
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_merged_kernel_is_formed_once_per_change_of_the_weights(case, monkeypatch):
+    model, layer = _model(case)
+    formed = []
+    merge = type(layer).merged_kernel
+
+    def counting(self):
+        formed.append(self.name)
+        return merge(self)
+
+    monkeypatch.setattr(type(layer), "merged_kernel", counting)
+    x = _x(CASES[case][1], 10)
+    first = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), first)
+    with no_grad():
+        layer(x)
+    assert formed == [layer.name]  # one kernel for the three inference calls
+    model.compile(pyfrozen.optimizers.SGD(0.1), "mse")
+    model.train_on_batch(x, _x(first.shape, 11))
+    assert formed == [layer.name]  # training never forms it
+    second = model.predict(x, verbose=0)
+    model.predict(x, verbose=0)
+    assert formed == [layer.name] * 2  # once more after the step, then reused
+    assert not np.array_equal(second, first)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_training_steps_drop_the_kernel_validation_cached(case):
+    """fit's validation fills the cache; the training steps after it hold no stale
+    kernel-sized array (it could never be used again)."""
+    model, layer = _model(case)
+    shape = CASES[case][1]
+    x, y = _x(shape, 8), _x(layer(_x(shape)).shape, 9)
+    model.compile(pyfrozen.optimizers.SGD(0.1), "mse")
+    model.fit(x, y, validation_data=(x, y), epochs=1, verbose=0)
+    assert layer._lora_cache is not None  # validation ran last
+    model.train_on_batch(x, y)
+    assert layer._lora_cache is None
+    model.fit(x, y, epochs=1, verbose=0)
+    assert layer._lora_cache is None
+
+
 def test_merge_lora_drops_the_cache():
     model, layer = _model("dense")
     model.predict(_x((4, 6)), verbose=0)
