@@ -52,6 +52,7 @@ import numpy as np
 
 from pyfrozen import ops
 from pyfrozen.autograd import is_grad_enabled, name_scope
+from pyfrozen.autograd.restored_writes import restored_writes
 from pyfrozen.layers import activations
 from pyfrozen.layers.activation_layers import Activation, ReLU, ReLU6
 from pyfrozen.layers.batch_normalization import BatchNormalization
@@ -214,8 +215,9 @@ def _call(producer: Any, x: Tensor, kernel: Tensor, bias: Tensor, act: str | Non
 def _key(producer: Any, bn: Any, params: tuple, arrays: tuple) -> tuple:
     """What the folded weights depend on: each weight (by identity), its version counter
     and array (by id: the cache keeps ``arrays`` alive, so no other array can take the
-    id), epsilon, the BatchNormalization, both layers' ``trainable`` flags."""
-    key: list[Any] = [bn, bn.epsilon, producer._trainable, bn._trainable]
+    id), epsilon, the BatchNormalization, both layers' ``trainable`` flags, and the count
+    of writes made behind version counters (gradcheck's, autograd.restored_writes)."""
+    key: list[Any] = [bn, bn.epsilon, producer._trainable, bn._trainable, restored_writes()]
     for p, a in zip(params, arrays, strict=True):
         key += (None, 0, 0) if p is None else (p, p._version.value, id(a))
     return tuple(key)  # Tensors compare by identity (no elementwise __eq__)

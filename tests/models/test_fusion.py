@@ -432,6 +432,20 @@ def test_a_shared_conv_before_two_batch_norms_keeps_a_fold_for_each():
     assert conv._bn_fold is folds  # both kept: no refold on every call
 
 
+def test_gradcheck_through_a_chain_sees_its_perturbed_kernel():
+    # gradcheck's finite differences run without a tape, so the chain runs fused; it writes
+    # the kernel behind its version counter (autograd.restored_writes): a fold keyed by
+    # versions alone went stale and the numeric gradient came out 0.
+    model = chain_model(PRODUCERS["conv"]("float64", True), layers.ReLU(dtype="float64"),
+                        "float64")
+    conv = next(layer for layer in model.layers if isinstance(layer, layers.Conv2D))
+    x = images((2, 6, 6, 4), "float64")
+    with trace() as t:
+        model.predict_on_batch(x)  # a fold exists before the check
+    assert not t.ran(kernel="batchnorm")  # the chain runs fused
+    assert pyfrozen.autograd.gradcheck(lambda k: model(x, training=False), [conv.kernel])
+
+
 # ---------------------------------------------------------------------------------------
 # Threads and the switch
 # ---------------------------------------------------------------------------------------
