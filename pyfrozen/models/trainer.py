@@ -18,7 +18,7 @@ import numpy as np
 from pyfrozen import metrics as metrics_module
 from pyfrozen import optimizers
 from pyfrozen.autograd import no_grad
-from pyfrozen.models import distribution, loops
+from pyfrozen.models import distribution, loops, trainer_distribution
 from pyfrozen.models.compile_utils import CompileLoss, CompileMetrics
 from pyfrozen.models.data_adapter import (
     class_weight_to_sample_weights,
@@ -280,12 +280,22 @@ class Trainer:
         if not self._lr_resolved:
             self._resolve_lr_multipliers()
         weights = self._step_weights(every)
-        loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
+        own_loss = type(self).compute_loss is Trainer.compute_loss
+        compiled = self._compile_loss if dist is not None and own_loss else None
+        if compiled is not None:
+            compiled.track = False  # tracked with the global values, after agreeing
+        try:
+            loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
+        finally:
+            if compiled is not None:
+                compiled.track = True
         value = float(np.asarray(loss.data))
-        self._loss_tracker.update_state(value, sample_weight=_batch_size(x))
         finite = math.isfinite(value)
-        if dist is not None:  # every rank steps, or none does
-            finite = dist.agree(finite, _batch_size(x), weights)
+        if dist is not None:  # every rank steps, or none does; each its share of the loss
+            finite, loss = trainer_distribution.agree_on_loss(
+                self, dist, loss, value, _batch_size(x), weights, own_loss)
+        else:
+            self._loss_tracker.update_state(value, sample_weight=_batch_size(x))
         if not finite:
             self._nonfinite = self._nonfinite_message(value, x) if not math.isfinite(value) \
                 else (f"model {self.name!r}: another rank's loss is not finite (this rank's is "

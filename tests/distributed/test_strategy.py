@@ -16,6 +16,7 @@ import pytest
 from pyfrozen.distributed import DataParallel
 
 WORKER = Path(__file__).with_name("mpi_worker.py")
+EXACT = Path(__file__).with_name("exact_worker.py")  # the scenarios of later fixes
 
 
 def _run(args: list[str], timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
@@ -24,21 +25,21 @@ def _run(args: list[str], timeout: float = 120, **env: str) -> subprocess.Comple
                           env=environment)
 
 
-def _ranks(mpiexec: str, scenario: str, out: Path, *flags: str, **env: str
-           ) -> subprocess.CompletedProcess:
+def _ranks(mpiexec: str, scenario: str, out: Path, *flags: str, worker: Path = WORKER,
+           **env: str) -> subprocess.CompletedProcess:
     out.mkdir()
-    return _run([mpiexec, *flags, "-n", "2", sys.executable, str(WORKER), scenario, str(out)],
+    return _run([mpiexec, *flags, "-n", "2", sys.executable, str(worker), scenario, str(out)],
                 **env)
 
 
-def _trained(mpiexec: str, tmp_path: Path, scenario: str, **env: str
+def _trained(mpiexec: str, tmp_path: Path, scenario: str, worker: Path = WORKER, **env: str
              ) -> tuple[dict, dict, dict]:
     """(plain run, rank 0, rank 1) of ``scenario``, each an npz as a dict."""
     plain = tmp_path / "plain"
     plain.mkdir()
-    proc = _run([sys.executable, str(WORKER), scenario, str(plain), "--plain"])
+    proc = _run([sys.executable, str(worker), scenario, str(plain), "--plain"])
     assert proc.returncode == 0, proc.stderr
-    proc = _ranks(mpiexec, scenario, tmp_path / "mpi", **env)
+    proc = _ranks(mpiexec, scenario, tmp_path / "mpi", worker=worker, **env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return tuple(dict(np.load(p)) for p in (plain / "rank0.npz", tmp_path / "mpi/rank0.npz",
                                             tmp_path / "mpi/rank1.npz"))
@@ -205,6 +206,19 @@ def test_a_custom_train_step_without_allreduce_is_reported(mpiexec, tmp_path):
     rank0, rank1 = (dict(np.load(tmp_path / f"mpi/rank{r}.npz")) for r in (0, 1))
     for a, b in zip(_weights(rank0), _weights(rank1), strict=True):  # rank 0's copied
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("loss", ["ignore", "sum", "mws", "mean"])
+def test_every_loss_reduction_equals_one_process_on_the_global_batch(mpiexec, tmp_path, loss):
+    # ignore_class (a mean over the valid labels: 1 of rank 0's 4, all 4 of rank 1's),
+    # reduction="sum", "mean_with_sample_weight" (weights 1 on rank 0, 5 on rank 1) and
+    # the default: each rank's loss counts by what it divided by, not by its samples.
+    plain, rank0, rank1 = _trained(mpiexec, tmp_path, f"loss-{loss}", worker=EXACT)
+    for a, b, c in zip(_weights(plain), _weights(rank0), _weights(rank1), strict=True):
+        np.testing.assert_array_equal(b, c)
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rank0["h_loss"], plain["h_loss"], rtol=1e-5)
+    np.testing.assert_array_equal(rank0["h_loss"], rank1["h_loss"])
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [

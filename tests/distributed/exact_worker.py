@@ -1,0 +1,52 @@
+"""Scenarios of the fixes to pyfrozen.distributed, run like mpi_worker.py:
+``python exact_worker.py SCENARIO OUTDIR [--plain]`` writes ``OUTDIR/rank<r>.npz``
+(final weights ``w<i>``, history ``h_<key>``, and what the scenario records)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import nullcontext
+
+import numpy as np
+
+import pyfrozen
+from pyfrozen.layers import Dense, Input
+from pyfrozen.losses import SparseCategoricalCrossentropy
+
+
+def loss_scenario(scenario: str, strategy, rank: int) -> dict:
+    """One global batch of 8 split 4 / 4: rank 0's half has 3 of 4 labels ignored
+    (``ignore``), and the sample weights differ between the halves (``mws``)."""
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
+    y = np.array([0, 0, 0, 1, 2, 1, 2, 1] * 2)
+    loss = {"ignore": dict(ignore_class=0), "sum": dict(reduction="sum"),
+            "mws": dict(reduction="mean_with_sample_weight"), "mean": {}}[scenario[5:]]
+    with strategy.scope() if strategy is not None else nullcontext():
+        inputs = Input((4,))
+        model = pyfrozen.Model(inputs, Dense(3, name="head")(inputs))
+        model.compile(pyfrozen.optimizers.SGD(0.1),
+                      SparseCategoricalCrossentropy(from_logits=True, **loss))
+    sw = np.array([1, 1, 1, 1, 5, 5, 5, 5] * 2, np.float32) if scenario == "loss-mws" else None
+    history = model.fit(x, y, sample_weight=sw, batch_size=8, epochs=2, shuffle=False,
+                        verbose=0)
+    return {"model": model, "history": history}
+
+
+SCENARIOS = {f"loss-{k}": loss_scenario for k in ("ignore", "sum", "mws", "mean")}
+
+
+def main(scenario: str, outdir: str, plain: bool) -> None:
+    pyfrozen.utils.set_random_seed(3)
+    strategy = None if plain else pyfrozen.distributed.DataParallel(timeout=30)
+    rank = 0 if strategy is None else strategy.rank
+    out = SCENARIOS[scenario](scenario, strategy, rank)
+    model, history = out.pop("model"), out.pop("history", None)
+    logs = {} if history is None else {f"h_{k}": np.array(v)
+                                       for k, v in history.history.items()}
+    np.savez(os.path.join(outdir, f"rank{rank}.npz"), **logs, **out,
+             **{f"w{i}": w for i, w in enumerate(model.get_weights())})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], "--plain" in sys.argv[3:])
