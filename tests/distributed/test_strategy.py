@@ -221,6 +221,15 @@ def test_every_loss_reduction_equals_one_process_on_the_global_batch(mpiexec, tm
     np.testing.assert_array_equal(rank0["h_loss"], rank1["h_loss"])
 
 
+def test_steps_per_epoch_with_a_skipped_final_batch_runs_every_epoch(mpiexec, tmp_path):
+    # 33 samples, batches of 8, 2 steps per epoch, 4 epochs: the 1-row final batch is
+    # skipped under 2 ranks, so the data holds 4 batches there, not 5.
+    plain, rank0, rank1 = _trained(mpiexec, tmp_path, "steps", worker=EXACT)
+    assert len(plain["h_loss"]) == len(rank0["h_loss"]) == len(rank1["h_loss"]) == 4
+    for a, b in zip(_weights(rank0), _weights(rank1), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"timeout": 0}, "timeout must be > 0 seconds. Received: 0"),
     ({"bucket_bytes": 0}, "bucket_bytes must be an integer >= 1. Received: bucket_bytes=0"),
