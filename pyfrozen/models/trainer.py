@@ -262,10 +262,10 @@ class Trainer:
             The metrics so far in the epoch (``{"loss": ..., ...}``).
         """
         x, y, sample_weight = unpack_x_y_sample_weight(data)
-        built = self.built
         dist = distribution.of(self)
-        if dist is not None and built:
-            dist.prepare(self)  # rank 0's weights everywhere (once per structure)
+        if dist is not None:  # rank 0's weights everywhere (built first if need be)
+            trainer_distribution.prepare(self, dist, x)
+        built = self.built
         every, states = self._weights_and_states() if built else ([], [])
         # BatchNormalization moves its statistics during the forward pass: keep them, so a
         # non-finite batch leaves every weight as it was (a few KB even for MobileNet).
@@ -273,8 +273,6 @@ class Trainer:
         y_pred, _, _ = self._forward(x, training=True)
         if not built:  # layers built lazily by this first call
             every, _ = self._weights_and_states()
-            if dist is not None and dist.prepare(self):  # rank 0's weights: run again
-                y_pred, _, _ = self._forward(x, training=True)
         for w in every:  # zeroed before backward, where gradients accumulate (Keras's order)
             w.grad = None
         if not self._lr_resolved:

@@ -9,7 +9,19 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pyfrozen.autograd import no_grad
 from pyfrozen.tensor import Tensor
+
+
+def prepare(model: Any, dist: Any, x: Any) -> None:
+    """``dist.prepare(model)`` (rank 0's weights everywhere, once per structure); an
+    unbuilt model is first built by an inference forward pass without tape, so the
+    training step's one forward pass runs on rank 0's weights and moves the moving
+    statistics once."""
+    if not model.built:
+        with no_grad():
+            model._forward(x, training=False)
+    dist.prepare(model)
 
 
 def agree_on_loss(model: Any, dist: Any, loss: Tensor, value: float, batch: int,

@@ -11,7 +11,7 @@ from contextlib import nullcontext
 import numpy as np
 
 import pyfrozen
-from pyfrozen.layers import Dense, Input
+from pyfrozen.layers import BatchNormalization, Dense, Input
 from pyfrozen.losses import SparseCategoricalCrossentropy
 
 
@@ -47,7 +47,23 @@ def steps_scenario(scenario: str, strategy, rank: int) -> dict:
     return {"model": model, "history": history}
 
 
-SCENARIOS = {"steps": steps_scenario,
+def bn_scenario(scenario: str, strategy, rank: int) -> dict:
+    """One step of a model with BatchNormalization(momentum=0.5), built before fit or
+    not; both ranks' halves hold the same rows, so their batch statistics are those of
+    the global batch (one process's)."""
+    half = np.random.default_rng(0).normal(size=(4, 4)).astype(np.float32)
+    x, y = np.concatenate([half, half]), np.array([0, 1, 2, 1] * 2)
+    with strategy.scope() if strategy is not None else nullcontext():
+        model = pyfrozen.Sequential([Dense(5), BatchNormalization(momentum=0.5), Dense(3)])
+        model.compile(pyfrozen.optimizers.SGD(0.1),
+                      SparseCategoricalCrossentropy(from_logits=True))
+    if scenario == "bn-built":
+        model(x[:1])
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    return {"model": model, "moving_mean": model.layers[1].moving_mean.numpy()}
+
+
+SCENARIOS = {"steps": steps_scenario, "bn-built": bn_scenario, "bn-unbuilt": bn_scenario,
              **{f"loss-{k}": loss_scenario for k in ("ignore", "sum", "mws", "mean")}}
 
 

@@ -230,6 +230,18 @@ def test_steps_per_epoch_with_a_skipped_final_batch_runs_every_epoch(mpiexec, tm
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("built", ["built", "unbuilt"])
+def test_the_first_step_moves_batch_norm_statistics_once(mpiexec, tmp_path, built):
+    # An unbuilt model is built (inference forward), made rank 0's, then trained: one
+    # training forward, so momentum 0.5 moves the statistics once, as one process does.
+    plain, rank0, rank1 = _trained(mpiexec, tmp_path, f"bn-{built}", worker=EXACT)
+    np.testing.assert_array_equal(rank0["moving_mean"], rank1["moving_mean"])
+    np.testing.assert_allclose(rank0["moving_mean"], plain["moving_mean"], rtol=1e-5,
+                               atol=1e-6)
+    for a, b in zip(_weights(plain), _weights(rank0), strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"timeout": 0}, "timeout must be > 0 seconds. Received: 0"),
     ({"bucket_bytes": 0}, "bucket_bytes must be an integer >= 1. Received: bucket_bytes=0"),
