@@ -38,7 +38,6 @@ from pyfrozen.distributed import sync
 from pyfrozen.distributed.buckets import BucketPlan, plan_key
 from pyfrozen.distributed.comm import Communicator
 from pyfrozen.distributed.overlap import BackwardOverlap
-from pyfrozen.layers.layer_weights import structure_version
 from pyfrozen.models import distribution
 from pyfrozen.tensor import Tensor
 
@@ -69,6 +68,13 @@ def _share(kind: str, divisors: np.ndarray, values: np.ndarray, rank: int
     if not total:  # nothing counted anywhere (every sample ignored): the loss is 0
         return 0.0, 0.0
     return float(divisors[rank]) / total, float((divisors * values).sum()) / total
+
+
+def _structure_key(model: Any) -> tuple[Any, ...]:
+    """The model and its own weights (objects and shapes): it changes on every rank alike
+    when the model gains or rebuilds weights, and only then (a layer built elsewhere on
+    one rank, e.g. by a chief-only callback, leaves it as it is)."""
+    return (id(model), *((id(p), tuple(p.shape)) for p in model._weights_and_states()[0]))
 
 
 class DataParallel:
@@ -133,7 +139,7 @@ class DataParallel:
         self._plan: BucketPlan | None = None
         self._scale = 1.0 / self.size
         self.loss_shares: list[tuple[float, float]] | None = None
-        self._prepared: set[tuple[int, int]] = set()
+        self._prepared: set[tuple[Any, ...]] = set()
 
     def __repr__(self) -> str:
         return f"<DataParallel rank {self.rank} of {self.size} (local rank {self.local_rank})>"
@@ -157,7 +163,7 @@ class DataParallel:
         sync.check_structure(self.comm, model)
         sync.broadcast_weights(self.comm, model)
         sync.broadcast_optimizer(self.comm, model)
-        self._prepared.add((id(model), structure_version()))
+        self._prepared.add(_structure_key(model))
 
     def allreduce_gradients(self, model: Any, samples: int | None = None) -> bool:
         """Replaces each trainable weight's ``.grad`` with the mean over the ranks (for a
@@ -198,7 +204,7 @@ class DataParallel:
 
     def prepare(self, model: Any) -> bool:
         """Once per model structure: ``broadcast_weights``. Returns whether it ran."""
-        if (id(model), structure_version()) in self._prepared:
+        if _structure_key(model) in self._prepared:
             return False
         self.broadcast_weights(model)
         return True

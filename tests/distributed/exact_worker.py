@@ -63,7 +63,32 @@ def bn_scenario(scenario: str, strategy, rank: int) -> dict:
     return {"model": model, "moving_mean": model.layers[1].moving_mean.numpy()}
 
 
-SCENARIOS = {"steps": steps_scenario, "bn-built": bn_scenario, "bn-unbuilt": bn_scenario,
+class ChiefBuilds(pyfrozen.callbacks.Callback):
+    """Builds an unrelated layer on rank 0 only at each epoch end (a chief-only export)."""
+
+    def __init__(self, rank: int) -> None:
+        super().__init__()
+        self.rank = rank
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.rank == 0:
+            Dense(2)(np.zeros((1, 2), np.float32))
+
+
+def chief_scenario(scenario: str, strategy, rank: int) -> dict:
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+    with strategy.scope() if strategy is not None else nullcontext():
+        inputs = Input((4,))
+        model = pyfrozen.Model(inputs, Dense(3)(inputs))
+        model.compile(pyfrozen.optimizers.SGD(0.1),
+                      SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(x, np.arange(32) % 3, batch_size=8, epochs=3, verbose=0,
+                        shuffle=False, callbacks=[ChiefBuilds(rank)])
+    return {"model": model, "history": history}
+
+
+SCENARIOS = {"steps": steps_scenario, "chief-builds": chief_scenario,
+             "bn-built": bn_scenario, "bn-unbuilt": bn_scenario,
              **{f"loss-{k}": loss_scenario for k in ("ignore", "sum", "mws", "mean")}}
 
 

@@ -242,6 +242,17 @@ def test_the_first_step_moves_batch_norm_statistics_once(mpiexec, tmp_path, buil
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
 
 
+def test_a_layer_built_on_rank_0_alone_does_not_desynchronise_the_ranks(mpiexec, tmp_path):
+    # A chief-only callback builds a Dense at each epoch end: the model's own weights
+    # are unchanged, so no rank prepares it again (rank 0 alone used to, and the
+    # structure check's collectives met the step's on rank 1).
+    plain, rank0, rank1 = _trained(mpiexec, tmp_path, "chief-builds", worker=EXACT)
+    for a, b, c in zip(_weights(plain), _weights(rank0), _weights(rank1), strict=True):
+        np.testing.assert_array_equal(b, c)
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rank0["h_loss"], plain["h_loss"], rtol=1e-5)
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"timeout": 0}, "timeout must be > 0 seconds. Received: 0"),
     ({"bucket_bytes": 0}, "bucket_bytes must be an integer >= 1. Received: bucket_bytes=0"),
