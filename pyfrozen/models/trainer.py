@@ -317,6 +317,9 @@ class Trainer:
     def test_step(self, data: Any) -> dict[str, float]:
         """The loss and metrics of one batch in inference mode (no tape)."""
         x, y, sample_weight = unpack_x_y_sample_weight(data)
+        dist = distribution.of(self)
+        if dist is not None and not self.built:  # evaluate before fit: rank 0's weights
+            trainer_distribution.prepare(self, dist, x)
         with no_grad():
             y_pred, _, _ = self._forward(x, training=False)
             loss = self.compute_loss(x, y, y_pred, sample_weight, training=False)

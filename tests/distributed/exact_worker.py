@@ -87,7 +87,21 @@ def chief_scenario(scenario: str, strategy, rank: int) -> dict:
     return {"model": model, "history": history}
 
 
+def evaluate_scenario(scenario: str, strategy, rank: int) -> dict:
+    """evaluate before fit on an unbuilt model whose ranks would initialise it apart
+    (seeded by rank): it is evaluated with rank 0's weights, one process's."""
+    pyfrozen.utils.set_random_seed(3 + rank)
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
+    with strategy.scope() if strategy is not None else nullcontext():
+        model = pyfrozen.Sequential([Dense(5), Dense(3)])
+        model.compile(pyfrozen.optimizers.SGD(0.1),
+                      SparseCategoricalCrossentropy(from_logits=True))
+    logs = model.evaluate(x, np.arange(16) % 3, batch_size=8, verbose=0, return_dict=True)
+    return {"model": model, "e_loss": np.array(logs["loss"])}
+
+
 SCENARIOS = {"steps": steps_scenario, "chief-builds": chief_scenario,
+             "evaluate-unbuilt": evaluate_scenario,
              "bn-built": bn_scenario, "bn-unbuilt": bn_scenario,
              **{f"loss-{k}": loss_scenario for k in ("ignore", "sum", "mws", "mean")}}
 

@@ -253,6 +253,14 @@ def test_a_layer_built_on_rank_0_alone_does_not_desynchronise_the_ranks(mpiexec,
     np.testing.assert_allclose(rank0["h_loss"], plain["h_loss"], rtol=1e-5)
 
 
+def test_evaluate_before_fit_on_an_unbuilt_model_uses_rank_0s_weights(mpiexec, tmp_path):
+    plain, rank0, rank1 = _trained(mpiexec, tmp_path, "evaluate-unbuilt", worker=EXACT)
+    for a, b, c in zip(_weights(plain), _weights(rank0), _weights(rank1), strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(b, c)
+    np.testing.assert_allclose(rank0["e_loss"], plain["e_loss"], rtol=1e-6)
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"timeout": 0}, "timeout must be > 0 seconds. Received: 0"),
     ({"bucket_bytes": 0}, "bucket_bytes must be an integer >= 1. Received: bucket_bytes=0"),
