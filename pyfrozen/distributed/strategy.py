@@ -39,6 +39,7 @@ from pyfrozen.distributed.buckets import BucketPlan, plan_key
 from pyfrozen.distributed.comm import Communicator
 from pyfrozen.distributed.overlap import BackwardOverlap
 from pyfrozen.models import distribution
+from pyfrozen.ops import regularization
 from pyfrozen.tensor import Tensor
 
 DEFAULT_TIMEOUT_S = 300.0
@@ -210,7 +211,11 @@ class DataParallel:
         return True
 
     def on_epoch_begin(self) -> None:
+        """Rank 0's shuffle state everywhere; the rank folded into the dropout generator
+        (``Dropout`` without ``seed``), so each shard gets its own noise as under Horovod
+        (a layer's own ``seed`` still gives every rank the same masks)."""
         sync.broadcast_random_state(self.comm)
+        regularization.fold_into_generator(self.rank)
 
     def shard(self, index: np.ndarray) -> np.ndarray | None:
         """This rank's contiguous part of one global batch; ranks get ``len // size``

@@ -100,7 +100,16 @@ def evaluate_scenario(scenario: str, strategy, rank: int) -> dict:
     return {"model": model, "e_loss": np.array(logs["loss"])}
 
 
+def dropout_scenario(scenario: str, strategy, rank: int) -> dict:
+    """Dropout masks drawn at an epoch's start (what fit does first), seeded alike."""
+    if strategy is not None:
+        strategy.on_epoch_begin()
+    masks = pyfrozen.layers.Dropout(0.5)(np.ones((4, 8), np.float32), training=True)
+    return {"model": pyfrozen.Sequential([Dense(1)]), "mask": masks.numpy() != 0}
+
+
 SCENARIOS = {"steps": steps_scenario, "chief-builds": chief_scenario,
+             "dropout": dropout_scenario,
              "evaluate-unbuilt": evaluate_scenario,
              "bn-built": bn_scenario, "bn-unbuilt": bn_scenario,
              **{f"loss-{k}": loss_scenario for k in ("ignore", "sum", "mws", "mean")}}

@@ -261,6 +261,19 @@ def test_evaluate_before_fit_on_an_unbuilt_model_uses_rank_0s_weights(mpiexec, t
     np.testing.assert_allclose(rank0["e_loss"], plain["e_loss"], rtol=1e-6)
 
 
+def test_each_rank_draws_its_own_dropout_masks(mpiexec, tmp_path):
+    # Both ranks seeded with 3: fit's epoch start folds the rank into the dropout
+    # generator, so the shards get different noise (and the same on every run).
+    masks = []
+    for run in ("a", "b"):
+        proc = _ranks(mpiexec, "dropout", tmp_path / run, worker=EXACT)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        masks.append([np.load(tmp_path / run / f"rank{r}.npz")["mask"] for r in (0, 1)])
+    assert (masks[0][0] != masks[0][1]).any()
+    np.testing.assert_array_equal(masks[0][0], masks[1][0])
+    np.testing.assert_array_equal(masks[0][1], masks[1][1])
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"timeout": 0}, "timeout must be > 0 seconds. Received: 0"),
     ({"bucket_bytes": 0}, "bucket_bytes must be an integer >= 1. Received: bucket_bytes=0"),
