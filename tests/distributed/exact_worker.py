@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from contextlib import nullcontext
 
 import numpy as np
@@ -116,7 +117,15 @@ SCENARIOS = {"steps": steps_scenario, "chief-builds": chief_scenario,
 
 
 def main(scenario: str, outdir: str, plain: bool) -> None:
+    if scenario == "startup-hang" and os.environ["PMI_RANK"] == "1":
+        from mpi4py import MPI  # noqa: F401  (MPI started, but no strategy made)
+
+        time.sleep(20)  # rank 0 gives up after 3 s
+        return
     pyfrozen.utils.set_random_seed(3)
+    if scenario == "startup-hang":
+        pyfrozen.distributed.DataParallel(timeout=3)
+        return
     strategy = None if plain else pyfrozen.distributed.DataParallel(timeout=30)
     rank = 0 if strategy is None else strategy.rank
     out = SCENARIOS[scenario](scenario, strategy, rank)

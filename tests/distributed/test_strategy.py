@@ -274,6 +274,16 @@ def test_each_rank_draws_its_own_dropout_masks(mpiexec, tmp_path):
     np.testing.assert_array_equal(masks[0][1], masks[1][1])
 
 
+def test_a_rank_that_never_makes_its_strategy_is_reported_at_start_up(mpiexec, tmp_path):
+    # The communicator's Dup would wait forever: a barrier with the deadline comes first.
+    start = time.monotonic()
+    proc = _ranks(mpiexec, "startup-hang", tmp_path / "mpi", worker=EXACT)
+    assert proc.returncode != 0
+    assert time.monotonic() - start < 15
+    assert ("rank 0 of 2: the start-up (every rank making its DataParallel) did not "
+            "complete within 3 s") in proc.stderr
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"timeout": 0}, "timeout must be > 0 seconds. Received: 0"),
     ({"bucket_bytes": 0}, "bucket_bytes must be an integer >= 1. Received: bucket_bytes=0"),
