@@ -201,6 +201,19 @@ class DataParallel:
         rows = self.comm.gather_rows(row, "the weights_in_sync check")
         return bool((rows == rows[0]).all())
 
+    @contextmanager
+    def local(self, model: Any) -> Iterator[Any]:
+        """Inside the block, ``model`` runs on this rank alone: ``evaluate``,
+        ``test_on_batch``, ``train_on_batch``, ``fit`` and ``get_metrics_result`` exchange
+        nothing (outside it they are collectives every rank must call). For example
+        ``if strategy.is_chief: with strategy.local(model): model.evaluate(x, y)``."""
+        saved = model._distribution
+        model._distribution = None
+        try:
+            yield model
+        finally:
+            model._distribution = saved
+
     # --- the trainer's hooks (pyfrozen.models.distribution) -------------------------------
 
     def prepare(self, model: Any) -> bool:

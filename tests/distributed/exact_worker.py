@@ -109,7 +109,23 @@ def dropout_scenario(scenario: str, strategy, rank: int) -> dict:
     return {"model": pyfrozen.Sequential([Dense(1)]), "mask": masks.numpy() != 0}
 
 
+def local_scenario(scenario: str, strategy, rank: int) -> dict:
+    """Rank 0 alone evaluates every sample inside ``strategy.local(model)``."""
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
+    with strategy.scope() if strategy is not None else nullcontext():
+        inputs = Input((4,))
+        model = pyfrozen.Model(inputs, Dense(3)(inputs))
+        model.compile(pyfrozen.optimizers.SGD(0.1),
+                      SparseCategoricalCrossentropy(from_logits=True))
+    loss = np.nan
+    if rank == 0:
+        with strategy.local(model) if strategy is not None else nullcontext():
+            loss = model.evaluate(x, np.arange(16) % 3, batch_size=5, verbose=0)
+    return {"model": model, "e_loss": np.array(loss)}
+
+
 SCENARIOS = {"steps": steps_scenario, "chief-builds": chief_scenario,
+             "evaluate-local": local_scenario,
              "dropout": dropout_scenario,
              "evaluate-unbuilt": evaluate_scenario,
              "bn-built": bn_scenario, "bn-unbuilt": bn_scenario,

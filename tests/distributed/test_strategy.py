@@ -284,6 +284,14 @@ def test_a_rank_that_never_makes_its_strategy_is_reported_at_start_up(mpiexec, t
             "complete within 3 s") in proc.stderr
 
 
+def test_rank_0_evaluates_alone_inside_strategy_local(mpiexec, tmp_path):
+    # evaluate is a collective under a strategy (rank 0 alone would wait for rank 1 until
+    # the timeout); inside strategy.local(model) it runs on rank 0's data alone.
+    plain, rank0, rank1 = _trained(mpiexec, tmp_path, "evaluate-local", worker=EXACT)
+    np.testing.assert_allclose(rank0["e_loss"], plain["e_loss"], rtol=1e-6)
+    assert np.isnan(rank1["e_loss"])
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"timeout": 0}, "timeout must be > 0 seconds. Received: 0"),
     ({"bucket_bytes": 0}, "bucket_bytes must be an integer >= 1. Received: bucket_bytes=0"),
