@@ -35,9 +35,25 @@ class Slot:
         self.size = weight.size if self.index is None else int(self.index.size)
 
 
+class _Same:
+    """An object in a key, equal only to itself: the key holds it, so its id cannot be
+    reused by a new mask while the plan that was made for the old one still exists."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+
 def plan_key(weights: list[Parameter]) -> tuple[Any, ...]:
     """Changes when the set of weights or one of their masks does (a new plan is due)."""
-    return tuple((id(w), id(w.update_mask)) for w in weights)
+    return tuple((_Same(w), _Same(w.update_mask)) for w in weights)
 
 
 class BucketPlan:

@@ -53,14 +53,17 @@ class Communicator:
 
     def __init__(self, timeout: float) -> None:
         self.MPI = load_mpi()
-        self.comm = self.MPI.COMM_WORLD.Dup()
-        self.rank = self.comm.Get_rank()
-        self.size = self.comm.Get_size()
+        world = self.MPI.COMM_WORLD
+        self.comm, self.rank, self.size = world, world.Get_rank(), world.Get_size()
+        self.timeout = float(timeout)
+        # Dup and Split_type block without a deadline: meet every rank first in a
+        # non-blocking barrier that has one (a rank that never makes its strategy).
+        self.wait([world.Ibarrier()], "the start-up (every rank making its DataParallel)")
+        self.comm = world.Dup()
         # The ranks on this host (they share its cores): made once, at start-up.
         local = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED)
         self.local_rank, self.local_size = local.Get_rank(), local.Get_size()
         local.Free()
-        self.timeout = float(timeout)
 
     # --- waiting ---------------------------------------------------------------------------
 

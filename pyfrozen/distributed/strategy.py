@@ -3,10 +3,12 @@ global batch, gradients averaged (Horovod's and DDP's scheme, Keras's API).
 
 What crosses the wire per step, and when:
 
-- after the forward pass, one 3-number gather (is the loss finite, how many samples,
-  how many trainable elements): every rank steps or none does, and each rank's
-  gradient is weighted by its share of the global batch, so a batch that does not
-  divide evenly still gives exactly the mean over the global batch;
+- after the forward pass, one small gather (is the loss finite, how many samples, how
+  many trainable elements, and per loss term its value and what it divided by: samples,
+  valid samples of a masked loss, the sample weights' sum): every rank steps or none
+  does, and each rank's loss term counts by its share of that divisor (1 for
+  ``reduction="sum"``), so an uneven split, ignored labels or sample weights still give
+  exactly the loss of one process on the global batch (and the logged loss is that);
 - during backward, the trainable elements of the trainable weights, in buckets of
   ``bucket_bytes`` filled from the last layer down, summed with non-blocking
   allreduces: each starts as soon as its weights' gradients are final (overlap.py, on
@@ -36,8 +38,8 @@ from pyfrozen.distributed import sync
 from pyfrozen.distributed.buckets import BucketPlan, plan_key
 from pyfrozen.distributed.comm import Communicator
 from pyfrozen.distributed.overlap import BackwardOverlap
-from pyfrozen.layers.layer_weights import structure_version
 from pyfrozen.models import distribution
+from pyfrozen.ops import regularization
 from pyfrozen.tensor import Tensor
 
 DEFAULT_TIMEOUT_S = 300.0
@@ -54,6 +56,26 @@ def _share_cores(ranks_here: int, threads: int | None) -> int:
         threads = max(1, len(os.sched_getaffinity(0)) // ranks_here)
     _core.set_num_threads(threads)
     return threads
+
+
+def _share(kind: str, divisors: np.ndarray, values: np.ndarray, rank: int
+           ) -> tuple[float, float]:
+    """(factor of ``rank``'s loss term, the term over the global batch) from every rank's
+    divisor and value: a sum adds the ranks' sums; a mean is the ranks' sums over the
+    total divisor, so rank r's term (its sum over its own divisor d_r) counts d_r / D."""
+    if kind == "sum":
+        return 1.0, float(values.sum())
+    total = float(divisors.sum())
+    if not total:  # nothing counted anywhere (every sample ignored): the loss is 0
+        return 0.0, 0.0
+    return float(divisors[rank]) / total, float((divisors * values).sum()) / total
+
+
+def _structure_key(model: Any) -> tuple[Any, ...]:
+    """The model and its own weights (objects and shapes): it changes on every rank alike
+    when the model gains or rebuilds weights, and only then (a layer built elsewhere on
+    one rank, e.g. by a chief-only callback, leaves it as it is)."""
+    return (id(model), *((id(p), tuple(p.shape)) for p in model._weights_and_states()[0]))
 
 
 class DataParallel:
@@ -117,7 +139,8 @@ class DataParallel:
         self.reduce_seconds = 0.0
         self._plan: BucketPlan | None = None
         self._scale = 1.0 / self.size
-        self._prepared: set[tuple[int, int]] = set()
+        self.loss_shares: list[tuple[float, float]] | None = None
+        self._prepared: set[tuple[Any, ...]] = set()
 
     def __repr__(self) -> str:
         return f"<DataParallel rank {self.rank} of {self.size} (local rank {self.local_rank})>"
@@ -141,7 +164,7 @@ class DataParallel:
         sync.check_structure(self.comm, model)
         sync.broadcast_weights(self.comm, model)
         sync.broadcast_optimizer(self.comm, model)
-        self._prepared.add((id(model), structure_version()))
+        self._prepared.add(_structure_key(model))
 
     def allreduce_gradients(self, model: Any, samples: int | None = None) -> bool:
         """Replaces each trainable weight's ``.grad`` with the mean over the ranks (for a
@@ -178,17 +201,34 @@ class DataParallel:
         rows = self.comm.gather_rows(row, "the weights_in_sync check")
         return bool((rows == rows[0]).all())
 
+    @contextmanager
+    def local(self, model: Any) -> Iterator[Any]:
+        """Inside the block, ``model`` runs on this rank alone: ``evaluate``,
+        ``test_on_batch``, ``train_on_batch``, ``fit`` and ``get_metrics_result`` exchange
+        nothing (outside it they are collectives every rank must call). For example
+        ``if strategy.is_chief: with strategy.local(model): model.evaluate(x, y)``."""
+        saved = model._distribution
+        model._distribution = None
+        try:
+            yield model
+        finally:
+            model._distribution = saved
+
     # --- the trainer's hooks (pyfrozen.models.distribution) -------------------------------
 
     def prepare(self, model: Any) -> bool:
         """Once per model structure: ``broadcast_weights``. Returns whether it ran."""
-        if (id(model), structure_version()) in self._prepared:
+        if _structure_key(model) in self._prepared:
             return False
         self.broadcast_weights(model)
         return True
 
     def on_epoch_begin(self) -> None:
+        """Rank 0's shuffle state everywhere; the rank folded into the dropout generator
+        (``Dropout`` without ``seed``), so each shard gets its own noise as under Horovod
+        (a layer's own ``seed`` still gives every rank the same masks)."""
         sync.broadcast_random_state(self.comm)
+        regularization.fold_into_generator(self.rank)
 
     def shard(self, index: np.ndarray) -> np.ndarray | None:
         """This rank's contiguous part of one global batch; ranks get ``len // size``
@@ -197,10 +237,21 @@ class DataParallel:
             return None
         return np.array_split(index, self.size)[self.rank]
 
-    def agree(self, finite: bool, samples: int, weights: list[Any]) -> bool:
-        """Whether every rank's loss is finite; sets this rank's gradient weight."""
+    def agree(self, finite: bool, samples: int, weights: list[Any],
+              terms: list[tuple[str, float, float]] | None = None) -> bool:
+        """Whether every rank's loss is finite; sets this rank's gradient weight.
+
+        Args:
+            terms: per loss term of this rank, ``(kind, divisor, value)``: kind "mean"
+                (the term divides by ``divisor``: samples, valid samples or the sum of
+                the sample weights) or "sum". Given, ``loss_shares`` holds per term the
+                factor of this rank's term and the term over the global batch, and the
+                gradients are summed unscaled; None: each rank's gradient is weighted
+                by its share of the samples (exact for a mean over the samples).
+        """
         plan = self._plan_for(weights)
-        row = np.array([float(finite), float(samples), float(plan.elements)])
+        row = np.array([float(finite), float(samples), float(plan.elements)] + [
+            float(x) for _, divisor, value in terms or () for x in (divisor, value)])
         rows = self.comm.gather_rows(row, "the step agreement (loss finite, sample count)")
         elements = rows[:, 2]
         if (elements != elements[0]).any():
@@ -208,8 +259,14 @@ class DataParallel:
                 "pyfrozen.distributed: the ranks train different weights this step "
                 f"(trainable elements per rank: {elements.astype(np.int64).tolist()}): "
                 "freeze and unfreeze at the same step on every rank")
-        total = rows[:, 1].sum()
-        self._scale = samples / total if total else 1.0 / self.size
+        if terms is None:
+            total = rows[:, 1].sum()
+            self._scale = samples / total if total else 1.0 / self.size
+            self.loss_shares = None
+        else:
+            self._scale = 1.0  # each term carries its own factor (loss_shares)
+            self.loss_shares = [_share(kind, rows[:, 3 + 2 * k], rows[:, 4 + 2 * k],
+                                       self.rank) for k, (kind, _, _) in enumerate(terms)]
         return bool(rows[:, 0].all())
 
     def backward(self, loss: Any, weights: list[Any]) -> list[Any]:

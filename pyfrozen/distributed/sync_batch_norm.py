@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from pyfrozen.autograd.function import Function
-from pyfrozen.distributed.comm import Communicator
 from pyfrozen.layers.batch_normalization import BatchNormalization
 from pyfrozen.models import distribution
 from pyfrozen.tensor import Tensor
@@ -34,7 +33,9 @@ class SyncBatchNormTraining(Function):
     name = "sync_batch_norm"
 
     @staticmethod
-    def forward(ctx, x, gamma, beta, *, comm, epsilon, momentum, running_mean, running_var):
+    def forward(ctx, x, gamma, beta, *, strategy, epsilon, momentum, running_mean,
+                running_var):
+        comm = strategy.comm
         rows = x.reshape(-1, x.shape[-1])
         count_and_sum = np.concatenate([[rows.shape[0]], rows.sum(0, dtype=np.float64)])
         comm.sum(count_and_sum, "the SyncBatchNormalization statistics")
@@ -49,7 +50,7 @@ class SyncBatchNormTraining(Function):
         running_mean += ((1.0 - momentum) * mean).astype(running_mean.dtype)
         running_var *= momentum
         running_var += ((1.0 - momentum) * var).astype(running_var.dtype)
-        ctx.comm, ctx.share, ctx.rows = comm, rows.shape[0] / total, rows.shape[0]
+        ctx.strategy, ctx.total, ctx.rows = strategy, total, rows.shape[0]
         ctx.save_for_backward(xhat, inv_std, gamma)
         return (xhat * gamma + beta).reshape(x.shape)
 
@@ -59,8 +60,16 @@ class SyncBatchNormTraining(Function):
         d = dy.reshape(xhat.shape)
         local = np.stack([d.sum(0, dtype=np.float64), (d * xhat).sum(0, dtype=np.float64)])
         dbeta, dgamma = local[0].astype(dy.dtype), local[1].astype(dy.dtype)
-        both = ctx.comm.sum(local * ctx.share, "the SyncBatchNormalization gradient sums")
-        a, b = (both / ctx.rows).astype(dy.dtype)
+        # The fit step scales each rank's loss by its share (strategy.loss_shares): dy is
+        # already the global loss's. Otherwise the gradients are weighted by the
+        # sample share after backward: the sums here are weighted likewise.
+        if ctx.strategy.loss_shares is not None:
+            both = ctx.strategy.comm.sum(local, "the SyncBatchNormalization gradient sums")
+            a, b = (both / ctx.total).astype(dy.dtype)
+        else:
+            both = ctx.strategy.comm.sum(local * (ctx.rows / ctx.total),
+                                         "the SyncBatchNormalization gradient sums")
+            a, b = (both / ctx.rows).astype(dy.dtype)
         dx = (gamma * inv_std) * (d - a - xhat * b)
         return dx.reshape(dy.shape), dgamma, dbeta
 
@@ -84,15 +93,15 @@ class SyncBatchNormalization(BatchNormalization):
             raise ValueError(f"SyncBatchNormalization {self.name!r}: center and scale must "
                              "be True")
         strategy = distribution.current()
-        self._comm: Communicator | None = getattr(strategy, "comm", None) if (
-            strategy is not None and strategy.size > 1) else None
+        self._strategy: Any = strategy if (
+            getattr(strategy, "comm", None) is not None and strategy.size > 1) else None
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
-        if self._comm is None or not (training and self.trainable):
+        if self._strategy is None or not (training and self.trainable):
             return super().call(inputs, training=training)
         x = inputs if isinstance(inputs, Tensor) else Tensor(np.asarray(inputs))
         y = SyncBatchNormTraining.apply(
-            x, self.gamma, self.beta, comm=self._comm, epsilon=self.epsilon,
+            x, self.gamma, self.beta, strategy=self._strategy, epsilon=self.epsilon,
             momentum=self.momentum, running_mean=self.moving_mean.data,
             running_var=self.moving_variance.data)
         self.moving_mean._bump_version()

@@ -119,13 +119,31 @@ def _weights(sample_weight: Any, values: Tensor, where: str) -> Tensor:
     return values, weight
 
 
+# What the last reduction divided by: ("sum", 1.0), or ("mean", the divisor) where the
+# divisor is what the loss counts (samples, valid samples, or the weights' sum). A
+# data-parallel step weights each rank's loss by it (pyfrozen.models.compile_utils).
+_last_normaliser: list[tuple[str, float]] = []
+
+
+def take_normaliser() -> tuple[str, float] | None:
+    """The ``(kind, divisor)`` of the last loss reduction since the previous call, or None
+    (internal: a data-parallel step makes every rank's share of the loss exact)."""
+    found = _last_normaliser[0] if _last_normaliser else None
+    _last_normaliser.clear()
+    return found
+
+
+def _record(kind: str, divisor: float) -> None:
+    _last_normaliser[:] = [(kind, float(divisor))]  # one slot: nothing accumulates
+
+
 def reduce_weighted_values(values: Tensor, sample_weight: Any = None, mask: Any = None,
                            reduction: str | None = "sum_over_batch_size",
                            where: str = "loss") -> Tensor:
     """Keras 3's ``reduce_weighted_values``: weight (and mask) the per-sample losses, then
     reduce. A mask (bool, per sample) counts only valid samples in the mean."""
     reduction = standardize_reduction(reduction)
-    weight = None
+    weight = valid = None
     if mask is not None:
         mask = np.asarray(mask, dtype=values.dtype)
         if reduction in ("mean", "sum_over_batch_size"):
@@ -138,7 +156,11 @@ def reduce_weighted_values(values: Tensor, sample_weight: Any = None, mask: Any 
     if weight is not None:
         values, weight = squeeze_or_expand_to_same_rank(values, weight)
         values = ops.mul(values, weight)
-    return reduce_values(values, weight, reduction)
+    _last_normaliser.clear()
+    reduced = reduce_values(values, weight, reduction)
+    if valid is not None and _last_normaliser:  # the mean over the valid samples only
+        _record("mean", valid)
+    return reduced
 
 
 def reduce_values(values: Tensor, sample_weight: Tensor | None = None,
@@ -149,11 +171,13 @@ def reduce_values(values: Tensor, sample_weight: Tensor | None = None,
         return values
     total = ops.sum(values)
     if reduction == "sum":
+        _record("sum", 1.0)
         return total
     if reduction == "mean_with_sample_weight" and sample_weight is not None:
         divisor = float(np.broadcast_to(sample_weight.data, values.shape).sum())
     else:
         divisor = float(values.size)
+    _record("mean", divisor)
     return ops.mul(total, 1.0 / divisor) if divisor else ops.mul(total, 0.0)
 
 
@@ -200,7 +224,9 @@ class Loss:
         mask = self._mask(y_true, y_pred)
         if sample_weight is None and mask is None:
             fused = self._fused(y_true, y_pred, _fused_reduction(self.reduction))
-            if fused is not None:
+            if fused is not None:  # over every per-sample loss: rows x positions
+                rows = y_pred.size // y_pred.shape[-1] if y_pred.ndim > 1 else y_pred.size
+                _record("sum" if self.reduction == "sum" else "mean", rows)
                 return fused
         if self._casts_targets():  # as Keras, y_true reaches call() in the loss's dtype
             y_true = as_target(y_true, y_pred, self.name)

@@ -15,6 +15,7 @@ import numpy as np
 
 from pyfrozen import losses
 from pyfrozen import metrics as metrics_module
+from pyfrozen.losses.loss import take_normaliser
 from pyfrozen.models.data_adapter import flatten
 from pyfrozen.tensor import Tensor
 
@@ -90,6 +91,12 @@ class CompileLoss:
         self.metrics = [metrics_module.Mean(name=f"{name}_loss")
                         for _, name, _, _ in self.entries] if len(self.entries) > 1 else []
         self.last_values: list[tuple[str, float, tuple, tuple]] = []
+        # Per output with a loss, at the last call: (value, loss weight, kind, divisor),
+        # kind "sum" or "mean" over divisor (losses.take_normaliser); a data-parallel
+        # step weights each rank's terms by them. track=False: the per-output trackers
+        # are updated by the caller (with the values over every rank).
+        self.terms: list[tuple[Tensor, float, str, float]] = []
+        self.track = True
 
     def build(self, y_true: list[Any], y_pred: list[Tensor]) -> None:
         """Resolves each loss (``losses.resolve``: "crossentropy" needs the shapes)."""
@@ -102,14 +109,15 @@ class CompileLoss:
         if not self.built:
             self.build(y_true, y_pred)
         total = None
-        self.last_values = []
+        self.last_values, self.terms = [], []
         weights = flatten(sample_weight) if isinstance(sample_weight, (list, tuple)) else None
         for k, (i, name, fn, weight) in enumerate(self.entries):
             sw = sample_weight if weights is None else weights[i]
-            value = _call_loss(fn, y_true[i], y_pred[i], sw, name)
+            value, kind, divisor = _call_loss(fn, y_true[i], y_pred[i], sw, name)
+            self.terms.append((value, 1.0 if weight is None else float(weight), kind, divisor))
             self.last_values.append((name, float(value.data), tuple(y_pred[i].shape),
                                      tuple(np.shape(y_true[i]))))
-            if self.metrics:
+            if self.metrics and self.track:
                 self.metrics[k].update_state(float(value.data),
                                              sample_weight=len(y_pred[i].data))
             if weight is not None:
@@ -118,9 +126,11 @@ class CompileLoss:
         return total
 
 
-def _call_loss(fn: Any, y_true: Any, y_pred: Tensor, sample_weight: Any, output: str) -> Tensor:
-    """``fn(y_true, y_pred, sample_weight)`` as a scalar Tensor; a failure names the output
-    and both shapes."""
+def _call_loss(fn: Any, y_true: Any, y_pred: Tensor, sample_weight: Any, output: str
+               ) -> tuple[Tensor, str, float]:
+    """``fn(y_true, y_pred, sample_weight)`` as a scalar Tensor, with what it divided by
+    (``losses.take_normaliser``; a callable that reports nothing: a mean over the rows);
+    a failure names the output and both shapes."""
     if y_true is None:
         raise ValueError(f"output {output!r} has a loss but no targets were given for it "
                          "(pass y for every output that has a loss)")
@@ -131,6 +141,7 @@ def _call_loss(fn: Any, y_true: Any, y_pred: Tensor, sample_weight: Any, output:
     if y_true.ndim == 0 or len(y_true) != len(y_pred.data):
         raise ValueError(f"output {output!r}: targets and predictions have different batch "
                          f"sizes {shapes}")
+    take_normaliser()
     try:
         value = fn(y_true, y_pred, sample_weight=sample_weight) if sample_weight is not None \
             else fn(y_true, y_pred)
@@ -139,9 +150,11 @@ def _call_loss(fn: Any, y_true: Any, y_pred: Tensor, sample_weight: Any, output:
                          f"output {shapes}: {err}") from err
     if not isinstance(value, Tensor):
         value = Tensor(np.asarray(value, dtype=y_pred.dtype))
+    kind, divisor = take_normaliser() or ("mean", float(len(y_pred.data)))
     if value.size != 1:
+        kind, divisor = "mean", float(value.size)
         value = value.mean()  # a per-sample loss function: Keras reduces it by the mean
-    return value.reshape(()) if value.ndim else value
+    return (value.reshape(()) if value.ndim else value), kind, divisor
 
 
 class CompileMetrics:

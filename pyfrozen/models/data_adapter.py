@@ -164,9 +164,18 @@ class ArrayAdapter:
         self.size = sizes.pop() if sizes else 0
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
-        self.num_batches = max(1, math.ceil(self.size / self.batch_size))
         # Under a data-parallel strategy: this rank's rows of a global batch (None: none).
         self.shard: Any = None
+
+    @property
+    def num_batches(self) -> int:
+        """Batches per epoch; under a strategy (``shard``) those every rank gets rows of
+        (a final batch with fewer rows than ranks is skipped)."""
+        if self.shard is None:
+            return max(1, math.ceil(self.size / self.batch_size))
+        rows = [min(self.batch_size, self.size - s)
+                for s in range(0, max(self.size, 1), self.batch_size)]
+        return sum(self.shard(np.arange(n)) is not None for n in rows)
 
     def _size_message(self) -> str:
         x, y, sw = self.data
@@ -296,7 +305,7 @@ class EpochIterator:
                              f"steps_per_epoch={steps_per_epoch}")
         self.steps_per_epoch = steps_per_epoch
         self.adapter = get_adapter(x, y, sample_weight, batch_size, shuffle, class_weight)
-        self._num_batches = self.adapter.num_batches
+        self._learnt: int | None = None  # an iterable's length, once it ran out
         self._current: Iterator[Any] | None = None
         self._seen = 0
 
@@ -304,6 +313,11 @@ class EpochIterator:
     def num_batches(self) -> int | None:
         """Steps per epoch: ``steps_per_epoch``, the data's batches, or None (unknown yet)."""
         return self.steps_per_epoch or self._num_batches
+
+    @property
+    def _num_batches(self) -> int | None:
+        # Asked of the adapter each time: a strategy shards it after this was made.
+        return self.adapter.num_batches if self._learnt is None else self._learnt
 
     def _interrupted(self) -> None:
         warnings.warn("Your input ran out of data; interrupting training. Make sure that your "
@@ -324,7 +338,7 @@ class EpochIterator:
                 batch = next(self._current)
             except StopIteration:
                 if self._num_batches is None:
-                    self._num_batches = self._seen  # an unknown size is learnt by running out
+                    self._learnt = self._seen  # an unknown size is learnt by running out
                 if self.steps_per_epoch:
                     self._interrupted()
                 self._current = None

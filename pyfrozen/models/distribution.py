@@ -11,8 +11,9 @@ at fixed points and only when it is set:
   configuration to the others. A no-op once done for this structure.
 - ``on_epoch_begin()``: every rank shuffles the same way (rank 0's random state).
 - ``shard(index)``: the rows of one global batch this rank trains on (None: skip it).
-- ``agree(finite, samples, weights)`` after the forward pass: whether every rank's loss
-  is finite; also fixes this step's share of the gradient (``samples`` of the global batch).
+- ``agree(finite, samples, weights, terms)`` after the forward pass: whether every
+  rank's loss is finite; also fixes this step's share of the gradient: per loss term
+  (``terms``: kind, divisor, value) in ``loss_shares``, else by ``samples``.
 - ``backward(loss, weights)`` instead of ``loss.backward()``: runs it and returns the
   averaged gradients of ``weights`` (their exchange may start during backward).
 - ``metrics_result(metrics, compute)``: the logs over every rank's samples.
@@ -43,7 +44,10 @@ class Distribution(Protocol):
     def prepare(self, model: Any) -> bool: ...
     def on_epoch_begin(self) -> None: ...
     def shard(self, index: np.ndarray) -> np.ndarray | None: ...
-    def agree(self, finite: bool, samples: int, weights: list[Any]) -> bool: ...
+    loss_shares: list[tuple[float, float]] | None
+
+    def agree(self, finite: bool, samples: int, weights: list[Any],
+              terms: list[tuple[str, float, float]] | None = None) -> bool: ...
     def backward(self, loss: Any, weights: list[Any]) -> list[Any]: ...
     def metrics_result(self, metrics: list[Any], compute: Callable[[], dict[str, float]]
                        ) -> dict[str, float]: ...

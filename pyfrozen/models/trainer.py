@@ -18,7 +18,7 @@ import numpy as np
 from pyfrozen import metrics as metrics_module
 from pyfrozen import optimizers
 from pyfrozen.autograd import no_grad
-from pyfrozen.models import distribution, loops
+from pyfrozen.models import distribution, loops, trainer_distribution
 from pyfrozen.models.compile_utils import CompileLoss, CompileMetrics
 from pyfrozen.models.data_adapter import (
     class_weight_to_sample_weights,
@@ -262,10 +262,10 @@ class Trainer:
             The metrics so far in the epoch (``{"loss": ..., ...}``).
         """
         x, y, sample_weight = unpack_x_y_sample_weight(data)
-        built = self.built
         dist = distribution.of(self)
-        if dist is not None and built:
-            dist.prepare(self)  # rank 0's weights everywhere (once per structure)
+        if dist is not None:  # rank 0's weights everywhere (built first if need be)
+            trainer_distribution.prepare(self, dist, x)
+        built = self.built
         every, states = self._weights_and_states() if built else ([], [])
         # BatchNormalization moves its statistics during the forward pass: keep them, so a
         # non-finite batch leaves every weight as it was (a few KB even for MobileNet).
@@ -273,19 +273,27 @@ class Trainer:
         y_pred, _, _ = self._forward(x, training=True)
         if not built:  # layers built lazily by this first call
             every, _ = self._weights_and_states()
-            if dist is not None and dist.prepare(self):  # rank 0's weights: run again
-                y_pred, _, _ = self._forward(x, training=True)
         for w in every:  # zeroed before backward, where gradients accumulate (Keras's order)
             w.grad = None
         if not self._lr_resolved:
             self._resolve_lr_multipliers()
         weights = self._step_weights(every)
-        loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
+        own_loss = type(self).compute_loss is Trainer.compute_loss
+        compiled = self._compile_loss if dist is not None and own_loss else None
+        if compiled is not None:
+            compiled.track = False  # tracked with the global values, after agreeing
+        try:
+            loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
+        finally:
+            if compiled is not None:
+                compiled.track = True
         value = float(np.asarray(loss.data))
-        self._loss_tracker.update_state(value, sample_weight=_batch_size(x))
         finite = math.isfinite(value)
-        if dist is not None:  # every rank steps, or none does
-            finite = dist.agree(finite, _batch_size(x), weights)
+        if dist is not None:  # every rank steps, or none does; each its share of the loss
+            finite, loss = trainer_distribution.agree_on_loss(
+                self, dist, loss, value, _batch_size(x), weights, own_loss)
+        else:
+            self._loss_tracker.update_state(value, sample_weight=_batch_size(x))
         if not finite:
             self._nonfinite = self._nonfinite_message(value, x) if not math.isfinite(value) \
                 else (f"model {self.name!r}: another rank's loss is not finite (this rank's is "
@@ -309,6 +317,9 @@ class Trainer:
     def test_step(self, data: Any) -> dict[str, float]:
         """The loss and metrics of one batch in inference mode (no tape)."""
         x, y, sample_weight = unpack_x_y_sample_weight(data)
+        dist = distribution.of(self)
+        if dist is not None and not self.built:  # evaluate before fit: rank 0's weights
+            trainer_distribution.prepare(self, dist, x)
         with no_grad():
             y_pred, _, _ = self._forward(x, training=False)
             loss = self.compute_loss(x, y, y_pred, sample_weight, training=False)

@@ -30,6 +30,14 @@ def seed_generator(seed: int) -> None:
     _rng = np.random.default_rng(seed)
 
 
+def fold_into_generator(value: int) -> None:
+    """Replaces the process-wide generator by one seeded with its own next draw and
+    ``value``: processes seeded alike then draw apart (pyfrozen.distributed folds in
+    the rank, so each shard gets its own dropout noise), still reproducibly."""
+    global _rng
+    _rng = np.random.default_rng([int(_generator(None).integers(2**63)), int(value)])
+
+
 def _generator(seed: Any) -> np.random.Generator:
     global _rng
     if seed is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 
 from pyfrozen.distributed.buckets import BucketPlan
@@ -56,3 +58,16 @@ def test_a_missing_gradient_adds_zeros():
     b.grad = np.ones(5, np.float32)
     plan.pack(1.0)
     np.testing.assert_array_equal(plan.unpack()[0], np.zeros((4, 3)))
+
+
+def test_the_plan_key_holds_the_mask_it_was_made_for():
+    # A key of ids alone let a freed mask's id be reused by a new mask: the old plan (and
+    # its frozen rows) would then have been kept. The key holds the masks themselves.
+    a, b, c = _weights()
+    a.set_freeze_mask(np.array([True, False, False, False]), axis=0)
+    key = BucketPlan([a, b, c], bucket_bytes=1 << 20).key
+    old = a.update_mask
+    a.set_freeze_mask(np.array([False, True, False, False]), axis=0)
+    gc.collect()
+    assert key[0][1].obj is old  # kept alive by the key
+    assert BucketPlan([a, b, c], bucket_bytes=1 << 20).key != key

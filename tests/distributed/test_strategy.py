@@ -16,6 +16,7 @@ import pytest
 from pyfrozen.distributed import DataParallel
 
 WORKER = Path(__file__).with_name("mpi_worker.py")
+EXACT = Path(__file__).with_name("exact_worker.py")  # the scenarios of later fixes
 
 
 def _run(args: list[str], timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
@@ -24,21 +25,21 @@ def _run(args: list[str], timeout: float = 120, **env: str) -> subprocess.Comple
                           env=environment)
 
 
-def _ranks(mpiexec: str, scenario: str, out: Path, *flags: str, **env: str
-           ) -> subprocess.CompletedProcess:
+def _ranks(mpiexec: str, scenario: str, out: Path, *flags: str, worker: Path = WORKER,
+           **env: str) -> subprocess.CompletedProcess:
     out.mkdir()
-    return _run([mpiexec, *flags, "-n", "2", sys.executable, str(WORKER), scenario, str(out)],
+    return _run([mpiexec, *flags, "-n", "2", sys.executable, str(worker), scenario, str(out)],
                 **env)
 
 
-def _trained(mpiexec: str, tmp_path: Path, scenario: str, **env: str
+def _trained(mpiexec: str, tmp_path: Path, scenario: str, worker: Path = WORKER, **env: str
              ) -> tuple[dict, dict, dict]:
     """(plain run, rank 0, rank 1) of ``scenario``, each an npz as a dict."""
     plain = tmp_path / "plain"
     plain.mkdir()
-    proc = _run([sys.executable, str(WORKER), scenario, str(plain), "--plain"])
+    proc = _run([sys.executable, str(worker), scenario, str(plain), "--plain"])
     assert proc.returncode == 0, proc.stderr
-    proc = _ranks(mpiexec, scenario, tmp_path / "mpi", **env)
+    proc = _ranks(mpiexec, scenario, tmp_path / "mpi", worker=worker, **env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return tuple(dict(np.load(p)) for p in (plain / "rank0.npz", tmp_path / "mpi/rank0.npz",
                                             tmp_path / "mpi/rank1.npz"))
@@ -205,6 +206,90 @@ def test_a_custom_train_step_without_allreduce_is_reported(mpiexec, tmp_path):
     rank0, rank1 = (dict(np.load(tmp_path / f"mpi/rank{r}.npz")) for r in (0, 1))
     for a, b in zip(_weights(rank0), _weights(rank1), strict=True):  # rank 0's copied
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("loss", ["ignore", "sum", "mws", "mean"])
+def test_every_loss_reduction_equals_one_process_on_the_global_batch(mpiexec, tmp_path, loss):
+    # ignore_class (a mean over the valid labels: 1 of rank 0's 4, all 4 of rank 1's),
+    # reduction="sum", "mean_with_sample_weight" (weights 1 on rank 0, 5 on rank 1) and
+    # the default: each rank's loss counts by what it divided by, not by its samples.
+    plain, rank0, rank1 = _trained(mpiexec, tmp_path, f"loss-{loss}", worker=EXACT)
+    for a, b, c in zip(_weights(plain), _weights(rank0), _weights(rank1), strict=True):
+        np.testing.assert_array_equal(b, c)
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rank0["h_loss"], plain["h_loss"], rtol=1e-5)
+    np.testing.assert_array_equal(rank0["h_loss"], rank1["h_loss"])
+
+
+def test_steps_per_epoch_with_a_skipped_final_batch_runs_every_epoch(mpiexec, tmp_path):
+    # 33 samples, batches of 8, 2 steps per epoch, 4 epochs: the 1-row final batch is
+    # skipped under 2 ranks, so the data holds 4 batches there, not 5.
+    plain, rank0, rank1 = _trained(mpiexec, tmp_path, "steps", worker=EXACT)
+    assert len(plain["h_loss"]) == len(rank0["h_loss"]) == len(rank1["h_loss"]) == 4
+    for a, b in zip(_weights(rank0), _weights(rank1), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("built", ["built", "unbuilt"])
+def test_the_first_step_moves_batch_norm_statistics_once(mpiexec, tmp_path, built):
+    # An unbuilt model is built (inference forward), made rank 0's, then trained: one
+    # training forward, so momentum 0.5 moves the statistics once, as one process does.
+    plain, rank0, rank1 = _trained(mpiexec, tmp_path, f"bn-{built}", worker=EXACT)
+    np.testing.assert_array_equal(rank0["moving_mean"], rank1["moving_mean"])
+    np.testing.assert_allclose(rank0["moving_mean"], plain["moving_mean"], rtol=1e-5,
+                               atol=1e-6)
+    for a, b in zip(_weights(plain), _weights(rank0), strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_a_layer_built_on_rank_0_alone_does_not_desynchronise_the_ranks(mpiexec, tmp_path):
+    # A chief-only callback builds a Dense at each epoch end: the model's own weights
+    # are unchanged, so no rank prepares it again (rank 0 alone used to, and the
+    # structure check's collectives met the step's on rank 1).
+    plain, rank0, rank1 = _trained(mpiexec, tmp_path, "chief-builds", worker=EXACT)
+    for a, b, c in zip(_weights(plain), _weights(rank0), _weights(rank1), strict=True):
+        np.testing.assert_array_equal(b, c)
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rank0["h_loss"], plain["h_loss"], rtol=1e-5)
+
+
+def test_evaluate_before_fit_on_an_unbuilt_model_uses_rank_0s_weights(mpiexec, tmp_path):
+    plain, rank0, rank1 = _trained(mpiexec, tmp_path, "evaluate-unbuilt", worker=EXACT)
+    for a, b, c in zip(_weights(plain), _weights(rank0), _weights(rank1), strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(b, c)
+    np.testing.assert_allclose(rank0["e_loss"], plain["e_loss"], rtol=1e-6)
+
+
+def test_each_rank_draws_its_own_dropout_masks(mpiexec, tmp_path):
+    # Both ranks seeded with 3: fit's epoch start folds the rank into the dropout
+    # generator, so the shards get different noise (and the same on every run).
+    masks = []
+    for run in ("a", "b"):
+        proc = _ranks(mpiexec, "dropout", tmp_path / run, worker=EXACT)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        masks.append([np.load(tmp_path / run / f"rank{r}.npz")["mask"] for r in (0, 1)])
+    assert (masks[0][0] != masks[0][1]).any()
+    np.testing.assert_array_equal(masks[0][0], masks[1][0])
+    np.testing.assert_array_equal(masks[0][1], masks[1][1])
+
+
+def test_a_rank_that_never_makes_its_strategy_is_reported_at_start_up(mpiexec, tmp_path):
+    # The communicator's Dup would wait forever: a barrier with the deadline comes first.
+    start = time.monotonic()
+    proc = _ranks(mpiexec, "startup-hang", tmp_path / "mpi", worker=EXACT)
+    assert proc.returncode != 0
+    assert time.monotonic() - start < 15
+    assert ("rank 0 of 2: the start-up (every rank making its DataParallel) did not "
+            "complete within 3 s") in proc.stderr
+
+
+def test_rank_0_evaluates_alone_inside_strategy_local(mpiexec, tmp_path):
+    # evaluate is a collective under a strategy (rank 0 alone would wait for rank 1 until
+    # the timeout); inside strategy.local(model) it runs on rank 0's data alone.
+    plain, rank0, rank1 = _trained(mpiexec, tmp_path, "evaluate-local", worker=EXACT)
+    np.testing.assert_allclose(rank0["e_loss"], plain["e_loss"], rtol=1e-6)
+    assert np.isnan(rank1["e_loss"])
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
