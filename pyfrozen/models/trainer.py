@@ -26,10 +26,11 @@ from pyfrozen.models.data_adapter import (
     unpack_x_y_sample_weight,
 )
 from pyfrozen.models.feature_cache import CachedRows
+from pyfrozen.models.trainer_metrics import TrainerMetrics
 from pyfrozen.tensor import Tensor
 
 
-class Trainer:
+class Trainer(TrainerMetrics):
     """The training half of Model (a mixin: Model inherits it before Layer)."""
 
     compiled = False
@@ -116,53 +117,6 @@ class Trainer:
         if not self.compiled:
             raise ValueError(f"You must call `compile()` before calling `{method}()` "
                              f"(model {self.name!r} has no optimizer and loss yet)")
-
-    # --- metrics -----------------------------------------------------------------------------
-
-    @property
-    def metrics(self) -> list[Any]:
-        """The loss tracker, the compiled metrics, then the per-output loss trackers."""
-        out: list[Any] = []
-        if self.compiled:
-            out.append(self._loss_tracker)
-            if self._compile_metrics is not None:
-                out.append(self._compile_metrics)
-            if self._compile_loss is not None:
-                out.extend(self._compile_loss.metrics)
-        return out
-
-    @property
-    def metrics_names(self) -> list[str]:
-        return [m.name for m in self.metrics]
-
-    def reset_metrics(self) -> None:
-        for m in self.metrics:
-            m.reset_state()
-
-    def get_metrics_result(self) -> dict[str, float]:
-        """``{"loss": ..., "accuracy": ..., ...}`` from the metrics' current state (under a
-        data-parallel strategy: the state of every rank together)."""
-        dist = distribution.of(self)
-        if dist is not None:
-            return dist.metrics_result(self._leaf_metrics(), self._local_metrics_result)
-        return self._local_metrics_result()
-
-    def _leaf_metrics(self) -> list[Any]:
-        out: list[Any] = []
-        for m in self.metrics:
-            sub = getattr(m, "metrics", None)
-            out.extend(sub if isinstance(sub, list) else [m])
-        return out
-
-    def _local_metrics_result(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for m in self.metrics:
-            result = m.result()
-            if isinstance(result, dict):
-                out.update(result)
-            else:
-                out[m.name] = float(result)
-        return out
 
     # --- one step ------------------------------------------------------------------------
 
