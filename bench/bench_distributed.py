@@ -182,9 +182,10 @@ def report(results: dict, args: argparse.Namespace, libs: list[str]) -> str:
             reduce_ms = statistics.median(r["reduce_ms"] for r in results[lib, config, 2])
             cpu1 = statistics.median(t for r in results[single, config, 1] for t in r["cpu"])
             cpu2 = statistics.median(t for r in results[lib, config, 2] for t in r["cpu"])
+            waited = "" if reduce_ms != reduce_ms else f"{reduce_ms:.2f}"  # torch: not measured
             rows.append(f"| {lib} | {config} | {one:.3f} | {two:.3f} | {samples / one:.1f} | "
                         f"{samples / two:.1f} | {one / two:.2f}x | {sent:,} | "
-                        f"{reduce_ms:.2f} | {cpu1:.3f} | {cpu2:.3f} | {cpu1 / cpu2:.2f}x |")
+                        f"{waited} | {cpu1:.3f} | {cpu2:.3f} | {cpu1 / cpu2:.2f}x |")
     for lib in libs[:1] + libs[2:]:
         full, frozen = (results[lib, c, 2][0]["bytes"] for c in CONFIGS)
         rows.append(f"\n{lib}: full step sends {full / max(frozen, 1):.0f}x the bytes of a "
