@@ -50,6 +50,18 @@ def test_random_shapes_match_numpy(rng, isa, threads, dtype, trans_a, trans_b):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_packed_row_major_a_with_every_tail(rng, isa, dtype):
+    # The general path packs row-major A into 6-row micro-panels (AVX2 float: 6x8 blocks
+    # transposed in registers, then the k tail one value at a time; a short last panel
+    # by the portable code). Rows and columns past each block, and a wider parent (lda).
+    for m, k in [(67, 7), (67, 8), (70, 9), (101, 250), (66, 1155)]:
+        parent = rng.standard_normal((m, k + 13)).astype(dtype)
+        a = parent[:, 5:5 + k]
+        b = rng.standard_normal((k, 80)).astype(dtype)
+        assert_close(gemm(a, b), reference(a, b, False, False), k, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_large_square_with_threads(rng, isa, threads, dtype):
     a, b = operands(rng, 600, 700, 650, False, False, dtype)
     assert_close(gemm(a, b), reference(a, b, False, False), 700, dtype)

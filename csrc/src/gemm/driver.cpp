@@ -125,7 +125,7 @@ void gemm_packed(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBloc
           const i64 ic = (t / n_chunks) * bl.mc, mc = std::min(bl.mc, p.m - ic);
           const i64 key = ((jc / bl.nc) * ceil_div(p.k, bl.kc) + pc / bl.kc) * n_ic + ic / bl.mc;
           if (pack && key != packed_key) {
-            pack_a(p.a, ic, pc, mc, kc, mr, abuf);
+            pack_a(p.a, ic, pc, mc, kc, mr, kern.pack_a_panel, abuf);
             packed_key = key;
           }
           const i64 jp_end = std::min(n_panels, (t % n_chunks + 1) * chunk);
@@ -187,7 +187,7 @@ void gemm_small_m(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlo
       for (i64 k0 = 0; k0 < p.k; k0 += bl.kc) {
         const i64 kc = std::min(bl.kc, p.k - k0);
         const T beta = k0 == 0 ? p.beta : T(1);
-        if (pack) pack_a(p.a, 0, k0, p.m, kc, mr, apack);
+        if (pack) pack_a(p.a, 0, k0, p.m, kc, mr, kern.pack_a_panel, apack);
         pack_b(p.b, k0, j0, kc, cols, nr, bpack);
         const i64 strips = ceil_div(cols, nr);
         for (i64 s = 0; s < strips; ++s) {
@@ -241,7 +241,7 @@ void gemm_split_k(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlo
       for (i64 q = n_kb * s / slots; q < n_kb * (s + 1) / slots; ++q) {
         const i64 k0 = q * bl.kc, kc = std::min(bl.kc, p.k - k0);
         const T beta = q == n_kb * s / slots ? T(0) : T(1);
-        if (pack) pack_a(p.a, 0, k0, p.m, kc, mr, apack);
+        if (pack) pack_a(p.a, 0, k0, p.m, kc, mr, kern.pack_a_panel, apack);
         pack_b(p.b, k0, 0, kc, p.n, nr, bpack);
         for (i64 j = 0; j * nr < p.n; ++j)
           row_tiles_times_panel(mine, kern, pack ? apack : nullptr, 0, p.m, k0, kc,

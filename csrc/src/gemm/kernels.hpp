@@ -2,6 +2,7 @@
 // Private: the micro-kernel table the GEMM driver dispatches through, one per ISA.
 #include <cstdint>
 
+#include "gemm/pack.hpp"
 #include "isa_registry.hpp"
 
 namespace pyfrozen::detail {
@@ -30,6 +31,7 @@ struct GemmKernels {
   TileKernel<T> tile_strided;
   int dot_mr, dot_nr;
   DotKernel<T> dot;
+  PackAPanel<T> pack_a_panel;  // row-major A into one mr-row micro-panel
 };
 
 // Portable scalar kernels: the fallback and the oracle (ukernel_ref.cpp).

@@ -9,8 +9,22 @@
 namespace pyfrozen::detail {
 
 template <typename T>
+void pack_a_panel_ref(const T* src, std::int64_t ld, std::int64_t kc, int rows, int mr, T* dst) {
+  // The rows advance together a block of columns at a time, so their memory streams
+  // overlap, and the next panel's rows are fetched meanwhile (see pack_avx2.cpp).
+  constexpr std::int64_t kBlock = 64, kLine = 64 / sizeof(T);
+  for (std::int64_t k0 = 0; k0 < kc; k0 += kBlock) {
+    const std::int64_t k1 = std::min(kc, k0 + kBlock);
+    for (int r = 0; r < rows; ++r) {
+      for (std::int64_t k = k0; k < k1; k += kLine) __builtin_prefetch(src + (mr + r) * ld + k, 0, 3);
+      for (std::int64_t k = k0; k < k1; ++k) dst[k * mr + r] = src[r * ld + k];
+    }
+  }
+}
+
+template <typename T>
 void pack_a(const MatView<T>& a, std::int64_t i0, std::int64_t k0, std::int64_t mc,
-            std::int64_t kc, int mr, T* dst) {
+            std::int64_t kc, int mr, PackAPanel<T> panel_fn, T* dst) {
   const RowTiles tiles{mc, mr};
   for (std::int64_t p = 0; p < tiles.count(); ++p) {
     const std::int64_t rows = tiles.rows(p);
@@ -21,11 +35,8 @@ void pack_a(const MatView<T>& a, std::int64_t i0, std::int64_t k0, std::int64_t 
         const T* src = a.data + (k0 + k) * a.ld + row0;
         for (std::int64_t r = 0; r < rows; ++r) panel[k * mr + r] = src[r];
       }
-    } else {  // A stored m x k: read each row contiguously
-      for (std::int64_t r = 0; r < rows; ++r) {
-        const T* src = a.data + (row0 + r) * a.ld + k0;
-        for (std::int64_t k = 0; k < kc; ++k) panel[k * mr + r] = src[k];
-      }
+    } else {  // A stored m x k: a transposition of each panel
+      panel_fn(a.data + row0 * a.ld + k0, a.ld, kc, static_cast<int>(rows), mr, panel);
     }
   }
 }
@@ -83,8 +94,9 @@ void pack_rows(const MatView<T>& a, std::int64_t m, std::int64_t k, T* dst) {
 }
 
 #define PYFROZEN_INSTANTIATE_PACK(T)                                                       \
+  template void pack_a_panel_ref<T>(const T*, std::int64_t, std::int64_t, int, int, T*);  \
   template void pack_a<T>(const MatView<T>&, std::int64_t, std::int64_t, std::int64_t,     \
-                          std::int64_t, int, T*);                                          \
+                          std::int64_t, int, PackAPanel<T>, T*);                           \
   template void pack_b<T>(const MatView<T>&, std::int64_t, std::int64_t, std::int64_t,     \
                           std::int64_t, int, T*);                                          \
   template void pack_rows<T>(const MatView<T>&, std::int64_t, std::int64_t, T*);

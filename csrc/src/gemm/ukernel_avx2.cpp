@@ -207,11 +207,13 @@ void dot_any(std::int64_t k, const T* a, std::int64_t lda, const T* b, std::int6
 
 GemmKernels<float> gemm_kernels_avx2_f32() {
   return {avx2::kMR,          16,           avx2::tile_any<float, false>,
-          avx2::tile_any<float, true>, avx2::kDotMR, avx2::kDotNR, avx2::dot_any<float>};
+          avx2::tile_any<float, true>, avx2::kDotMR, avx2::kDotNR, avx2::dot_any<float>,
+          pack_a_panel_avx2_f32()};
 }
 GemmKernels<double> gemm_kernels_avx2_f64() {
   return {avx2::kMR,           8,            avx2::tile_any<double, false>,
-          avx2::tile_any<double, true>, avx2::kDotMR, avx2::kDotNR, avx2::dot_any<double>};
+          avx2::tile_any<double, true>, avx2::kDotMR, avx2::kDotNR, avx2::dot_any<double>,
+          pack_a_panel_ref<double>};
 }
 
 }  // namespace pyfrozen::detail

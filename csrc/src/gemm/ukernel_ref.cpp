@@ -42,11 +42,11 @@ void dot_ref(std::int64_t k, const T* a, std::int64_t lda, const T* b, std::int6
 
 GemmKernels<float> gemm_kernels_ref_f32() {
   return {kMR, 16, tile_ref<float, 16, false>, tile_ref<float, 16, true>, kDotMR, kDotNR,
-          dot_ref<float>};
+          dot_ref<float>, pack_a_panel_ref<float>};
 }
 GemmKernels<double> gemm_kernels_ref_f64() {
   return {kMR, 8, tile_ref<double, 8, false>, tile_ref<double, 8, true>, kDotMR, kDotNR,
-          dot_ref<double>};
+          dot_ref<double>, pack_a_panel_ref<double>};
 }
 
 }  // namespace pyfrozen::detail
