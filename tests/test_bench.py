@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
 from report import Table, parse_markdown_output  # noqa: E402
-from results import BEGIN, END, headline_ratios, repeat_summary, update_results  # noqa: E402
+from results import BEGIN, END, HEADLINES, headline_ratios, repeat_summary, update_results  # noqa: E402
 
 
 def run_harness(tmp_path: Path, *args: str) -> tuple[str, dict]:
@@ -143,6 +144,14 @@ def test_parse_markdown_output_reads_titles_machine_and_rows():
     runs = [{"label": "s", "tables": [vars(t) for t in tables]}]
     assert headline_ratios(runs) == [
         ("s | Second table's title on two lines | y [torch/pyfrozen]", 0.75)]
+    # A second cell that is not a number names the row with the first: "square 1024^3".
+    square = {"title": "Square GEMMs", "headers": ["case", "op", "pyfrozen/numpy"],
+              "rows": [["square", "1024^3", "1.05x (1.0-1.1)"], ["square", "64^3", "0.8x"]]}
+    found = headline_ratios([{"label": "gemm", "tables": [square]}])
+    assert found == [("gemm | Square GEMMs | square 1024^3 [pyfrozen/numpy]", 1.05),
+                     ("gemm | Square GEMMs | square 64^3 [pyfrozen/numpy]", 0.8)]
+    assert any(re.search(h, found[0][0]) for h in HEADLINES)
+    assert not any(re.search(h, found[1][0]) for h in HEADLINES)
 
 
 def test_update_results_replaces_only_the_current_section(tmp_path):
