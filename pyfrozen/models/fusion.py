@@ -63,7 +63,8 @@ from pyfrozen.layers.layer import shape_of
 from pyfrozen.tensor import Tensor
 
 enabled: bool = os.environ.get("PYFROZEN_FUSION", "1").strip() != "0"
-"""Whether chains are fused (``PYFROZEN_FUSION=0`` turns it off; read at every call)."""
+"""Whether chains are fused and pads folded into convolutions (``pad_fold.py``);
+``PYFROZEN_FUSION=0`` turns both off; read at every call."""
 
 _PRODUCERS = (Conv2D, DepthwiseConv2D, Dense)
 _ACTIVATIONS = (ReLU, ReLU6, Activation)
@@ -162,13 +163,17 @@ def _records(x: Tensor, producer: Any, bn: Any) -> bool:
     return x.requires_grad or any(p is not None and p.requires_grad for p in params)
 
 
-def run(chain: Chain, x: Any, bn_training: bool | None) -> Tensor | None:
+def run(chain: Chain, x: Any, bn_training: bool | None, padding: tuple | None = None,
+        build_shape: tuple | None = None) -> Tensor | None:
     """The chain's output computed as one call, or None when it must run unfused now.
 
     Args:
         chain: from :func:`plan`.
         x: the producer's input.
         bn_training: the ``training`` value the BatchNormalization's call gets.
+        padding: explicit (top, bottom, left, right) replacing the convolution's own
+            ("valid"), when a ZeroPadding2D before it is folded in (``pad_fold``).
+        build_shape: then the padded input's shape, for the producer's shape check.
     """
     producer, bn, act = chain.producer, chain.bn, chain.activation
     if not enabled or not (producer.built and bn.built):
@@ -185,24 +190,25 @@ def run(chain: Chain, x: Any, bn_training: bool | None) -> Tensor | None:
     x = producer._cast_input(x)
     if not isinstance(x, Tensor) or _records(x, producer, bn):
         return None
-    producer._maybe_build(shape_of(x))  # the unfused call's input-shape check
+    # the unfused call's input-shape check
+    producer._maybe_build(shape_of(x) if build_shape is None else build_shape)
     folded = _folded(producer, bn)
     if folded is None:
         return None
     kernel, bias = folded
     with name_scope(producer.name):
-        return _call(producer, x, kernel, bias, None if name == "none" else name)
+        return _call(producer, x, kernel, bias, None if name == "none" else name,
+                     getattr(producer, "padding", None) if padding is None else padding)
 
 
-def _call(producer: Any, x: Tensor, kernel: Tensor, bias: Tensor, act: str | None
-          ) -> Tensor:
+def _call(producer: Any, x: Tensor, kernel: Tensor, bias: Tensor, act: str | None,
+          padding: Any) -> Tensor:
     if type(producer) is Dense:
         return ops.dense(x, kernel, bias, activation=act)
     if type(producer) is DepthwiseConv2D:
-        return ops.depthwise_conv2d(x, kernel, bias, strides=producer.strides,
-                                    padding=producer.padding,
+        return ops.depthwise_conv2d(x, kernel, bias, strides=producer.strides, padding=padding,
                                     dilation_rate=producer.dilation_rate, activation=act)
-    return ops.conv2d(x, kernel, bias, strides=producer.strides, padding=producer.padding,
+    return ops.conv2d(x, kernel, bias, strides=producer.strides, padding=padding,
                       dilation_rate=producer.dilation_rate, groups=producer.groups,
                       activation=act)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from pyfrozen.layers.layer import resolve_training
 from pyfrozen.layers.symbolic import CallNode, KerasTensor
-from pyfrozen.models import fusion
+from pyfrozen.models import fusion, pad_fold
 
 
 def flat(structure: Any) -> list[Any]:
@@ -40,6 +40,10 @@ class Graph:
         self.last_use = self._last_uses()
         self._layers = self._keras_layer_order()
         self.chains = fusion.plan(
+            [fusion.Call(n.layer, [id(t) for t in n.inputs], [id(t) for t in n.outputs],
+                         _plain(n)) for n in self.nodes],
+            {id(t) for t in self.outputs})
+        self.pad_folds = pad_fold.plan(
             [fusion.Call(n.layer, [id(t) for t in n.inputs], [id(t) for t in n.outputs],
                          _plain(n)) for n in self.nodes],
             {id(t) for t in self.outputs})
@@ -144,11 +148,22 @@ class Graph:
         for i, node in enumerate(self.nodes):
             if i in fused:
                 continue
+            fold = self.pad_folds.get(i)
+            if fold is not None:  # run by its convolution (models/pad_fold.py)
+                values[id(node.outputs[0])] = pad_fold.Padded(
+                    values[id(node.inputs[0])], fold, node.kwargs.get("training"))
+                self._release_inputs(values, node, i)
+                continue
+            padded, pads = self._padded_input(values, node)
             chain = self.chains.get(i)
             y = None if chain is None else fusion.run(
-                chain, values[id(node.inputs[0])],
-                resolve_training(self.nodes[chain.bn_index].kwargs.get("training")))
-            if y is not None:
+                chain, values[id(node.inputs[0])] if padded is None else
+                pad_fold.conv_input(padded.x, padded.fold),
+                resolve_training(self.nodes[chain.bn_index].kwargs.get("training")),
+                pads, None if padded is None else padded.padded_shape())
+            if y is None and padded is not None:
+                values[id(node.outputs[0])] = pad_fold.run_conv(padded, pads)
+            elif y is not None:
                 values[chain.output] = y
                 fused.update(chain.skipped)
             else:
@@ -157,11 +172,30 @@ class Graph:
                 result = node.layer(x, **node.kwargs)
                 for t, v in zip(node.outputs, flat(result), strict=True):
                     values[id(t)] = v
-            for t in node.inputs:
-                if self.last_use.get(id(t)) == i:
-                    values.pop(id(t), None)
+            self._release_inputs(values, node, i)
         results = [values[id(t)] for t in self.outputs]
         return results if self.output_is_list else results[0]
+
+    def _release_inputs(self, values: dict[int, Any], node: CallNode, i: int) -> None:
+        for t in node.inputs:
+            if self.last_use.get(id(t)) == i:
+                values.pop(id(t), None)
+
+    @staticmethod
+    def _padded_input(values: dict[int, Any], node: CallNode
+                      ) -> tuple[pad_fold.Padded | None, tuple | None]:
+        """A folded pad's output this call reads: with its padding if the convolution
+        takes it now; otherwise the pad runs here and (None, None)."""
+        if not node.inputs:
+            return None, None
+        value = values.get(id(node.inputs[0]))
+        if not isinstance(value, pad_fold.Padded):
+            return None, None
+        pads = value.pads()
+        if pads is None:
+            values[id(node.inputs[0])] = value.materialize()
+            return None, None
+        return value, pads
 
 
 def _plain(node: CallNode) -> bool:
