@@ -39,14 +39,11 @@ class Graph:
         self.nodes = self._order()
         self.last_use = self._last_uses()
         self._layers = self._keras_layer_order()
-        self.chains = fusion.plan(
-            [fusion.Call(n.layer, [id(t) for t in n.inputs], [id(t) for t in n.outputs],
-                         _plain(n)) for n in self.nodes],
-            {id(t) for t in self.outputs})
-        self.pad_folds = pad_fold.plan(
-            [fusion.Call(n.layer, [id(t) for t in n.inputs], [id(t) for t in n.outputs],
-                         _plain(n)) for n in self.nodes],
-            {id(t) for t in self.outputs})
+        calls = [fusion.Call(n.layer, [id(t) for t in n.inputs], [id(t) for t in n.outputs],
+                             _plain(n)) for n in self.nodes]
+        kept = {id(t) for t in self.outputs}
+        self.chains = fusion.plan(calls, kept)
+        self.pad_folds = pad_fold.plan(calls, kept)
 
     def _order(self) -> list[CallNode]:
         known = {id(t) for t in self.inputs}
