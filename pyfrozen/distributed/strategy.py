@@ -204,9 +204,15 @@ class DataParallel:
     @contextmanager
     def local(self, model: Any) -> Iterator[Any]:
         """Inside the block, ``model`` runs on this rank alone: ``evaluate``,
-        ``test_on_batch``, ``train_on_batch``, ``fit`` and ``get_metrics_result`` exchange
-        nothing (outside it they are collectives every rank must call). For example
-        ``if strategy.is_chief: with strategy.local(model): model.evaluate(x, y)``."""
+        ``test_on_batch`` and ``get_metrics_result`` exchange nothing (outside it they are
+        collectives every rank must call). For example
+        ``if strategy.is_chief: with strategy.local(model): model.evaluate(x, y)``.
+
+        Meant for evaluating: training inside the block (``fit``, ``train_on_batch``)
+        changes this rank's weights alone, so the ranks differ until the next epoch-end
+        check restores rank 0's weights (and warns), and optimizer state is not shared.
+        The model's strategy is restored when the block ends, also if ``compile`` ran
+        inside it."""
         saved = model._distribution
         model._distribution = None
         try:

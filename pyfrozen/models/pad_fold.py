@@ -9,15 +9,18 @@ the pair is one convolution of the unpadded input with the pad's amounts: no cop
 and the convolution saves the input array the layer before it saved already. The
 values and gradients are the same (the padded zeros contribute nothing to either).
 
-Folded, in training and inference alike, when (planned once per graph, checked at
-every call):
-- the ZeroPadding2D's output has the convolution as its only reader and is not kept
-  (a model output, or read by another part of a split graph);
+Folded by a model's graph (``Graph.run``: ``fit``, ``predict``, the ``*_on_batch``
+methods, calling the model), in training and inference alike, when (planned once per
+graph, checked at every call):
+- the ZeroPadding2D's output has the convolution as its only reader and is not a model
+  output;
 - both layers are the built-in classes and their calls take one input;
 - the convolution's padding is "valid", each padding amount is smaller than its
   dilated kernel (what the kernels take), and LoRA is off on it;
 - fusion is on (``pyfrozen.models.fusion.enabled``, ``PYFROZEN_FUSION``).
-Otherwise the pad runs as always, just before its convolution.
+Otherwise the pad runs as always, just before its convolution. The frozen-prefix cache
+(``fit(cache_frozen_features=True)``) replays its prefix with its own runner, which runs
+pads as written (it computes the prefix once per fill, so the copies cost little there).
 """
 
 from __future__ import annotations

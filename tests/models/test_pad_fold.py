@@ -84,6 +84,29 @@ def test_padding_wider_than_the_kernel_runs_the_pad():
     assert got[3] == want[3]
 
 
+@pytest.mark.parametrize("case", ["lora_after_planning", "same_padding"])
+def test_a_convolution_that_cannot_take_the_padding_gets_the_padded_input(case):
+    # Planned when the graph is made; declined at the call: LoRA enabled later on the
+    # convolution (its adapted path reads the layer's own padding), or a "same" conv.
+    inputs = layers.Input((9, 9, 3))
+    padded = layers.ZeroPadding2D(((0, 1), (2, 0)))(inputs)
+    conv = layers.DepthwiseConv2D(3, strides=2, padding="same" if case == "same_padding"
+                                  else "valid")
+    model = Model(inputs, conv(padded))
+    rng = np.random.default_rng(3)
+    model.set_weights([rng.normal(size=w.shape) for w in model.weights])
+    assert len(model._graph.pad_folds) == 1
+    if case == "lora_after_planning":
+        conv.enable_lora(2)  # B is zero at first: random, so the adapter changes the output
+        model.set_weights([rng.normal(size=w.shape) for w in model.weights])
+    x = rng.normal(size=(2, 9, 9, 3)).astype(np.float32)
+    got, want = _step(model, x, True), _step(model, x, False)
+    _assert_same(got, want)
+    assert got[3] == want[3]  # the padded copy is saved: nothing was folded
+    assert got[0].shape == want[0].shape == ((2, 5, 6, 3) if case == "same_padding"
+                                             else (2, 4, 5, 3))
+
+
 def test_a_mobilenet_training_step_is_unchanged_and_saves_less():
     model = applications.MobileNet(input_shape=(32, 32, 3), alpha=0.25, weights=None,
                                    classes=5)
