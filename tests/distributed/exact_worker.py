@@ -16,6 +16,22 @@ from pyfrozen.layers import BatchNormalization, Dense, Input
 from pyfrozen.losses import SparseCategoricalCrossentropy
 
 
+def compiled(strategy, build, **loss) -> pyfrozen.Model:
+    """``build()`` made and compiled (SGD 0.1, sparse cross-entropy on logits) in the
+    strategy's scope, or without one for the plain process."""
+    with strategy.scope() if strategy is not None else nullcontext():
+        model = build()
+        model.compile(pyfrozen.optimizers.SGD(0.1),
+                      SparseCategoricalCrossentropy(from_logits=True, **loss))
+    return model
+
+
+def dense3(name: str | None = None) -> pyfrozen.Model:
+    """Input(4) -> Dense(3): the scenarios' smallest model."""
+    inputs = Input((4,))
+    return pyfrozen.Model(inputs, Dense(3, name=name)(inputs))
+
+
 def loss_scenario(scenario: str, strategy, rank: int) -> dict:
     """One global batch of 8 split 4 / 4: rank 0's half has 3 of 4 labels ignored
     (``ignore``), and the sample weights differ between the halves (``mws``)."""
@@ -23,11 +39,7 @@ def loss_scenario(scenario: str, strategy, rank: int) -> dict:
     y = np.array([0, 0, 0, 1, 2, 1, 2, 1] * 2)
     loss = {"ignore": dict(ignore_class=0), "sum": dict(reduction="sum"),
             "mws": dict(reduction="mean_with_sample_weight"), "mean": {}}[scenario[5:]]
-    with strategy.scope() if strategy is not None else nullcontext():
-        inputs = Input((4,))
-        model = pyfrozen.Model(inputs, Dense(3, name="head")(inputs))
-        model.compile(pyfrozen.optimizers.SGD(0.1),
-                      SparseCategoricalCrossentropy(from_logits=True, **loss))
+    model = compiled(strategy, lambda: dense3("head"), **loss)
     sw = np.array([1, 1, 1, 1, 5, 5, 5, 5] * 2, np.float32) if scenario == "loss-mws" else None
     history = model.fit(x, y, sample_weight=sw, batch_size=8, epochs=2, shuffle=False,
                         verbose=0)
@@ -38,11 +50,7 @@ def steps_scenario(scenario: str, strategy, rank: int) -> dict:
     """33 samples in batches of 8, 2 steps per epoch: the last batch (1 row) has no row
     for rank 1 and is skipped by every rank."""
     x = np.random.default_rng(0).normal(size=(33, 4)).astype(np.float32)
-    with strategy.scope() if strategy is not None else nullcontext():
-        inputs = Input((4,))
-        model = pyfrozen.Model(inputs, Dense(3)(inputs))
-        model.compile(pyfrozen.optimizers.SGD(0.1),
-                      SparseCategoricalCrossentropy(from_logits=True))
+    model = compiled(strategy, dense3)
     history = model.fit(x, np.arange(33) % 3, batch_size=8, epochs=4, steps_per_epoch=2,
                         verbose=0)
     return {"model": model, "history": history}
@@ -54,10 +62,8 @@ def bn_scenario(scenario: str, strategy, rank: int) -> dict:
     the global batch (one process's)."""
     half = np.random.default_rng(0).normal(size=(4, 4)).astype(np.float32)
     x, y = np.concatenate([half, half]), np.array([0, 1, 2, 1] * 2)
-    with strategy.scope() if strategy is not None else nullcontext():
-        model = pyfrozen.Sequential([Dense(5), BatchNormalization(momentum=0.5), Dense(3)])
-        model.compile(pyfrozen.optimizers.SGD(0.1),
-                      SparseCategoricalCrossentropy(from_logits=True))
+    model = compiled(strategy, lambda: pyfrozen.Sequential(
+        [Dense(5), BatchNormalization(momentum=0.5), Dense(3)]))
     if scenario == "bn-built":
         model(x[:1])
     model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
@@ -78,11 +84,7 @@ class ChiefBuilds(pyfrozen.callbacks.Callback):
 
 def chief_scenario(scenario: str, strategy, rank: int) -> dict:
     x = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
-    with strategy.scope() if strategy is not None else nullcontext():
-        inputs = Input((4,))
-        model = pyfrozen.Model(inputs, Dense(3)(inputs))
-        model.compile(pyfrozen.optimizers.SGD(0.1),
-                      SparseCategoricalCrossentropy(from_logits=True))
+    model = compiled(strategy, dense3)
     history = model.fit(x, np.arange(32) % 3, batch_size=8, epochs=3, verbose=0,
                         shuffle=False, callbacks=[ChiefBuilds(rank)])
     return {"model": model, "history": history}
@@ -93,10 +95,7 @@ def evaluate_scenario(scenario: str, strategy, rank: int) -> dict:
     (seeded by rank): it is evaluated with rank 0's weights, one process's."""
     pyfrozen.utils.set_random_seed(3 + rank)
     x = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
-    with strategy.scope() if strategy is not None else nullcontext():
-        model = pyfrozen.Sequential([Dense(5), Dense(3)])
-        model.compile(pyfrozen.optimizers.SGD(0.1),
-                      SparseCategoricalCrossentropy(from_logits=True))
+    model = compiled(strategy, lambda: pyfrozen.Sequential([Dense(5), Dense(3)]))
     logs = model.evaluate(x, np.arange(16) % 3, batch_size=8, verbose=0, return_dict=True)
     return {"model": model, "e_loss": np.array(logs["loss"])}
 
@@ -112,11 +111,7 @@ def dropout_scenario(scenario: str, strategy, rank: int) -> dict:
 def local_scenario(scenario: str, strategy, rank: int) -> dict:
     """Rank 0 alone evaluates every sample inside ``strategy.local(model)``."""
     x = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
-    with strategy.scope() if strategy is not None else nullcontext():
-        inputs = Input((4,))
-        model = pyfrozen.Model(inputs, Dense(3)(inputs))
-        model.compile(pyfrozen.optimizers.SGD(0.1),
-                      SparseCategoricalCrossentropy(from_logits=True))
+    model = compiled(strategy, dense3)
     loss = np.nan
     if rank == 0:
         with strategy.local(model) if strategy is not None else nullcontext():
