@@ -147,7 +147,8 @@ def _activation_name(layer: Any) -> str | None:
     return name if name in activations.FUSABLE else None
 
 
-def _kernel(producer: Any) -> Any:
+def kernel_of(producer: Any) -> Any:
+    """The producer's kernel weight (``depthwise_kernel`` for DepthwiseConv2D)."""
     return producer.depthwise_kernel if type(producer) is DepthwiseConv2D else producer.kernel
 
 
@@ -159,7 +160,7 @@ def _records(x: Tensor, producer: Any, bn: Any) -> bool:
     """Whether the unfused layers would record a node on the tape."""
     if not is_grad_enabled():
         return False
-    params = (_kernel(producer), producer.bias, bn.gamma, bn.beta)
+    params = (kernel_of(producer), producer.bias, bn.gamma, bn.beta)
     return x.requires_grad or any(p is not None and p.requires_grad for p in params)
 
 
@@ -197,12 +198,13 @@ def run(chain: Chain, x: Any, bn_training: bool | None, padding: tuple | None = 
         return None
     kernel, bias = folded
     with name_scope(producer.name):
-        return _call(producer, x, kernel, bias, None if name == "none" else name,
-                     getattr(producer, "padding", None) if padding is None else padding)
+        return call_producer(producer, x, kernel, bias, None if name == "none" else name,
+                             getattr(producer, "padding", None) if padding is None else padding)
 
 
-def _call(producer: Any, x: Tensor, kernel: Tensor, bias: Tensor, act: str | None,
-          padding: Any) -> Tensor:
+def call_producer(producer: Any, x: Tensor, kernel: Tensor, bias: Tensor, act: str | None,
+                  padding: Any) -> Tensor:
+    """The producer's op with the given kernel, bias, fused activation and padding."""
     if type(producer) is Dense:
         return ops.dense(x, kernel, bias, activation=act)
     if type(producer) is DepthwiseConv2D:
@@ -232,7 +234,7 @@ def _key(producer: Any, bn: Any, params: tuple, arrays: tuple) -> tuple:
 def _folded(producer: Any, bn: Any) -> tuple[Tensor, Tensor] | None:
     """``(W * scale, b * scale + shift)`` for the producer's weights and ``bn``'s, or
     None if their shapes do not fit (the unfused call then raises its own error)."""
-    params = (_kernel(producer), producer.bias, *_bn_params(bn))
+    params = (kernel_of(producer), producer.bias, *_bn_params(bn))
     arrays = tuple(None if p is None else p.data for p in params)
     key = _key(producer, bn, params, arrays)  # before folding: a change meanwhile refolds
     folds = producer.__dict__.get("_bn_fold", {})  # per BatchNormalization it feeds

@@ -28,7 +28,6 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from typing import Any, NamedTuple
 
-from pyfrozen import ops
 from pyfrozen.autograd import name_scope
 from pyfrozen.layers import activations
 from pyfrozen.layers.conv2d import Conv2D
@@ -111,11 +110,5 @@ def run_conv(padded: Padded, pads: tuple[int, int, int, int]) -> Tensor:
     name = activations.name_of(conv.activation)
     act = name if name in activations.FUSABLE else None
     with name_scope(conv.name):
-        if type(conv) is DepthwiseConv2D:
-            y = ops.depthwise_conv2d(x, conv.depthwise_kernel, conv.bias, strides=conv.strides,
-                                     padding=pads, dilation_rate=conv.dilation_rate,
-                                     activation=act)
-        else:
-            y = ops.conv2d(x, conv.kernel, conv.bias, strides=conv.strides, padding=pads,
-                           dilation_rate=conv.dilation_rate, groups=conv.groups, activation=act)
+        y = fusion.call_producer(conv, x, fusion.kernel_of(conv), conv.bias, act, pads)
         return y if act else conv.activation(y)
