@@ -27,6 +27,10 @@ INSTALL_HINT = ('pyfrozen.distributed needs mpi4py and an MPI library: pip insta
 # quarter of its CPU time on a loaded 2-core host.)
 _SPIN_S = 5e-5
 _NAP_S = 5e-5
+# MPI_Abort ends the job at once: MPICH's launcher kills every rank and may exit
+# before it has forwarded what the aborting rank just wrote to stderr (4 of 12 start-up
+# timeouts lost their message). A short pause lets the message through first.
+_ABORT_GRACE_S = 0.5
 
 
 def load_mpi() -> Any:
@@ -88,6 +92,7 @@ class Communicator:
         """Prints ``message`` naming this rank, then ends every rank (exit status 1)."""
         print(f"pyfrozen.distributed: rank {self.rank} of {self.size}: {message}. Aborting "
               "all ranks.", file=sys.stderr, flush=True)
+        time.sleep(_ABORT_GRACE_S)
         self.comm.Abort(1)
 
     # --- collectives -----------------------------------------------------------------------
