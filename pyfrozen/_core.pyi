@@ -37,6 +37,7 @@ def batchnorm_forward_training(
     running_mean: npt.NDArray[np.floating] | None = None,
     running_var: npt.NDArray[np.floating] | None = None,
     out: npt.NDArray[np.floating] | None = None,
+    activation: str = "none",
 ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating], npt.NDArray[np.floating]]: ...
 def batchnorm_forward_inference(
     x: npt.NDArray[np.floating],
@@ -58,6 +59,8 @@ def batchnorm_backward_training(
     need_dx: bool = True,
     need_dgamma: bool = True,
     need_dbeta: bool = True,
+    y: npt.NDArray[np.floating] | None = None,
+    activation: str = "none",
 ) -> tuple[
     npt.NDArray[np.floating] | None,
     npt.NDArray[np.floating] | None,

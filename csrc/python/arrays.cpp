@@ -145,4 +145,12 @@ void require_no_overlap(const char* op, const char* out_name, const py::array& o
                           " in memory; pass a separate output array");
 }
 
+Activation parse_activation(const char* op, const std::string& name) {
+  for (Activation a : {Activation::none, Activation::relu, Activation::relu6,
+                       Activation::sigmoid, Activation::tanh})
+    if (name == activation_name(a)) return a;
+  throw py::value_error(std::string(op) + ": unknown activation '" + name +
+                        "'; expected 'none', 'relu', 'relu6', 'sigmoid' or 'tanh'");
+}
+
 }  // namespace pyfrozen::python

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "pyfrozen/activation.hpp"
+
 namespace pyfrozen::python {
 
 namespace py = pybind11;
@@ -71,5 +73,9 @@ void require_writeable(const char* op, const char* arg, const py::array& out);
 /// Raises ValueError if the memory `out` spans overlaps that of `in`.
 void require_no_overlap(const char* op, const char* out_name, const py::array& out,
                         const char* in_name, const py::array& in);
+
+/// The kernels' activation named `name` ("none", "relu", "relu6", "sigmoid", "tanh");
+/// ValueError naming `op` and the choices otherwise.
+Activation parse_activation(const char* op, const std::string& name);
 
 }  // namespace pyfrozen::python

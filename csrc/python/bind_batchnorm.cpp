@@ -88,8 +88,9 @@ namespace {
 py::tuple forward_training(const py::handle& x_obj, const py::handle& gamma_obj,
                            const py::handle& beta_obj, double epsilon, double momentum,
                            const py::handle& rm_obj, const py::handle& rv_obj,
-                           const py::handle& out_obj) {
+                           const py::handle& out_obj, const std::string& activation) {
   const char* op = "batchnorm_forward_training";
+  const Activation act = parse_activation(op, activation);
   const Dtype dt = float_dtype(op, "x", require_array(op, "x", x_obj));
   const Rows x = require_rows(op, "x", x_obj, dt);
   const Opt gamma = channel_arg(op, "gamma", gamma_obj, dt, x, "x", true);
@@ -120,7 +121,7 @@ py::tuple forward_training(const py::handle& x_obj, const py::handle& gamma_obj,
     T *prm = mut<T>(rm), *prv = mut<T>(rv);
     py::gil_scoped_release release;
     batchnorm_forward_training<T>(x.rows, x.channels, px, pg, pb, static_cast<T>(epsilon), py_,
-                                  pm, pi, prm, prv, static_cast<T>(momentum));
+                                  pm, pi, prm, prv, static_cast<T>(momentum), act);
   });
   return py::make_tuple(*y, *mean, *inv_std);
 }
@@ -156,17 +157,17 @@ py::array forward_inference(const py::handle& x_obj, const py::handle& gamma_obj
 // ---- backward ----------------------------------------------------------------------
 namespace {
 
-/// x for a backward: shaped like dy, or None when `needed` is false.
-Opt backward_x(const char* op, const py::handle& obj, Dtype dt, const Rows& dy,
-                     bool needed, const char* why) {
+/// An input of a backward shaped like dy (x, y), or None when `needed` is false.
+Opt like_dy(const char* op, const char* arg, const py::handle& obj, Dtype dt, const Rows& dy,
+            bool needed, const char* why) {
   if (obj.is_none()) {
     if (needed)
-      throw py::type_error(std::string(op) + ": x is None but " + why + " needs it");
+      throw py::type_error(std::string(op) + ": " + arg + " is None but " + why + " needs it");
     return std::nullopt;
   }
-  py::array x = require_tensor(op, "x", obj, dt, -1);
-  require_shape(op, "x", x, shape_of(dy.a), "(dy " + shape_str(dy.a) + ")");
-  return x;
+  py::array a = require_tensor(op, arg, obj, dt, -1);
+  require_shape(op, arg, a, shape_of(dy.a), "(dy " + shape_str(dy.a) + ")");
+  return a;
 }
 
 struct Grads {
@@ -183,12 +184,17 @@ struct Grads {
 py::tuple backward_training(const py::handle& dy_obj, const py::handle& x_obj,
                             const py::handle& gamma_obj, const py::handle& mean_obj,
                             const py::handle& inv_std_obj, bool need_dx, bool need_dgamma,
-                            bool need_dbeta) {
+                            bool need_dbeta, const py::handle& y_obj,
+                            const std::string& activation) {
   const char* op = "batchnorm_backward_training";
+  const Activation act = parse_activation(op, activation);
   const Dtype dt = float_dtype(op, "dy", require_array(op, "dy", dy_obj));
   const Rows dy = require_rows(op, "dy", dy_obj, dt);
   const bool stats = need_dx || need_dgamma;
-  const Opt x = backward_x(op, x_obj, dt, dy, stats, "dx or dgamma");
+  const Opt x = like_dy(op, "x", x_obj, dt, dy, stats, "dx or dgamma");
+  const Opt y = like_dy(op, "y", y_obj, dt, dy,
+                        act != Activation::none && (stats || need_dbeta),
+                        "the gradient through the activation");
   const Opt gamma = channel_arg(op, "gamma", gamma_obj, dt, dy, "dy", true);
   const Opt mean = channel_arg(op, "mean", mean_obj, dt, dy, "dy", !stats);
   const Opt inv_std = channel_arg(op, "inv_std", inv_std_obj, dt, dy, "dy", !stats);
@@ -199,7 +205,8 @@ py::tuple backward_training(const py::handle& dy_obj, const py::handle& x_obj,
     const T *pm = ptr<T>(mean), *pi = ptr<T>(inv_std);
     T *pdx = mut<T>(g.dx), *pdg = mut<T>(g.dgamma), *pdb = mut<T>(g.dbeta);
     py::gil_scoped_release release;
-    batchnorm_backward_training<T>(dy.rows, dy.channels, pdy, px, pg, pm, pi, pdx, pdg, pdb);
+    batchnorm_backward_training<T>(dy.rows, dy.channels, pdy, px, pg, pm, pi, pdx, pdg, pdb,
+                                   ptr<T>(y), act);
   });
   return g.tuple();
 }
@@ -211,7 +218,7 @@ py::tuple backward_inference(const py::handle& dy_obj, const py::handle& x_obj,
   const char* op = "batchnorm_backward_inference";
   const Dtype dt = float_dtype(op, "dy", require_array(op, "dy", dy_obj));
   const Rows dy = require_rows(op, "dy", dy_obj, dt);
-  const Opt x = backward_x(op, x_obj, dt, dy, need_dgamma, "dgamma");
+  const Opt x = like_dy(op, "x", x_obj, dt, dy, need_dgamma, "dgamma");
   const Opt gamma = channel_arg(op, "gamma", gamma_obj, dt, dy, "dy", true);
   const Opt rm = channel_arg(op, "running_mean", rm_obj, dt, dy, "dy", false);
   const Opt rv = channel_arg(op, "running_var", rv_obj, dt, dy, "dy", false);
@@ -235,7 +242,7 @@ void init_batchnorm(py::module_& m) {
   m.def("batchnorm_forward_training", &forward_training, py::arg("x"), py::arg("gamma"),
         py::arg("beta"), py::kw_only(), py::arg("epsilon") = eps, py::arg("momentum") = mom,
         py::arg("running_mean") = py::none(), py::arg("running_var") = py::none(),
-        py::arg("out") = py::none(),
+        py::arg("out") = py::none(), py::arg("activation") = "none",
         R"doc(Training-mode batch normalization over the last axis -> (y, mean, inv_std).
 
 x: (..., C) float32/float64, C-contiguous, at least 2-D; gamma, beta: (C,) or None (1, 0).
@@ -243,8 +250,9 @@ mean and the biased variance are taken over all leading axes (two passes, stable
 y = (x - mean) * inv_std * gamma + beta with inv_std = 1 / sqrt(var + epsilon).
 running_mean / running_var (both or neither, writeable (C,)) are updated in place,
 Keras-style: running = momentum * running + (1 - momentum) * batch_stat, with the
-biased batch variance. Defaults are Keras's (epsilon 1e-3, momentum 0.99). The GIL is
-released.)doc");
+biased batch variance. Defaults are Keras's (epsilon 1e-3, momentum 0.99).
+activation ('none', 'relu', 'relu6', 'sigmoid', 'tanh') is applied to y in the same
+pass. The GIL is released.)doc");
   m.def("batchnorm_forward_inference", &forward_inference, py::arg("x"), py::arg("gamma"),
         py::arg("beta"), py::arg("running_mean"), py::arg("running_var"), py::kw_only(),
         py::arg("epsilon") = eps, py::arg("out") = py::none(),
@@ -255,11 +263,14 @@ None (1, 0). `out` (shaped like x) must not overlap any input. The GIL is releas
   m.def("batchnorm_backward_training", &backward_training, py::arg("dy"), py::arg("x"),
         py::arg("gamma"), py::arg("mean"), py::arg("inv_std"), py::kw_only(),
         py::arg("need_dx") = true, py::arg("need_dgamma") = true, py::arg("need_dbeta") = true,
+        py::arg("y") = py::none(), py::arg("activation") = "none",
         R"doc(Backward of batchnorm_forward_training -> (dx, dgamma, dbeta).
 
 mean and inv_std are the ones the forward returned. Outputs not requested are None and
 cost nothing; x, mean and inv_std may be None when neither dx nor dgamma is requested.
-gamma None means 1. The GIL is released.)doc");
+gamma None means 1. After a forward with an activation, pass the same activation and
+the forward's output y: dy is then the gradient of the activation's output. The GIL is
+released.)doc");
   m.def("batchnorm_backward_inference", &backward_inference, py::arg("dy"), py::arg("x"),
         py::arg("gamma"), py::arg("running_mean"), py::arg("running_var"), py::kw_only(),
         py::arg("epsilon") = eps, py::arg("need_dx") = true, py::arg("need_dgamma") = true,

@@ -88,14 +88,6 @@ Conv2dParams parse_params(const char* op, const py::handle& stride, const py::ha
   return p;
 }
 
-Activation parse_activation(const char* op, const std::string& name) {
-  for (Activation a : {Activation::none, Activation::relu, Activation::relu6,
-                       Activation::sigmoid, Activation::tanh})
-    if (name == activation_name(a)) return a;
-  throw py::value_error(std::string(op) + ": activation must be one of 'none', 'relu', "
-                        "'relu6', 'sigmoid', 'tanh', got '" + name + "'");
-}
-
 // A C-contiguous float tensor of `dtype`, also aligned to its element size (a view
 // into a byte buffer can be misaligned; the kernels assume natural alignment).
 py::array tensor(const char* op, const char* arg, const py::handle& obj, Dtype dtype, int ndim,

@@ -18,14 +18,6 @@ namespace {
 
 using i64 = std::int64_t;
 
-Activation parse_activation(const char* op, const std::string& name) {
-  for (Activation a : {Activation::none, Activation::relu, Activation::relu6,
-                       Activation::sigmoid, Activation::tanh})
-    if (name == activation_name(a)) return a;
-  throw py::value_error(std::string(op) + ": unknown activation '" + name +
-                        "'; expected 'none', 'relu', 'relu6', 'sigmoid' or 'tanh'");
-}
-
 // An input array of any rank >= 1 seen as rows x last-axis.
 struct Rows {
   py::array a;

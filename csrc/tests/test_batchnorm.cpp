@@ -292,6 +292,57 @@ void large_mean_is_stable() {
   CHECK_MSG(err.empty(), "mean 1e4: " + err);
 }
 
+// An activation fused into the training forward / backward gives the bits of the
+// batchnorm kernel followed by bias_act_forward, and of bias_act_backward followed by
+// the batchnorm backward, on every ISA path, with 1 and 2 threads.
+template <typename T>
+void fused_activation_matches_bias_act() {
+  using pyfrozen::Activation;
+  const i64 rows = 3000, C = 13;
+  Rng rng(5);
+  const std::vector<T> x = random_vec<T>(rng, rows * C, 6.0, 1.0);
+  const std::vector<T> dy = random_vec<T>(rng, rows * C, 2.0, 0.0);
+  const std::vector<T> gamma = random_vec<T>(rng, C, 2.0, 2.0);
+  const std::vector<T> beta = random_vec<T>(rng, C, 2.0, 1.0);
+  for (pyfrozen::Isa isa : pyfrozen::supported_isas()) {
+    pyfrozen::set_active_isa(isa);
+    for (int threads : {1, 2}) {
+      pyfrozen::set_num_threads(threads);
+      for (Activation act : {Activation::relu, Activation::relu6, Activation::sigmoid,
+                             Activation::tanh}) {
+        std::vector<T> y1(x.size()), y2(x.size()), m(C), s(C);
+        pyfrozen::batchnorm_forward_training<T>(rows, C, x.data(), gamma.data(), beta.data(),
+                                                T(1e-3), y1.data(), m.data(), s.data(),
+                                                nullptr, nullptr, T(0.99), act);
+        pyfrozen::batchnorm_forward_training<T>(rows, C, x.data(), gamma.data(), beta.data(),
+                                                T(1e-3), y2.data(), nullptr, nullptr, nullptr,
+                                                nullptr, T(0.99));
+        pyfrozen::bias_act_forward<T>(rows, C, y2.data(), nullptr, act, y2.data());
+        const std::string what = std::string(type_name<T>()) + " " +
+                                 pyfrozen::activation_name(act) + " threads " +
+                                 std::to_string(threads);
+        CHECK_MSG(y1 == y2, "forward " + what);
+        std::vector<T> dx1(x.size()), dg1(C), db1(C), g(x.size());
+        std::vector<T> dx2(x.size()), dg2(C), db2(C);
+        pyfrozen::batchnorm_backward_training<T>(rows, C, dy.data(), x.data(), gamma.data(),
+                                                 m.data(), s.data(), dx1.data(), dg1.data(),
+                                                 db1.data(), y1.data(), act);
+        pyfrozen::bias_act_backward<T>(rows, C, dy.data(), y1.data(), act, g.data(), nullptr);
+        pyfrozen::batchnorm_backward_training<T>(rows, C, g.data(), x.data(), gamma.data(),
+                                                 m.data(), s.data(), dx2.data(), dg2.data(),
+                                                 db2.data());
+        CHECK_MSG(dx1 == dx2 && dg1 == dg2 && db1 == db2, "backward " + what);
+      }
+    }
+  }
+  std::vector<T> o(x.size());
+  CHECK_THROWS(pyfrozen::ShapeError,
+               pyfrozen::batchnorm_backward_training<T>(
+                   rows, C, dy.data(), x.data(), nullptr, gamma.data(), gamma.data(), o.data(),
+                   nullptr, nullptr, nullptr, Activation::relu),
+               "y");
+}
+
 template <typename T>
 void bad_arguments_throw() {
   using pyfrozen::ShapeError;
@@ -365,6 +416,8 @@ int main() {
   run_section("sweep<float>", sweep<float>);
   run_section("sweep<double>", sweep<double>);
   run_section("large_mean_is_stable", large_mean_is_stable);
+  run_section("fused_activation<float>", fused_activation_matches_bias_act<float>);
+  run_section("fused_activation<double>", fused_activation_matches_bias_act<double>);
   run_section("bad_arguments<float>", bad_arguments_throw<float>);
   run_section("bad_arguments<double>", bad_arguments_throw<double>);
   run_section("counters", counters_show_requested_passes_only);

@@ -45,7 +45,7 @@ False`` (read at every call).
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -67,7 +67,8 @@ enabled: bool = os.environ.get("PYFROZEN_FUSION", "1").strip() != "0"
 ``PYFROZEN_FUSION=0`` turns both off; read at every call."""
 
 _PRODUCERS = (Conv2D, DepthwiseConv2D, Dense)
-_ACTIVATIONS = (ReLU, ReLU6, Activation)
+ACTIVATION_LAYERS = (ReLU, ReLU6, Activation)
+"""The activation layer classes a chain may end with (when their function fuses)."""
 
 
 class Call(NamedTuple):
@@ -96,33 +97,51 @@ class Chain(NamedTuple):
 # ---------------------------------------------------------------------------------------
 
 
+class Readers:
+    """Who reads each value of a graph: the planners' one question (here, pad_fold.py,
+    bn_activation.py) is whether one call of a given layer class is a value's only
+    reader, so that the two calls may become one."""
+
+    def __init__(self, calls: Sequence[Call], kept: set[Hashable]) -> None:
+        self.calls, self.kept = calls, kept
+        self.by_key: dict[Hashable, list[int]] = {}
+        for i, call in enumerate(calls):
+            for key in call.inputs:
+                self.by_key.setdefault(key, []).append(i)
+
+    def only(self, key: Hashable, kinds: tuple[type, ...]) -> int | None:
+        """The index of ``key``'s only reader if it is a plain call of a layer whose class
+        is one of ``kinds`` (exactly) with one output, and ``key`` is not kept; else None."""
+        users = self.by_key.get(key, ())
+        if key in self.kept or len(users) != 1:
+            return None
+        return users[0] if _replaceable(self.calls[users[0]], kinds) else None
+
+
+def _replaceable(call: Call, kinds: tuple[type, ...]) -> bool:
+    """A plain call of a layer of exactly one of ``kinds``, with one output."""
+    return call.plain and type(call.layer) in kinds and len(call.outputs) == 1
+
+
+def single_output_calls(calls: Sequence[Call], kinds: tuple[type, ...]
+                        ) -> Iterator[tuple[int, Call]]:
+    """(index, call) of the plain calls of a layer of one of ``kinds`` with one output."""
+    return ((i, c) for i, c in enumerate(calls) if _replaceable(c, kinds))
+
+
 def plan(calls: Sequence[Call], kept: set[Hashable]) -> dict[int, Chain]:
     """The chains among ``calls`` (in execution order), keyed by their first call's index.
 
     ``kept``: keys needed beyond these calls (model outputs, values other parts of a
     split graph read); an intermediate among them blocks its chain.
     """
-    readers: dict[Hashable, list[int]] = {}
-    for i, call in enumerate(calls):
-        for key in call.inputs:
-            readers.setdefault(key, []).append(i)
-
-    def only_reader(key: Hashable, kinds: tuple[type, ...]) -> int | None:
-        users = readers.get(key, ())
-        if key in kept or len(users) != 1:
-            return None
-        call = calls[users[0]]
-        ok = call.plain and type(call.layer) in kinds and len(call.outputs) == 1
-        return users[0] if ok else None
-
+    readers = Readers(calls, kept)
     chains: dict[int, Chain] = {}
-    for i, call in enumerate(calls):
-        if not (call.plain and type(call.layer) in _PRODUCERS and len(call.outputs) == 1):
-            continue
-        j = only_reader(call.outputs[0], (BatchNormalization,))
+    for i, call in single_output_calls(calls, _PRODUCERS):
+        j = readers.only(call.outputs[0], (BatchNormalization,))
         if j is None:
             continue
-        k = only_reader(calls[j].outputs[0], _ACTIVATIONS)
+        k = readers.only(calls[j].outputs[0], ACTIVATION_LAYERS)
         last = j if k is None else k
         chains[i] = Chain(i, j, (j,) if k is None else (j, k), calls[last].outputs[0],
                           call.layer, calls[j].layer, None if k is None else calls[k].layer)
@@ -134,7 +153,7 @@ def plan(calls: Sequence[Call], kept: set[Hashable]) -> dict[int, Chain]:
 # ---------------------------------------------------------------------------------------
 
 
-def _activation_name(layer: Any) -> str | None:
+def fused_activation(layer: Any) -> str | None:
     """The kernel activation for the chain's last layer: "none" without one, None if
     the layer computes something the kernels do not fuse."""
     if layer is None:
@@ -184,7 +203,7 @@ def run(chain: Chain, x: Any, bn_training: bool | None, padding: tuple | None = 
         return None
     if activations.name_of(producer.activation) != "linear":
         return None
-    name = _activation_name(act)
+    name = fused_activation(act)
     dtypes = {producer.dtype, bn.dtype} | ({act.dtype} if act is not None else set())
     if name is None or len(dtypes) != 1:
         return None

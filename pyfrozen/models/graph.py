@@ -11,7 +11,7 @@ from typing import Any
 
 from pyfrozen.layers.layer import resolve_training
 from pyfrozen.layers.symbolic import CallNode, KerasTensor
-from pyfrozen.models import fusion, pad_fold
+from pyfrozen.models import bn_activation, fusion, pad_fold
 
 
 def flat(structure: Any) -> list[Any]:
@@ -44,6 +44,7 @@ class Graph:
         kept = {id(t) for t in self.outputs}
         self.chains = fusion.plan(calls, kept)
         self.pad_folds = pad_fold.plan(calls, kept)
+        self.bn_activations = bn_activation.plan(calls, kept)
 
     def _order(self) -> list[CallNode]:
         known = {id(t) for t in self.inputs}
@@ -139,7 +140,8 @@ class Graph:
 
     def run(self, inputs: list[Any]) -> Any:
         """Replays the graph on real inputs (one per symbolic input); conv -> BN -> ReLU
-        chains that record nothing run as one call (pyfrozen.models.fusion)."""
+        chains that record nothing run as one call (pyfrozen.models.fusion), a
+        training-mode BN -> ReLU pair as one op (pyfrozen.models.bn_activation)."""
         values = {id(t): v for t, v in zip(self.inputs, inputs, strict=True)}
         fused: set[int] = set()  # calls already done by a fused chain
         for i, node in enumerate(self.nodes):
@@ -150,6 +152,8 @@ class Graph:
                 values[id(node.outputs[0])] = pad_fold.Padded(
                     values[id(node.inputs[0])], fold, node.kwargs.get("training"))
                 self._release_inputs(values, node, i)
+                continue
+            if self._ran_bn_activation(values, node, i, fused):
                 continue
             padded, pads = self._padded_input(values, node)
             chain = self.chains.get(i)
@@ -172,6 +176,19 @@ class Graph:
             self._release_inputs(values, node, i)
         results = [values[id(t)] for t in self.outputs]
         return results if self.output_is_list else results[0]
+
+    def _ran_bn_activation(self, values: dict[int, Any], node: CallNode, i: int,
+                           fused: set[int]) -> bool:
+        """Runs call ``i`` and its activation as one op if they pair now."""
+        pair = self.bn_activations.get(i)
+        y = None if pair is None else bn_activation.run(
+            pair, values[id(node.inputs[0])], resolve_training(node.kwargs.get("training")))
+        if y is None:
+            return False
+        values[pair.output] = y
+        fused.add(pair.act_index)
+        self._release_inputs(values, node, i)
+        return True
 
     def _release_inputs(self, values: dict[int, Any], node: CallNode, i: int) -> None:
         for t in node.inputs:

@@ -47,20 +47,12 @@ class PadFold(NamedTuple):
 
 def plan(calls: Sequence[fusion.Call], kept: set[Hashable]) -> dict[int, PadFold]:
     """The foldable pads among ``calls``, keyed by the pad's call index."""
-    readers: dict[Hashable, list[int]] = {}
-    for i, call in enumerate(calls):
-        for key in call.inputs:
-            readers.setdefault(key, []).append(i)
+    readers = fusion.Readers(calls, kept)
     folds: dict[int, PadFold] = {}
-    for i, call in enumerate(calls):
-        if not (call.plain and type(call.layer) is ZeroPadding2D and len(call.outputs) == 1):
-            continue
-        users = readers.get(call.outputs[0], [])
-        if call.outputs[0] in kept or len(users) != 1:
-            continue
-        conv = calls[users[0]]
-        if conv.plain and type(conv.layer) in (Conv2D, DepthwiseConv2D) and len(conv.outputs) == 1:
-            folds[i] = PadFold(call.layer, conv.layer)
+    for i, call in fusion.single_output_calls(calls, (ZeroPadding2D,)):
+        j = readers.only(call.outputs[0], (Conv2D, DepthwiseConv2D))
+        if j is not None:
+            folds[i] = PadFold(call.layer, calls[j].layer)
     return folds
 
 

@@ -54,6 +54,10 @@ class Tanh(_Pointwise):
     name = "tanh"
 
 
+POINTWISE = {op.name: op for op in (Relu, Relu6, Sigmoid, Tanh)}
+"""The pointwise activation ops by the core's name for them."""
+
+
 # ---------------------------------------------------------------------------------------
 # Along an axis: softmax and log_softmax (the core works on the last axis)
 # ---------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ import numpy as np
 
 from pyfrozen import _core
 from pyfrozen.autograd.function import Function
-from pyfrozen.ops._util import float_operand
+from pyfrozen.ops import activation as activation_ops
+from pyfrozen.ops._util import activation_name, float_operand
 from pyfrozen.tensor import Tensor
 
 # ---------------------------------------------------------------------------------------
@@ -42,33 +43,42 @@ def _split(ctx, arrays):
 
 
 class BatchNormTraining(Function):
-    """Batch statistics; updates ``running_mean`` / ``running_var`` (arrays) in place."""
+    """Batch statistics; updates ``running_mean`` / ``running_var`` (arrays) in place.
+    An ``activation`` is applied in the normalizing pass and differentiated from the
+    output inside the backward's passes (no separate activation pass or gradient)."""
 
     name = "batch_norm"
 
     @staticmethod
-    def forward(ctx, *arrays, slots, epsilon, momentum, running_mean, running_var):
+    def forward(ctx, *arrays, slots, epsilon, momentum, running_mean, running_var,
+                activation):
         ctx.slots = slots
+        ctx.activation = activation
         x, gamma, beta = _split(ctx, arrays)
         need_dx, need_dgamma, _ = _needs(ctx)
         y, mean, inv_std = _core.batchnorm_forward_training(
             np.ascontiguousarray(x), gamma, beta, epsilon=epsilon, momentum=momentum,
-            running_mean=running_mean, running_var=running_var)
-        # dbeta = sum(dy) needs nothing; dx and dgamma need x and its statistics.
+            running_mean=running_mean, running_var=running_var, activation=activation)
+        # dbeta = sum(dy) needs nothing; dx and dgamma need x and its statistics; every
+        # gradient through an activation needs its output (appended last).
         if need_dx or need_dgamma:
             ctx.save_for_backward(x, mean, inv_std, gamma if need_dx else None)
+        if activation != "none":
+            ctx.save_output()
         return y
 
     @staticmethod
     def backward(ctx, dy):
         need_dx, need_dgamma, need_dbeta = _needs(ctx)
+        saved = list(ctx.saved_tensors)
+        y = saved.pop() if ctx.activation != "none" else None
         x = mean = inv_std = gamma = None
         if need_dx or need_dgamma:
-            x, mean, inv_std, *rest = ctx.saved_tensors
-            gamma = rest[0] if rest else None
+            x, mean, inv_std, gamma = saved
         dx, dgamma, dbeta = _core.batchnorm_backward_training(
             np.ascontiguousarray(dy), None if x is None else np.ascontiguousarray(x), gamma,
-            mean, inv_std, need_dx=need_dx, need_dgamma=need_dgamma, need_dbeta=need_dbeta)
+            mean, inv_std, need_dx=need_dx, need_dgamma=need_dgamma, need_dbeta=need_dbeta,
+            y=y, activation=ctx.activation)
         return _grads(ctx, dx, dgamma, dbeta)
 
 
@@ -155,6 +165,7 @@ def batch_norm(
     training: bool,
     momentum: float = 0.99,
     epsilon: float = 1e-3,
+    activation: str | None = None,
 ) -> Tensor:
     """Batch normalization over the last axis (the BatchNormalization layer's op).
 
@@ -168,6 +179,13 @@ def batch_norm(
     - ``training=False``: mean and var are the moving statistics, left unchanged. This
       is what a frozen Keras BatchNormalization runs (inference mode), and backward has
       no batch reduction: ``dx = dy * gamma / sqrt(moving_variance + epsilon)``.
+
+    ``activation`` (beyond Keras, what a model's BatchNormalization -> ReLU pair runs):
+    the result is ``activation(batch_norm(x))``, the same bits as the two ops. In
+    training mode it is one op: the activation is applied in the normalizing pass and
+    its gradient is read from the output inside the backward's passes (two passes over
+    the activation fewer forward, one backward). In inference mode the activation runs
+    as its own op after.
 
     Freezing: only what the needed gradients use is kept. In inference mode with gamma
     frozen, the op keeps the per-channel scale (C numbers) for dx and nothing else;
@@ -184,6 +202,7 @@ def batch_norm(
         training: batch statistics (True) or moving statistics (False).
         momentum: weight of the old moving value, in [0, 1].
         epsilon: added to the variance, >= 0.
+        activation: None, "relu", "relu6", "sigmoid" or "tanh".
 
     Returns:
         The normalized tensor, shaped like ``x``.
@@ -191,7 +210,7 @@ def batch_norm(
     Raises:
         ValueError: ``x`` has fewer than 2 axes, a per-channel tensor does not match
             its channels (naming both shapes), a moving statistic requires a gradient,
-            epsilon or momentum out of range.
+            epsilon or momentum out of range, an unknown activation.
         TypeError: non-float or mixed float dtypes.
 
     Example:
@@ -211,6 +230,7 @@ def batch_norm(
                          f"channels), got shape {x.shape}")
     epsilon, momentum = float(epsilon), float(momentum)
     _check_scalars(epsilon, momentum, op)
+    act = activation_name(activation, op)
     mm = _channel_tensor(moving_mean, "moving_mean", x, op, stat=True)
     mv = _channel_tensor(moving_variance, "moving_variance", x, op, stat=True)
     inputs, slots = [x], ["x"]
@@ -219,11 +239,12 @@ def batch_norm(
             inputs.append(_channel_tensor(t, name, x, op, stat=False))
             slots.append(name)
     if not training:
-        return BatchNormInference.apply(*inputs, slots=tuple(slots), epsilon=epsilon,
-                                        running_mean=mm.data, running_var=mv.data)
+        y = BatchNormInference.apply(*inputs, slots=tuple(slots), epsilon=epsilon,
+                                     running_mean=mm.data, running_var=mv.data)
+        return y if act == "none" else activation_ops.POINTWISE[act].apply(y)
     y = BatchNormTraining.apply(*inputs, slots=tuple(slots), epsilon=epsilon,
                                 momentum=momentum, running_mean=mm.data,
-                                running_var=mv.data)
+                                running_var=mv.data, activation=act)
     mm._bump_version()
     mv._bump_version()
     return y

@@ -144,3 +144,22 @@ def test_missing_inputs_for_requested_gradients():
                                                           need_dx=False, need_dgamma=False)
     assert dx is None and dgamma is None
     np.testing.assert_array_equal(dbeta, 6)
+
+
+def test_activation_checks():
+    with pytest.raises(ValueError, match=f"{FWD}: unknown activation 'gelu'; expected 'none'"):
+        _core.batchnorm_forward_training(X, None, None, activation="gelu")
+    with pytest.raises(TypeError, match=f"{BWD}: y is None but the gradient through the "
+                                        "activation needs it"):
+        _core.batchnorm_backward_training(X, None, None, None, None, need_dx=False,
+                                          need_dgamma=False, activation="relu")
+    with pytest.raises(ValueError, match=rf"{BWD}: y must have shape \(2, 3, 4\) "
+                                         r"\(dy \(2, 3, 4\)\), got \(6, 4\)"):
+        _core.batchnorm_backward_training(X, X, None, C4, C4, y=np.ones((6, 4), np.float32),
+                                          activation="relu6")
+    # dbeta alone through relu: the sum of dy where y > 0.
+    y = np.ones((2, 3, 4), np.float32)
+    y[0] = -1.0
+    _, _, dbeta = _core.batchnorm_backward_training(X, None, None, None, None, need_dx=False,
+                                                    need_dgamma=False, y=y, activation="relu")
+    np.testing.assert_array_equal(dbeta, 3)

@@ -137,8 +137,8 @@ def test_epilogue_errors():
         fwd(scale=np.zeros(5, np.float32))
     with pytest.raises(ValueError, match=r"shift must have shape \(6,\)"):
         fwd(shift=np.zeros(7, np.float32))
-    with pytest.raises(ValueError, match=r"activation must be one of 'none', 'relu', 'relu6', "
-                                         r"'sigmoid', 'tanh', got 'gelu'"):
+    with pytest.raises(ValueError, match=r"unknown activation 'gelu'; expected 'none', 'relu', "
+                                         r"'relu6', 'sigmoid' or 'tanh'"):
         fwd(activation="gelu")
 
 

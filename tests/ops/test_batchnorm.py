@@ -37,7 +37,7 @@ def _bn_fn(training: bool, with_gamma: bool, with_beta: bool, mean, var, **kwarg
     return fn
 
 
-def _torch_bn(torch, training, with_gamma, with_beta, mean, var, eps=EPS):
+def _torch_bn(torch, training, with_gamma, with_beta, mean, var, eps=EPS, activation=None):
     def fn(x, *params):
         params = list(params)
         gamma = params.pop(0) if with_gamma else None
@@ -46,8 +46,8 @@ def _torch_bn(torch, training, with_gamma, with_beta, mean, var, eps=EPS):
         rm = None if training else torch.tensor(mean)
         rv = None if training else torch.tensor(var)
         y = torch.nn.functional.batch_norm(xc, rm, rv, gamma, beta, training=training,
-                                           eps=eps)
-        return y.movedim(1, -1)
+                                           eps=eps).movedim(1, -1)
+        return y if activation is None else TORCH_ACTIVATIONS[activation](torch, y)
 
     return fn
 
@@ -64,6 +64,12 @@ def _inputs(shape, with_gamma, with_beta, seed=1):
 
 
 SHAPES = [(6, 3), (2, 3, 4), (2, 3, 3, 2)]
+TORCH_ACTIVATIONS = {
+    "relu": lambda torch, y: torch.relu(y),
+    "relu6": lambda torch, y: torch.clamp(y, 0.0, 6.0),
+    "sigmoid": lambda torch, y: torch.sigmoid(y),
+    "tanh": lambda torch, y: torch.tanh(y),
+}
 AFFINE = [(True, True), (True, False), (False, True), (False, False)]
 
 # ---- gradients and oracle ----------------------------------------------------------------
@@ -114,6 +120,58 @@ def _assert_saved(report, arrays, training, with_gamma, with_beta):
             y.backward(np.ones(y.shape))
         assert tr.saved_bytes == 0
         assert [r.pass_ for r in tr.kernels if r.pass_ != "forward"] == ["backward_bias"]
+
+
+@pytest.mark.parametrize("activation", list(TORCH_ACTIVATIONS))
+@pytest.mark.parametrize(("with_gamma", "with_beta"), AFFINE, ids=["gb", "g", "b", "none"])
+@pytest.mark.parametrize("training", [True, False], ids=["training", "inference"])
+def test_batch_norm_with_an_activation_check_op(activation, with_gamma, with_beta, training,
+                                                torch):
+    shape = (3, 2, 2, 3)
+    mean, var = _stats(shape[-1])
+    arrays = _inputs(shape, with_gamma, with_beta)
+    if with_gamma:
+        arrays[1] = arrays[1] * 3.0  # outputs on both sides of relu6's 0 and 6
+    if with_beta:
+        arrays[-1] = arrays[-1] + 2.0
+    check_op(_bn_fn(training, with_gamma, with_beta, mean, var, activation=activation),
+             *arrays, torch_fn=_torch_bn(torch, training, with_gamma, with_beta, mean, var,
+                                         activation=activation))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", list(TORCH_ACTIVATIONS))
+@pytest.mark.parametrize("trainable", [{0, 1, 2}, {0}, {1}, {2}, {1, 2}], ids=str)
+def test_training_with_an_activation_is_one_op_with_the_two_ops_bits(activation, trainable,
+                                                                     dtype):
+    rng = np.random.default_rng(3)
+    arrays = [rng.standard_normal((4, 5, 5, 7)) * 3 + 1, rng.uniform(1, 3, 7),
+              rng.normal(2, 1, 7)]
+    arrays = [a.astype(dtype) for a in arrays]
+    cotangent = rng.standard_normal((4, 5, 5, 7)).astype(dtype)
+    results = []
+    for fused in (True, False):
+        x, gamma, beta = _tensors(arrays, trainable)
+        mm, mv = pyfrozen.tensor(np.zeros(7, dtype)), pyfrozen.tensor(np.ones(7, dtype))
+        with trace() as tr:
+            if fused:
+                y = ops.batch_norm(x, gamma, beta, mm, mv, training=True,
+                                   activation=activation)
+            else:
+                y = getattr(ops, activation)(ops.batch_norm(x, gamma, beta, mm, mv,
+                                                            training=True))
+            y.backward(cotangent)
+        grads = [t.grad.numpy() for t in (x, gamma, beta) if t.grad is not None]
+        results.append((y.numpy(), mm.numpy(), mv.numpy(), *grads))
+        if fused:  # one op: no bias_act kernel, forward or backward
+            assert [r.kernel for r in tr.kernels] == ["batchnorm"] * len(tr.kernels)
+            # x, mean, inv_std (gamma for dx) as before, and the output for the mask
+            item, kept = x.data.itemsize, y.data.nbytes
+            if trainable & {0, 1}:
+                kept += x.data.nbytes + 2 * 7 * item + (7 * item if 0 in trainable else 0)
+            assert tr.saved_bytes == kept
+    for got, want in zip(*results, strict=True):
+        assert got.tobytes() == want.tobytes()
 
 
 def _tensors(arrays, trainable):
@@ -252,3 +310,5 @@ def test_batch_norm_errors():
         ops.batch_norm(x, None, None, mm, mv, training=True, epsilon=-1.0)
     with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\]"):
         ops.batch_norm(x, None, None, mm, mv, training=True, momentum=1.5)
+    with pytest.raises(ValueError, match=r"batch_norm: unknown activation 'gelu'"):
+        ops.batch_norm(x, None, None, mm, mv, training=True, activation="gelu")

@@ -3,6 +3,7 @@
 // rows = N*H*W for an NHWC activation (or N for a Dense output N x C).
 #include <cstdint>
 
+#include "pyfrozen/activation.hpp"
 #include "pyfrozen/export.hpp"
 
 namespace pyfrozen {
@@ -39,12 +40,14 @@ inline constexpr double kBatchNormMomentum = 0.99;
 /// batchnorm_backward_training. running_mean / running_var (both or neither) are updated
 /// in place with Keras's rule, using the biased batch variance (Keras moving_variance):
 ///   running = momentum * running + (1 - momentum) * batch_statistic.
-/// Requires rows >= 1. Counts Pass::forward.
+/// `activation` (default none) is applied to y in the same pass: y = act(bn(x)), the
+/// bits bias_act_forward gives on bn(x). Requires rows >= 1. Counts Pass::forward.
 template <typename T>
 PYFROZEN_API void batchnorm_forward_training(std::int64_t rows, std::int64_t channels,
                                              const T* x, const T* gamma, const T* beta,
                                              T epsilon, T* y, T* save_mean, T* save_inv_std,
-                                             T* running_mean, T* running_var, T momentum);
+                                             T* running_mean, T* running_var, T momentum,
+                                             Activation activation = Activation::none);
 
 /// Inference-mode forward from the running statistics (no reduction):
 ///   y = (x - running_mean) / sqrt(running_var + epsilon) * gamma + beta.
@@ -65,11 +68,15 @@ PYFROZEN_API void batchnorm_forward_inference(std::int64_t rows, std::int64_t ch
 /// count). dy is required when any output is requested; x, save_mean and save_inv_std
 /// only when dx or dgamma is (they may be nullptr otherwise); gamma only matters for dx.
 /// One reduction pass over dy (and x), plus one pass writing dx when requested.
+/// When the forward ran with an `activation`, pass it and the forward's output y (rows x
+/// C, required then): dy is the gradient of act(bn(x)), and every formula above reads
+/// dy * act'(y) (bias_act_backward's g, never written out) in its place.
 template <typename T>
 PYFROZEN_API void batchnorm_backward_training(std::int64_t rows, std::int64_t channels,
                                               const T* dy, const T* x, const T* gamma,
                                               const T* save_mean, const T* save_inv_std,
-                                              T* dx, T* dgamma, T* dbeta);
+                                              T* dx, T* dgamma, T* dbeta, const T* y = nullptr,
+                                              Activation activation = Activation::none);
 
 /// Backward of batchnorm_forward_inference (what a frozen BatchNormalization layer
 /// runs in training): the running statistics are constants, so dx has no batch
@@ -89,12 +96,13 @@ PYFROZEN_API void batchnorm_backward_inference(std::int64_t rows, std::int64_t c
 extern template void batchnorm_forward_training<float>(std::int64_t, std::int64_t,
                                                        const float*, const float*,
                                                        const float*, float, float*, float*,
-                                                       float*, float*, float*, float);
+                                                       float*, float*, float*, float,
+                                                       Activation);
 extern template void batchnorm_forward_training<double>(std::int64_t, std::int64_t,
                                                         const double*, const double*,
                                                         const double*, double, double*,
                                                         double*, double*, double*, double*,
-                                                        double);
+                                                        double, Activation);
 extern template void batchnorm_forward_inference<float>(std::int64_t, std::int64_t,
                                                         const float*, const float*,
                                                         const float*, const float*,
@@ -107,12 +115,12 @@ extern template void batchnorm_backward_training<float>(std::int64_t, std::int64
                                                         const float*, const float*,
                                                         const float*, const float*,
                                                         const float*, float*, float*,
-                                                        float*);
+                                                        float*, const float*, Activation);
 extern template void batchnorm_backward_training<double>(std::int64_t, std::int64_t,
                                                          const double*, const double*,
                                                          const double*, const double*,
                                                          const double*, double*, double*,
-                                                         double*);
+                                                         double*, const double*, Activation);
 extern template void batchnorm_backward_inference<float>(std::int64_t, std::int64_t,
                                                          const float*, const float*,
                                                          const float*, const float*,

@@ -1,10 +1,14 @@
 // BatchNorm backward, training mode (batch statistics: one reduction pass, one pass
 // writing dx) and inference mode (running statistics: one fused pass). Only the
-// requested outputs are computed, and only the sums they need are accumulated.
+// requested outputs are computed, and only the sums they need are accumulated. A
+// training forward that ended with an activation is differentiated through it here:
+// both passes read g = dy * act'(y) element by element instead of dy, so the
+// activation's gradient is never written out.
 #include <cmath>
 #include <string>
 
 #include "batchnorm/common.hpp"
+#include "elementwise/activation_math.hpp"
 #include "pyfrozen/batchnorm.hpp"
 #include "pyfrozen/counters.hpp"
 #include "scratch.hpp"
@@ -34,22 +38,33 @@ void count_grads(bool dx, bool dgamma, bool dbeta, i64 work) {
   if (dbeta) count_kernel("batchnorm", Pass::backward_bias, work);
 }
 
+/// dy, and y when the forward ended with activation A (y is its output).
+template <typename T>
+struct Upstream {
+  const T* dy;
+  const T* y;
+};
+
 // The one pass of the inference backward, and the reduction pass of the training
-// backward (DX false): dx = dy * k, and the sums of dy (DY) and dy * (x - center)
-// (DYX) into the partials. Flags are template arguments: no branch in the inner loop.
-template <typename T, bool DX, bool DY, bool DYX>
-void grad_pass(const Grid& g, int nt, const T* dy, const T* x, const T* center, const T* k,
+// backward (DX false): dx = g * k, and the sums of g (DY) and g * (x - center) (DYX)
+// into the partials, g = dy * A'(y). Flags are template arguments: no branch in the
+// inner loop.
+template <typename T, Activation A, bool DX, bool DY, bool DYX>
+void grad_pass(const Grid& g, int nt, Upstream<T> up, const T* x, const T* center, const T* k,
                T* dx, const SumBuffers& s) {
   const i64 C = g.channels;
+  constexpr bool kAct = A != Activation::none;
   for_each_tile(g, nt, [&](const Tile& t) {
     const T* m = DYX ? center + t.c0 : nullptr;  // null when not needed: no offset on null
     const T* kk = DX ? k + t.c0 : nullptr;
     auto row = [&](i64 r, T* s1, T* s2) {
-      const T* dr = dy + r * C + t.c0;
+      const T* dr = up.dy + r * C + t.c0;
+      const T* yr = kAct ? up.y + r * C + t.c0 : nullptr;
       const T* xr = DYX ? x + r * C + t.c0 : nullptr;
       T* dxr = DX ? dx + r * C + t.c0 : nullptr;
       for (i64 c = 0; c < t.nc; ++c) {
-        const T d = dr[c];
+        T d = dr[c];
+        if constexpr (kAct) d = activation_grad<A>(d, yr[c]);
         if constexpr (DX) dxr[c] = d * kk[c];
         if constexpr (DY) s1[c] += d;
         if constexpr (DYX) s2[c] += d * (xr[c] - m[c]);
@@ -64,36 +79,56 @@ void grad_pass(const Grid& g, int nt, const T* dy, const T* x, const T* center, 
   if constexpr (DYX) s.p_dyx.merge(g.n_chunks, s.dyx_sum);
 }
 
-/// grad_pass with run-time flags.
+/// The training backward's reduction pass with run-time flags (no dx).
 template <typename T>
-void grad_pass(bool want_dx, bool want_dy, bool want_dyx, const Grid& g, int nt, const T* dy,
-               const T* x, const T* center, const T* k, T* dx, const SumBuffers& s) {
-  with_flag(want_dx, [&](auto DX) {
+void sum_pass(Activation act, bool want_dy, bool want_dyx, const Grid& g, int nt,
+              Upstream<T> up, const T* x, const T* center, const SumBuffers& s) {
+  with_activation(act, [&](auto A) {
     with_flag(want_dy, [&](auto DY) {
       with_flag(want_dyx, [&](auto DYX) {
-        grad_pass<T, decltype(DX)::value, decltype(DY)::value, decltype(DYX)::value>(
-            g, nt, dy, x, center, k, dx, s);
+        grad_pass<T, decltype(A)::value, false, decltype(DY)::value, decltype(DYX)::value>(
+            g, nt, up, x, center, nullptr, nullptr, s);
       });
     });
   });
 }
 
-// dx of the training backward: k1 * dy + k2 * (x - mean) + k3 per channel.
+/// The inference backward's one pass with run-time flags (no activation).
 template <typename T>
-void training_dx(const Grid& g, int nt, const T* dy, const T* x, const T* mean, const T* k,
-                 T* dx) {
+void inference_pass(bool want_dx, bool want_dy, bool want_dyx, const Grid& g, int nt,
+                    const T* dy, const T* x, const T* center, const T* k, T* dx,
+                    const SumBuffers& s) {
+  with_flag(want_dx, [&](auto DX) {
+    with_flag(want_dy, [&](auto DY) {
+      with_flag(want_dyx, [&](auto DYX) {
+        grad_pass<T, Activation::none, decltype(DX)::value, decltype(DY)::value,
+                  decltype(DYX)::value>(g, nt, {dy, nullptr}, x, center, k, dx, s);
+      });
+    });
+  });
+}
+
+// dx of the training backward: k1 * g + k2 * (x - mean) + k3 per channel, g = dy * A'(y).
+template <typename T>
+void training_dx(Activation act, const Grid& g, int nt, Upstream<T> up, const T* x,
+                 const T* mean, const T* k, T* dx) {
   const i64 C = g.channels;
   const T* k1 = k;
   const T* k2 = k + C;
   const T* k3 = k + 2 * C;
-  for_each_tile(g, nt, [&](const Tile& t) {
-    for (i64 r = t.r0; r < t.r1; ++r) {
-      const i64 o = r * C + t.c0;
-      for (i64 c = 0; c < t.nc; ++c) {
-        const i64 j = t.c0 + c;
-        dx[o + c] = k1[j] * dy[o + c] + k2[j] * (x[o + c] - mean[j]) + k3[j];
+  with_activation(act, [&](auto A) {
+    for_each_tile(g, nt, [&](const Tile& t) {
+      for (i64 r = t.r0; r < t.r1; ++r) {
+        const i64 o = r * C + t.c0;
+        for (i64 c = 0; c < t.nc; ++c) {
+          const i64 j = t.c0 + c;
+          T d = up.dy[o + c];
+          if constexpr (decltype(A)::value != Activation::none)
+            d = activation_grad<decltype(A)::value>(d, up.y[o + c]);
+          dx[o + c] = k1[j] * d + k2[j] * (x[o + c] - mean[j]) + k3[j];
+        }
       }
-    }
+    });
   });
 }
 
@@ -124,7 +159,8 @@ void zero_sums(i64 C, T* dgamma, T* dbeta) {
 template <typename T>
 void batchnorm_backward_training(std::int64_t rows, std::int64_t channels, const T* dy,
                                  const T* x, const T* gamma, const T* save_mean,
-                                 const T* save_inv_std, T* dx, T* dgamma, T* dbeta) {
+                                 const T* save_inv_std, T* dx, T* dgamma, T* dbeta, const T* y,
+                                 Activation activation) {
   using namespace detail;
   using namespace detail::bn;
   const char* op = "batchnorm_backward_training";
@@ -135,6 +171,7 @@ void batchnorm_backward_training(std::int64_t rows, std::int64_t channels, const
   check_pointer(op, "x", x, stats && work);
   check_pointer(op, "save_mean", save_mean, stats && work);
   check_pointer(op, "save_inv_std", save_inv_std, stats && work);
+  check_pointer(op, "y", y, activation != Activation::none && any && work);
   count_grads(dx, dgamma, dbeta, rows * channels);
   if (!work) return zero_sums(channels, dgamma, dbeta);
   if (!any) return;
@@ -143,7 +180,8 @@ void batchnorm_backward_training(std::int64_t rows, std::int64_t channels, const
   const int nt = threads_for(static_cast<double>(rows) * static_cast<double>(channels),
                              kSerialElements);
   const SumBuffers s = sum_buffers(g);
-  grad_pass<T>(false, dx || dbeta, stats, g, nt, dy, x, save_mean, nullptr, nullptr, s);
+  const Upstream<T> up{dy, y};
+  sum_pass<T>(activation, dx || dbeta, stats, g, nt, up, x, save_mean, s);
   write_param_grads<T>(channels, s, save_inv_std, nullptr, dgamma, dbeta);
   if (!dx) return;
   T* k = scratch<T>(ScratchSlot::op_1, static_cast<std::size_t>(3 * channels));
@@ -155,7 +193,7 @@ void batchnorm_backward_training(std::int64_t rows, std::int64_t channels, const
     k[channels + c] = static_cast<T>(-gi * is * is * s.dyx_sum[c] / n);
     k[2 * channels + c] = static_cast<T>(-gi * s.dy_sum[c] / n);
   }
-  training_dx(g, nt, dy, x, save_mean, k, dx);
+  training_dx(activation, g, nt, up, x, save_mean, k, dx);
 }
 
 template <typename T>
@@ -189,15 +227,15 @@ void batchnorm_backward_inference(std::int64_t rows, std::int64_t channels, cons
                                  static_cast<double>(epsilon));
     k[c] = static_cast<T>((gamma ? static_cast<double>(gamma[c]) : 1.0) * inv_std[c]);
   }
-  grad_pass<T>(dx != nullptr, dbeta != nullptr, dgamma != nullptr, g, nt, dy, x, running_mean,
-               k, dx, s);
+  inference_pass<T>(dx != nullptr, dbeta != nullptr, dgamma != nullptr, g, nt, dy, x,
+                    running_mean, k, dx, s);
   write_param_grads<T>(channels, s, nullptr, inv_std, dgamma, dbeta);
 }
 
 #define PYFROZEN_INSTANTIATE(T)                                                          \
   template PYFROZEN_API void batchnorm_backward_training<T>(                             \
       std::int64_t, std::int64_t, const T*, const T*, const T*, const T*, const T*, T*, \
-      T*, T*);                                                                           \
+      T*, T*, const T*, Activation);                                                     \
   template PYFROZEN_API void batchnorm_backward_inference<T>(                            \
       std::int64_t, std::int64_t, const T*, const T*, const T*, const T*, const T*, T,  \
       T*, T*, T*);

@@ -1,10 +1,12 @@
 // BatchNorm forward, training (batch statistics, three passes over x: mean, variance,
-// apply) and inference (running statistics, one pass).
+// apply) and inference (running statistics, one pass). The training apply pass can end
+// with an activation (relu6 in MobileNet), so the activation costs no pass of its own.
 #include <algorithm>
 #include <cmath>
 #include <string>
 
 #include "batchnorm/common.hpp"
+#include "elementwise/activation_math.hpp"
 #include "pyfrozen/batchnorm.hpp"
 #include "pyfrozen/counters.hpp"
 #include "pyfrozen/errors.hpp"
@@ -45,17 +47,20 @@ void set_affine(const Affine<T>& a, i64 c, double mean, double inv_std, const T*
 }
 
 template <typename T>
-void apply(const Grid& g, int nt, const T* x, const Affine<T>& a, T* y) {
+void apply(const Grid& g, int nt, const T* x, const Affine<T>& a, Activation act, T* y) {
   const i64 C = g.channels;
-  for_each_tile(g, nt, [&](const Tile& t) {
-    const T* m = a.center + t.c0;
-    const T* s = a.scale + t.c0;
-    const T* b = a.shift + t.c0;
-    for (i64 r = t.r0; r < t.r1; ++r) {
-      const T* xr = x + r * C + t.c0;
-      T* yr = y + r * C + t.c0;
-      for (i64 c = 0; c < t.nc; ++c) yr[c] = (xr[c] - m[c]) * s[c] + b[c];
-    }
+  with_activation(act, [&](auto A) {
+    for_each_tile(g, nt, [&](const Tile& t) {
+      const T* m = a.center + t.c0;
+      const T* s = a.scale + t.c0;
+      const T* b = a.shift + t.c0;
+      for (i64 r = t.r0; r < t.r1; ++r) {
+        const T* xr = x + r * C + t.c0;
+        T* yr = y + r * C + t.c0;
+        for (i64 c = 0; c < t.nc; ++c)
+          yr[c] = activate<decltype(A)::value>((xr[c] - m[c]) * s[c] + b[c]);
+      }
+    });
   });
 }
 
@@ -114,7 +119,8 @@ void update_running(i64 channels, const double* stat, T* running, double momentu
 template <typename T>
 void batchnorm_forward_training(std::int64_t rows, std::int64_t channels, const T* x,
                                 const T* gamma, const T* beta, T epsilon, T* y, T* save_mean,
-                                T* save_inv_std, T* running_mean, T* running_var, T momentum) {
+                                T* save_inv_std, T* running_mean, T* running_var, T momentum,
+                                Activation activation) {
   using namespace detail;
   using namespace detail::bn;
   const char* op = "batchnorm_forward_training";
@@ -155,7 +161,7 @@ void batchnorm_forward_training(std::int64_t rows, std::int64_t channels, const 
     update_running(channels, mean, running_mean, static_cast<double>(momentum));
     update_running(channels, var, running_var, static_cast<double>(momentum));
   }
-  apply(g, nt, x, a, y);
+  apply(g, nt, x, a, activation, y);
 }
 
 template <typename T>
@@ -183,12 +189,13 @@ void batchnorm_forward_inference(std::int64_t rows, std::int64_t channels, const
   }
   const int nt = threads_for(static_cast<double>(rows) * static_cast<double>(channels),
                              kSerialElements);
-  apply(make_grid(rows, channels), nt, x, a, y);
+  apply(make_grid(rows, channels), nt, x, a, Activation::none, y);
 }
 
 #define PYFROZEN_INSTANTIATE(T)                                                             \
   template PYFROZEN_API void batchnorm_forward_training<T>(                                 \
-      std::int64_t, std::int64_t, const T*, const T*, const T*, T, T*, T*, T*, T*, T*, T); \
+      std::int64_t, std::int64_t, const T*, const T*, const T*, T, T*, T*, T*, T*, T*, T,  \
+      Activation);                                                                          \
   template PYFROZEN_API void batchnorm_forward_inference<T>(                                \
       std::int64_t, std::int64_t, const T*, const T*, const T*, const T*, const T*, T, T*);
 PYFROZEN_INSTANTIATE(float)

@@ -1,6 +1,5 @@
 // Portable bias + activation kernels: the generic path and the oracle of the AVX2 one.
-#include <cmath>
-
+#include "elementwise/activation_math.hpp"
 #include "elementwise/bias_act_kernels.hpp"
 
 namespace pyfrozen::detail {
@@ -24,19 +23,9 @@ void map_rows(i64 rows, i64 c, const T* x, const T* bias, T* y, F f) {
 
 template <typename T>
 void forward(i64 rows, i64 c, const T* x, const T* bias, Activation act, T* y) {
-  switch (act) {
-    case Activation::none: return map_rows(rows, c, x, bias, y, [](T v) { return v; });
-    case Activation::relu:
-      // v > 0 ? v : 0 keeps NaN as NaN (std::max(v, 0) would not).
-      return map_rows(rows, c, x, bias, y, [](T v) { return v < T(0) ? T(0) : v; });
-    case Activation::relu6:
-      return map_rows(rows, c, x, bias, y,
-                      [](T v) { return v < T(0) ? T(0) : (v > T(6) ? T(6) : v); });
-    case Activation::sigmoid:
-      return map_rows(rows, c, x, bias, y, [](T v) { return T(1) / (T(1) + std::exp(-v)); });
-    case Activation::tanh:
-      return map_rows(rows, c, x, bias, y, [](T v) { return std::tanh(v); });
-  }
+  with_activation(act, [&](auto a) {
+    map_rows(rows, c, x, bias, y, [](T v) { return activate<decltype(a)::value>(v); });
+  });
 }
 
 // g = dy * act'(y); a mask selects dy or 0 rather than multiplying by it.
@@ -58,19 +47,10 @@ void grad_rows(i64 rows, i64 c, const T* dy, const T* y, T* dx, T* acc, G g) {
 
 template <typename T>
 void backward(i64 rows, i64 c, const T* dy, const T* y, Activation act, T* dx, T* acc) {
-  switch (act) {
-    case Activation::none:
-      return grad_rows(rows, c, dy, y, dx, acc, [](T d, T) { return d; });
-    case Activation::relu:
-      return grad_rows(rows, c, dy, y, dx, acc, [](T d, T v) { return v > T(0) ? d : T(0); });
-    case Activation::relu6:
-      return grad_rows(rows, c, dy, y, dx, acc,
-                       [](T d, T v) { return v > T(0) && v < T(6) ? d : T(0); });
-    case Activation::sigmoid:
-      return grad_rows(rows, c, dy, y, dx, acc, [](T d, T v) { return d * (v * (T(1) - v)); });
-    case Activation::tanh:
-      return grad_rows(rows, c, dy, y, dx, acc, [](T d, T v) { return d * (T(1) - v * v); });
-  }
+  with_activation(act, [&](auto a) {
+    grad_rows(rows, c, dy, y, dx, acc,
+              [](T d, T v) { return activation_grad<decltype(a)::value>(d, v); });
+  });
 }
 
 }  // namespace

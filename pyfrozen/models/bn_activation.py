@@ -1,0 +1,80 @@
+"""BatchNormalization in training mode -> ReLU / ReLU6 / activation as one op.
+
+A training step records conv -> BatchNormalization -> ReLU6 layer by layer (the
+inference fold of ``fusion.py`` does not apply: the batch statistics change every
+step). The BatchNormalization and its activation still make one op: the activation is
+applied in the pass that normalizes, and its gradient is read from the output inside
+the BatchNormalization's backward passes (``ops.batch_norm(..., activation=...)``).
+That saves, per pair, a read and a write of the activation forward and a pass writing
+the activation's gradient backward, and the BatchNormalization's own output is never
+made. Results are bit-identical to the two layers run one by one (tested).
+
+A pair is fused when (checked at every call; otherwise the two layers run as always):
+- both layers are of the built-in class (``BatchNormalization``; ``ReLU`` / ``ReLU6``
+  or an ``Activation`` the kernels fuse), each called with one input and no argument
+  but ``training``;
+- the BatchNormalization's output has no other reader and is not an output of the
+  model;
+- the BatchNormalization uses batch statistics for this call (``training`` true and
+  the layer trainable); in inference mode the fold of ``fusion.py`` or the plain
+  layers run;
+- both layers have one dtype, and fusion is on (``fusion.enabled``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import Any, NamedTuple
+
+from pyfrozen import ops
+from pyfrozen.autograd import name_scope
+from pyfrozen.layers.batch_normalization import BatchNormalization
+from pyfrozen.layers.layer import shape_of
+from pyfrozen.models import fusion
+from pyfrozen.tensor import Tensor
+
+
+class Pair(NamedTuple):
+    """BatchNormalization -> activation found in a graph."""
+
+    bn_index: int  # index of the BatchNormalization's call (where the fused op runs)
+    act_index: int  # index of the activation's call (skipped when fused)
+    output: Hashable  # key of the activation's output
+    bn: Any
+    activation: Any
+
+
+def plan(calls: Sequence[fusion.Call], kept: set[Hashable]) -> dict[int, Pair]:
+    """The pairs among ``calls`` (in execution order), keyed by the BatchNormalization's
+    index. ``kept``: keys needed beyond these calls; the BN's output among them blocks."""
+    readers = fusion.Readers(calls, kept)
+    pairs: dict[int, Pair] = {}
+    for i, call in fusion.single_output_calls(calls, (BatchNormalization,)):
+        j = readers.only(call.outputs[0], fusion.ACTIVATION_LAYERS)
+        if j is not None:
+            pairs[i] = Pair(i, j, calls[j].outputs[0], call.layer, calls[j].layer)
+    return pairs
+
+
+def run(pair: Pair, x: Any, training: bool | None) -> Tensor | None:
+    """The pair's output as one op, or None when the layers must run one by one now.
+
+    Args:
+        pair: from :func:`plan`.
+        x: the BatchNormalization's input.
+        training: the ``training`` value the BatchNormalization's call gets.
+    """
+    bn, act = pair.bn, pair.activation
+    if not (fusion.enabled and bn.built and bn._differs_in_training(training)):
+        return None
+    name = fusion.fused_activation(act)
+    if name in (None, "none") or bn.dtype != act.dtype:
+        return None
+    x = bn._cast_input(x)
+    if not isinstance(x, Tensor):
+        return None
+    bn._maybe_build(shape_of(x))  # the unfused call's input-shape check
+    with name_scope(bn.name):
+        return ops.batch_norm(x, bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance,
+                              training=True, momentum=bn.momentum, epsilon=bn.epsilon,
+                              activation=name)
