@@ -197,6 +197,41 @@ def test_results_do_not_depend_on_the_thread_count(rng, isa):
         np.testing.assert_array_equal(a, b)
 
 
+def _all_kernels(x, dy, gamma, beta, rm, rv, activation):
+    """Every kernel's outputs for one input, the training ones through ``activation``."""
+    fwd = _core.batchnorm_forward_training(x, gamma, beta, activation=activation)
+    bwd = _core.batchnorm_backward_training(dy, x, gamma, fwd[1], fwd[2], y=fwd[0],
+                                            activation=activation)
+    part = _core.batchnorm_backward_training(dy, x, gamma, fwd[1], fwd[2], need_dx=False,
+                                             y=fwd[0], activation=activation)
+    inf = _core.batchnorm_forward_inference(x, gamma, beta, rm, rv)
+    binf = _core.batchnorm_backward_inference(dy, x, gamma, rm, rv)
+    only_dx = _core.batchnorm_backward_inference(dy, None, gamma, rm, rv, need_dgamma=False)
+    return [*fwd, *bwd, *part, inf, *binf, *only_dx]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["none", "relu", "relu6", "tanh"])
+@pytest.mark.parametrize("shape", [(70, 3), (3, 30, 45), (2, 9, 9, 300)], ids=str)
+def test_every_isa_path_gives_the_generic_bits(rng, dtype, activation, shape):
+    """The AVX2 loops keep accumulators in registers but add in the same order and never
+    contract into an FMA: same bits as the portable loops, tails and blocks included."""
+    x, gamma, beta, rm, rv = make_inputs(rng, shape, dtype)
+    x = (x * 3 + 1).astype(dtype)  # outputs on both sides of relu6's 0 and 6
+    dy = rng.standard_normal(shape).astype(dtype)
+    before = pyfrozen.get_isa()
+    results = {}
+    try:
+        for isa in pyfrozen.supported_isas():
+            pyfrozen.set_isa(isa)
+            results[isa] = _all_kernels(x, dy, gamma, beta, rm, rv, activation)
+    finally:
+        pyfrozen.set_isa(before)
+    for isa, got in results.items():
+        for a, b in zip(got, results["generic"], strict=True):
+            assert a is None and b is None or a.tobytes() == b.tobytes(), isa
+
+
 # ---- backward ----------------------------------------------------------------------
 
 

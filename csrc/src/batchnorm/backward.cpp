@@ -8,7 +8,7 @@
 #include <string>
 
 #include "batchnorm/common.hpp"
-#include "elementwise/activation_math.hpp"
+#include "batchnorm/kernels.hpp"
 #include "pyfrozen/batchnorm.hpp"
 #include "pyfrozen/counters.hpp"
 #include "scratch.hpp"
@@ -38,97 +38,43 @@ void count_grads(bool dx, bool dgamma, bool dbeta, i64 work) {
   if (dbeta) count_kernel("batchnorm", Pass::backward_bias, work);
 }
 
-/// dy, and y when the forward ended with activation A (y is its output).
+/// dy, and y when the forward ended with an activation (y is its output).
 template <typename T>
 struct Upstream {
   const T* dy;
   const T* y;
+  Activation act;
 };
 
-// The one pass of the inference backward, and the reduction pass of the training
-// backward (DX false): dx = g * k, and the sums of g (DY) and g * (x - center) (DYX)
-// into the partials, g = dy * A'(y). Flags are template arguments: no branch in the
-// inner loop.
-template <typename T, Activation A, bool DX, bool DY, bool DYX>
-void grad_pass(const Grid& g, int nt, Upstream<T> up, const T* x, const T* center, const T* k,
-               T* dx, const SumBuffers& s) {
+// The one pass of the inference backward (no activation), and the reduction pass of
+// the training backward (no dx): dx = g * k, and the sums of g (want_dy) and
+// g * (x - center) (want_dyx) into the partials, g = dy * act'(y).
+template <typename T>
+void grad_pass(const BatchNormKernels<T>& kern, const Grid& g, int nt, Upstream<T> up,
+               const T* x, const T* center, const T* k, T* dx, bool want_dy, bool want_dyx,
+               const SumBuffers& s) {
   const i64 C = g.channels;
-  constexpr bool kAct = A != Activation::none;
   for_each_tile(g, nt, [&](const Tile& t) {
-    const T* m = DYX ? center + t.c0 : nullptr;  // null when not needed: no offset on null
-    const T* kk = DX ? k + t.c0 : nullptr;
-    auto row = [&](i64 r, T* s1, T* s2) {
-      const T* dr = up.dy + r * C + t.c0;
-      const T* yr = kAct ? up.y + r * C + t.c0 : nullptr;
-      const T* xr = DYX ? x + r * C + t.c0 : nullptr;
-      T* dxr = DX ? dx + r * C + t.c0 : nullptr;
-      for (i64 c = 0; c < t.nc; ++c) {
-        T d = dr[c];
-        if constexpr (kAct) d = activation_grad<A>(d, yr[c]);
-        if constexpr (DX) dxr[c] = d * kk[c];
-        if constexpr (DY) s1[c] += d;
-        if constexpr (DYX) s2[c] += d * (xr[c] - m[c]);
-      }
-    };
-    if constexpr (DY || DYX)
-      tile_sums<T>(t, DY ? s.p_dy.at(t) : nullptr, DYX ? s.p_dyx.at(t) : nullptr, row);
-    else
-      for (i64 r = t.r0; r < t.r1; ++r) row(r, nullptr, nullptr);
+    const i64 o = t.r0 * C + t.c0;
+    // null when not needed: no offset on null
+    kern.grad(t.r1 - t.r0, t.nc, C, up.dy + o, up.y ? up.y + o : nullptr, up.act,
+              want_dyx ? x + o : nullptr, want_dyx ? center + t.c0 : nullptr,
+              dx ? k + t.c0 : nullptr, dx ? dx + o : nullptr,
+              want_dy ? s.p_dy.at(t) : nullptr, want_dyx ? s.p_dyx.at(t) : nullptr);
   });
-  if constexpr (DY) s.p_dy.merge(g.n_chunks, s.dy_sum);
-  if constexpr (DYX) s.p_dyx.merge(g.n_chunks, s.dyx_sum);
+  if (want_dy) s.p_dy.merge(g.n_chunks, s.dy_sum);
+  if (want_dyx) s.p_dyx.merge(g.n_chunks, s.dyx_sum);
 }
 
-/// The training backward's reduction pass with run-time flags (no dx).
+// dx of the training backward: k1 * g + k2 * (x - mean) + k3 per channel, g = dy * act'(y).
 template <typename T>
-void sum_pass(Activation act, bool want_dy, bool want_dyx, const Grid& g, int nt,
-              Upstream<T> up, const T* x, const T* center, const SumBuffers& s) {
-  with_activation(act, [&](auto A) {
-    with_flag(want_dy, [&](auto DY) {
-      with_flag(want_dyx, [&](auto DYX) {
-        grad_pass<T, decltype(A)::value, false, decltype(DY)::value, decltype(DYX)::value>(
-            g, nt, up, x, center, nullptr, nullptr, s);
-      });
-    });
-  });
-}
-
-/// The inference backward's one pass with run-time flags (no activation).
-template <typename T>
-void inference_pass(bool want_dx, bool want_dy, bool want_dyx, const Grid& g, int nt,
-                    const T* dy, const T* x, const T* center, const T* k, T* dx,
-                    const SumBuffers& s) {
-  with_flag(want_dx, [&](auto DX) {
-    with_flag(want_dy, [&](auto DY) {
-      with_flag(want_dyx, [&](auto DYX) {
-        grad_pass<T, Activation::none, decltype(DX)::value, decltype(DY)::value,
-                  decltype(DYX)::value>(g, nt, {dy, nullptr}, x, center, k, dx, s);
-      });
-    });
-  });
-}
-
-// dx of the training backward: k1 * g + k2 * (x - mean) + k3 per channel, g = dy * A'(y).
-template <typename T>
-void training_dx(Activation act, const Grid& g, int nt, Upstream<T> up, const T* x,
-                 const T* mean, const T* k, T* dx) {
+void training_dx(const BatchNormKernels<T>& kern, const Grid& g, int nt, Upstream<T> up,
+                 const T* x, const T* mean, const T* k, T* dx) {
   const i64 C = g.channels;
-  const T* k1 = k;
-  const T* k2 = k + C;
-  const T* k3 = k + 2 * C;
-  with_activation(act, [&](auto A) {
-    for_each_tile(g, nt, [&](const Tile& t) {
-      for (i64 r = t.r0; r < t.r1; ++r) {
-        const i64 o = r * C + t.c0;
-        for (i64 c = 0; c < t.nc; ++c) {
-          const i64 j = t.c0 + c;
-          T d = up.dy[o + c];
-          if constexpr (decltype(A)::value != Activation::none)
-            d = activation_grad<decltype(A)::value>(d, up.y[o + c]);
-          dx[o + c] = k1[j] * d + k2[j] * (x[o + c] - mean[j]) + k3[j];
-        }
-      }
-    });
+  for_each_tile(g, nt, [&](const Tile& t) {
+    const i64 o = t.r0 * C + t.c0;
+    kern.training_dx(t.r1 - t.r0, t.nc, C, up.dy + o, up.y ? up.y + o : nullptr, up.act, x + o,
+                     mean + t.c0, k + t.c0, k + C + t.c0, k + 2 * C + t.c0, dx + o);
   });
 }
 
@@ -180,8 +126,9 @@ void batchnorm_backward_training(std::int64_t rows, std::int64_t channels, const
   const int nt = threads_for(static_cast<double>(rows) * static_cast<double>(channels),
                              kSerialElements);
   const SumBuffers s = sum_buffers(g);
-  const Upstream<T> up{dy, y};
-  sum_pass<T>(activation, dx || dbeta, stats, g, nt, up, x, save_mean, s);
+  const BatchNormKernels<T> kern = kBatchNormKernels.active<T>();
+  const Upstream<T> up{dy, activation == Activation::none ? nullptr : y, activation};
+  grad_pass<T>(kern, g, nt, up, x, save_mean, nullptr, nullptr, dx || dbeta, stats, s);
   write_param_grads<T>(channels, s, save_inv_std, nullptr, dgamma, dbeta);
   if (!dx) return;
   T* k = scratch<T>(ScratchSlot::op_1, static_cast<std::size_t>(3 * channels));
@@ -193,7 +140,7 @@ void batchnorm_backward_training(std::int64_t rows, std::int64_t channels, const
     k[channels + c] = static_cast<T>(-gi * is * is * s.dyx_sum[c] / n);
     k[2 * channels + c] = static_cast<T>(-gi * s.dy_sum[c] / n);
   }
-  training_dx(activation, g, nt, up, x, save_mean, k, dx);
+  training_dx(kern, g, nt, up, x, save_mean, k, dx);
 }
 
 template <typename T>
@@ -227,8 +174,8 @@ void batchnorm_backward_inference(std::int64_t rows, std::int64_t channels, cons
                                  static_cast<double>(epsilon));
     k[c] = static_cast<T>((gamma ? static_cast<double>(gamma[c]) : 1.0) * inv_std[c]);
   }
-  inference_pass<T>(dx != nullptr, dbeta != nullptr, dgamma != nullptr, g, nt, dy, x,
-                    running_mean, k, dx, s);
+  grad_pass<T>(kBatchNormKernels.active<T>(), g, nt, {dy, nullptr, Activation::none}, x,
+               running_mean, k, dx, dbeta != nullptr, dgamma != nullptr, s);
   write_param_grads<T>(channels, s, nullptr, inv_std, dgamma, dbeta);
 }
 

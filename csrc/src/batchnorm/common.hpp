@@ -8,19 +8,13 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "batchnorm/kernels.hpp"
 #include "parallel.hpp"
 
 namespace pyfrozen::detail::bn {
 
 using i64 = std::int64_t;
 
-// Rows summed in T before the block total is added to the double partial: the
-// rounding of a T sum grows with its length, so keep it short (cost: one double
-// add per channel every kBlockRows rows).
-constexpr i64 kBlockRows = 64;
-// Channels per task: the T accumulators of a task live on its stack (L1-sized), and a
-// wide Dense output (few rows, many channels) still splits across threads.
-constexpr i64 kChannelBlock = 256;
 // Row chunks of a reduction: partial sums to merge, and tasks for the threads.
 constexpr i64 kMaxRowChunks = 32;
 

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "batchnorm/common.hpp"
-#include "elementwise/activation_math.hpp"
+#include "batchnorm/kernels.hpp"
 #include "pyfrozen/batchnorm.hpp"
 #include "pyfrozen/counters.hpp"
 #include "pyfrozen/errors.hpp"
@@ -47,32 +47,23 @@ void set_affine(const Affine<T>& a, i64 c, double mean, double inv_std, const T*
 }
 
 template <typename T>
-void apply(const Grid& g, int nt, const T* x, const Affine<T>& a, Activation act, T* y) {
+void apply(const BatchNormKernels<T>& kern, const Grid& g, int nt, const T* x,
+           const Affine<T>& a, Activation act, T* y) {
   const i64 C = g.channels;
-  with_activation(act, [&](auto A) {
-    for_each_tile(g, nt, [&](const Tile& t) {
-      const T* m = a.center + t.c0;
-      const T* s = a.scale + t.c0;
-      const T* b = a.shift + t.c0;
-      for (i64 r = t.r0; r < t.r1; ++r) {
-        const T* xr = x + r * C + t.c0;
-        T* yr = y + r * C + t.c0;
-        for (i64 c = 0; c < t.nc; ++c)
-          yr[c] = activate<decltype(A)::value>((xr[c] - m[c]) * s[c] + b[c]);
-      }
-    });
+  for_each_tile(g, nt, [&](const Tile& t) {
+    const i64 o = t.r0 * C + t.c0;
+    kern.apply(t.r1 - t.r0, t.nc, C, x + o, a.center + t.c0, a.scale + t.c0, a.shift + t.c0,
+               act, y + o);
   });
 }
 
 // Pass 1: per-channel mean (double) from sums of x.
 template <typename T>
-void batch_mean(const Grid& g, int nt, const T* x, Partials part, double* mean) {
+void batch_mean(const BatchNormKernels<T>& kern, const Grid& g, int nt, const T* x,
+                Partials part, double* mean) {
   const i64 C = g.channels;
   for_each_tile(g, nt, [&](const Tile& t) {
-    tile_sums<T>(t, part.at(t), nullptr, [&](i64 r, T* s, T*) {
-      const T* xr = x + r * C + t.c0;
-      for (i64 c = 0; c < t.nc; ++c) s[c] += xr[c];
-    });
+    kern.sum(t.r1 - t.r0, t.nc, C, x + t.r0 * C + t.c0, part.at(t));
   });
   part.merge(g.n_chunks, mean);
   for (i64 c = 0; c < C; ++c) mean[c] /= static_cast<double>(g.rows);
@@ -82,19 +73,12 @@ void batch_mean(const Grid& g, int nt, const T* x, Partials part, double* mean) 
 // d = x - center corrects both the mean and the variance for the error left in the
 // first pass (the "corrected two-pass" algorithm): var = (S2 - S1^2 / n) / n.
 template <typename T>
-void batch_variance(const Grid& g, int nt, const T* x, const T* center, Partials p1,
-                    Partials p2, double* mean, double* var) {
+void batch_variance(const BatchNormKernels<T>& kern, const Grid& g, int nt, const T* x,
+                    const T* center, Partials p1, Partials p2, double* mean, double* var) {
   const i64 C = g.channels;
   for_each_tile(g, nt, [&](const Tile& t) {
-    const T* m = center + t.c0;
-    tile_sums<T>(t, p1.at(t), p2.at(t), [&](i64 r, T* s1, T* s2) {
-      const T* xr = x + r * C + t.c0;
-      for (i64 c = 0; c < t.nc; ++c) {
-        const T d = xr[c] - m[c];
-        s1[c] += d;
-        s2[c] += d * d;
-      }
-    });
+    kern.centered_sums(t.r1 - t.r0, t.nc, C, x + t.r0 * C + t.c0, center + t.c0, p1.at(t),
+                       p2.at(t));
   });
   const double n = static_cast<double>(g.rows);
   p1.merge(g.n_chunks, mean);  // S1 for now
@@ -148,9 +132,10 @@ void batchnorm_forward_training(std::int64_t rows, std::int64_t channels, const 
   double* var = mean + channels;
   const Affine<T> a = affine_buffers<T>(channels);
 
-  batch_mean(g, nt, x, p1, mean);
+  const BatchNormKernels<T> kern = kBatchNormKernels.active<T>();
+  batch_mean(kern, g, nt, x, p1, mean);
   for (i64 c = 0; c < channels; ++c) a.center[c] = static_cast<T>(mean[c]);
-  batch_variance(g, nt, x, a.center, p1, p2, mean, var);
+  batch_variance(kern, g, nt, x, a.center, p1, p2, mean, var);
   for (i64 c = 0; c < channels; ++c) {
     const double inv_std = 1.0 / std::sqrt(var[c] + static_cast<double>(epsilon));
     set_affine(a, c, mean[c], inv_std, gamma, beta);
@@ -161,7 +146,7 @@ void batchnorm_forward_training(std::int64_t rows, std::int64_t channels, const 
     update_running(channels, mean, running_mean, static_cast<double>(momentum));
     update_running(channels, var, running_var, static_cast<double>(momentum));
   }
-  apply(g, nt, x, a, activation, y);
+  apply(kern, g, nt, x, a, activation, y);
 }
 
 template <typename T>
@@ -189,7 +174,8 @@ void batchnorm_forward_inference(std::int64_t rows, std::int64_t channels, const
   }
   const int nt = threads_for(static_cast<double>(rows) * static_cast<double>(channels),
                              kSerialElements);
-  apply(make_grid(rows, channels), nt, x, a, Activation::none, y);
+  apply(kBatchNormKernels.active<T>(), make_grid(rows, channels), nt, x, a, Activation::none,
+        y);
 }
 
 #define PYFROZEN_INSTANTIATE(T)                                                             \

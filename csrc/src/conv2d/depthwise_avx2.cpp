@@ -6,7 +6,7 @@
 // namespace, inside the named `avx2` namespace that the ISA-isolation test looks for.
 #include <immintrin.h>
 
-#include "conv2d/avx2_vec.hpp"
+#include "avx2_vec.hpp"
 #include "conv2d/depthwise.hpp"
 
 namespace pyfrozen::detail {

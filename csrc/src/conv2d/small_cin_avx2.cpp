@@ -10,7 +10,7 @@
 
 #include <algorithm>
 
-#include "conv2d/avx2_vec.hpp"
+#include "avx2_vec.hpp"
 #include "conv2d/small_cin.hpp"
 
 namespace pyfrozen::detail {

@@ -4,6 +4,7 @@
 // sigmoid and tanh forward need exp: they call the portable kernels (libm) for now.
 #include <immintrin.h>
 
+#include "avx2_vec.hpp"
 #include "elementwise/bias_act_kernels.hpp"
 
 namespace pyfrozen::detail {
@@ -13,55 +14,7 @@ namespace {
 using i64 = std::int64_t;
 
 template <typename T>
-struct Vec;
-
-template <>
-struct Vec<float> {
-  using R = __m256;
-  static constexpr int W = 8;
-  static R zero() { return _mm256_setzero_ps(); }
-  static R set1(float v) { return _mm256_set1_ps(v); }
-  static R load(const float* p) { return _mm256_loadu_ps(p); }
-  static void store(float* p, R v) { _mm256_storeu_ps(p, v); }
-  static __m256i mask(i64 n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
-                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  }
-  static R mload(const float* p, __m256i m) { return _mm256_maskload_ps(p, m); }
-  static void mstore(float* p, __m256i m, R v) { _mm256_maskstore_ps(p, m, v); }
-  static R add(R a, R b) { return _mm256_add_ps(a, b); }
-  static R sub(R a, R b) { return _mm256_sub_ps(a, b); }
-  static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
-  // max(0, v) / min(6, v) with the constant first: NaN in v comes back as NaN.
-  static R max0(R v) { return _mm256_max_ps(zero(), v); }
-  static R min_c(R c, R v) { return _mm256_min_ps(c, v); }
-  static R gt(R a, R b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
-  static R lt(R a, R b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
-  static R band(R a, R b) { return _mm256_and_ps(a, b); }
-};
-
-template <>
-struct Vec<double> {
-  using R = __m256d;
-  static constexpr int W = 4;
-  static R zero() { return _mm256_setzero_pd(); }
-  static R set1(double v) { return _mm256_set1_pd(v); }
-  static R load(const double* p) { return _mm256_loadu_pd(p); }
-  static void store(double* p, R v) { _mm256_storeu_pd(p, v); }
-  static __m256i mask(i64 n) {
-    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
-  }
-  static R mload(const double* p, __m256i m) { return _mm256_maskload_pd(p, m); }
-  static void mstore(double* p, __m256i m, R v) { _mm256_maskstore_pd(p, m, v); }
-  static R add(R a, R b) { return _mm256_add_pd(a, b); }
-  static R sub(R a, R b) { return _mm256_sub_pd(a, b); }
-  static R mul(R a, R b) { return _mm256_mul_pd(a, b); }
-  static R max0(R v) { return _mm256_max_pd(zero(), v); }
-  static R min_c(R c, R v) { return _mm256_min_pd(c, v); }
-  static R gt(R a, R b) { return _mm256_cmp_pd(a, b, _CMP_GT_OQ); }
-  static R lt(R a, R b) { return _mm256_cmp_pd(a, b, _CMP_LT_OQ); }
-  static R band(R a, R b) { return _mm256_and_pd(a, b); }
-};
+using Vec = V<T>;
 
 // Applies op to every vector of each row: full vectors, then one masked tail
 // (masked loads never touch memory past the row).

@@ -32,6 +32,8 @@ struct V<float> {
     else return _mm256_loadu_ps(p);
   }
   static void store(float* p, R v) { _mm256_storeu_ps(p, v); }
+  static R mload(const float* p, __m256i m) { return _mm256_maskload_ps(p, m); }
+  static void mstore(float* p, __m256i m, R v) { _mm256_maskstore_ps(p, m, v); }
   template <bool Masked>
   static void store(float* p, __m256i m, R v) {
     if constexpr (Masked) _mm256_maskstore_ps(p, m, v);
@@ -40,6 +42,15 @@ struct V<float> {
   static R bcast(const float* p) { return _mm256_broadcast_ss(p); }
   static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
   static R add(R a, R b) { return _mm256_add_ps(a, b); }
+  static R sub(R a, R b) { return _mm256_sub_ps(a, b); }
+  static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
+  static R set1(float v) { return _mm256_set1_ps(v); }
+  // max(0, v) / min(c, v) with the constant first: NaN in v comes back as NaN.
+  static R max0(R v) { return _mm256_max_ps(zero(), v); }
+  static R min_c(R c, R v) { return _mm256_min_ps(c, v); }
+  static R gt(R a, R b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
+  static R lt(R a, R b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+  static R band(R a, R b) { return _mm256_and_ps(a, b); }
 };
 
 template <>
@@ -57,6 +68,8 @@ struct V<double> {
     else return _mm256_loadu_pd(p);
   }
   static void store(double* p, R v) { _mm256_storeu_pd(p, v); }
+  static R mload(const double* p, __m256i m) { return _mm256_maskload_pd(p, m); }
+  static void mstore(double* p, __m256i m, R v) { _mm256_maskstore_pd(p, m, v); }
   template <bool Masked>
   static void store(double* p, __m256i m, R v) {
     if constexpr (Masked) _mm256_maskstore_pd(p, m, v);
@@ -65,6 +78,14 @@ struct V<double> {
   static R bcast(const double* p) { return _mm256_broadcast_sd(p); }
   static R fma(R a, R b, R c) { return _mm256_fmadd_pd(a, b, c); }
   static R add(R a, R b) { return _mm256_add_pd(a, b); }
+  static R sub(R a, R b) { return _mm256_sub_pd(a, b); }
+  static R mul(R a, R b) { return _mm256_mul_pd(a, b); }
+  static R set1(double v) { return _mm256_set1_pd(v); }
+  static R max0(R v) { return _mm256_max_pd(zero(), v); }
+  static R min_c(R c, R v) { return _mm256_min_pd(c, v); }
+  static R gt(R a, R b) { return _mm256_cmp_pd(a, b, _CMP_GT_OQ); }
+  static R lt(R a, R b) { return _mm256_cmp_pd(a, b, _CMP_LT_OQ); }
+  static R band(R a, R b) { return _mm256_and_pd(a, b); }
 };
 
 }  // namespace
