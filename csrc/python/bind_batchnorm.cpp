@@ -192,6 +192,9 @@ py::tuple backward_training(const py::handle& dy_obj, const py::handle& x_obj,
   const Rows dy = require_rows(op, "dy", dy_obj, dt);
   const bool stats = need_dx || need_dgamma;
   const Opt x = like_dy(op, "x", x_obj, dt, dy, stats, "dx or dgamma");
+  if (act == Activation::none && !y_obj.is_none())
+    throw py::value_error(std::string(op) + ": y is read only through an activation, but "
+                          "activation is 'none' (pass the forward's activation with its y)");
   const Opt y = like_dy(op, "y", y_obj, dt, dy,
                         act != Activation::none && (stats || need_dbeta),
                         "the gradient through the activation");
@@ -202,11 +205,11 @@ py::tuple backward_training(const py::handle& dy_obj, const py::handle& x_obj,
   with_dtype(dt, [&](auto t) {
     using T = decltype(t);
     const T *pdy = ptr<T>(dy.a), *px = ptr<T>(x), *pg = ptr<T>(gamma);
-    const T *pm = ptr<T>(mean), *pi = ptr<T>(inv_std);
+    const T *pm = ptr<T>(mean), *pi = ptr<T>(inv_std), *pyv = ptr<T>(y);
     T *pdx = mut<T>(g.dx), *pdg = mut<T>(g.dgamma), *pdb = mut<T>(g.dbeta);
     py::gil_scoped_release release;
     batchnorm_backward_training<T>(dy.rows, dy.channels, pdy, px, pg, pm, pi, pdx, pdg, pdb,
-                                   ptr<T>(y), act);
+                                   pyv, act);
   });
   return g.tuple();
 }

@@ -7,7 +7,9 @@ applied in the pass that normalizes, and its gradient is read from the output in
 the BatchNormalization's backward passes (``ops.batch_norm(..., activation=...)``).
 That saves, per pair, a read and a write of the activation forward and a pass writing
 the activation's gradient backward, and the BatchNormalization's own output is never
-made. Results are bit-identical to the two layers run one by one (tested).
+made. Results are bit-identical to the two layers run one by one (tested), except that
+a NaN's sign bit may differ (with sigmoid: the compiler may order a sum's operands
+differently once the activation's gradient is inlined, and x86 keeps the first NaN).
 
 A pair is fused when (checked at every call; otherwise the two layers run as always):
 - both layers are of the built-in class (``BatchNormalization``; ``ReLU`` / ``ReLU6``

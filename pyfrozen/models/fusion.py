@@ -63,8 +63,9 @@ from pyfrozen.layers.layer import shape_of
 from pyfrozen.tensor import Tensor
 
 enabled: bool = os.environ.get("PYFROZEN_FUSION", "1").strip() != "0"
-"""Whether chains are fused and pads folded into convolutions (``pad_fold.py``);
-``PYFROZEN_FUSION=0`` turns both off; read at every call."""
+"""Whether chains are fused, pads folded into convolutions (``pad_fold.py``) and
+training-mode BN -> activation pairs run as one op (``bn_activation.py``);
+``PYFROZEN_FUSION=0`` turns all three off; read at every call."""
 
 _PRODUCERS = (Conv2D, DepthwiseConv2D, Dense)
 ACTIVATION_LAYERS = (ReLU, ReLU6, Activation)

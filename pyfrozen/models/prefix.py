@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from pyfrozen.autograd import no_grad
 from pyfrozen.layers.layer_weights import structure_version
-from pyfrozen.models import fusion
+from pyfrozen.models import bn_activation, fusion
 from pyfrozen.tensor import Parameter
 
 Key = tuple
@@ -102,7 +102,7 @@ class FlatGraph:
         self.weights = [w for layer in self.layers for w in _weights(layer)]
         self.structure = structure_version()  # a weight or layer added later: open anew
         # (steps, keep) -> (steps, fusion plan); replaced whole, never changed in place
-        self._plans: dict[tuple, tuple[list[Step], dict[int, fusion.Chain]]] = {}
+        self._plans: dict[tuple, tuple[list[Step], tuple[dict, dict]]] = {}
 
     def freeze_state(self) -> tuple:
         """What decides the split: every layer's flag and every weight's trainability
@@ -137,21 +137,26 @@ class FlatGraph:
             keep: list[Key]) -> dict[Key, Any]:
         """Runs ``steps`` on ``values``; returns the ``keep`` keys' values. Values are
         dropped after their last use, as a model call does; conv -> BN -> ReLU chains
-        that record nothing run as one call (pyfrozen.models.fusion)."""
+        that record nothing run as one call (pyfrozen.models.fusion), a training-mode
+        BN -> ReLU pair as one op (pyfrozen.models.bn_activation)."""
         last = {k: i for i, step in enumerate(steps) for k in step.inputs}
         keep_set = set(keep)
-        chains = self._chains(steps, keep)
+        chains, pairs = self._plan(steps, keep)
         values = dict(values)
         fused: set[int] = set()
         for i, step in enumerate(steps):
             if i in fused:
                 continue
-            chain = chains.get(i)
+            chain, pair = chains.get(i), pairs.get(i)
             y = None if chain is None else fusion.run(
                 chain, values[step.inputs[0]], _training(steps[chain.bn_index], training))
             if y is not None:
                 values[chain.output] = y
                 fused.update(chain.skipped)
+            elif pair is not None and (y := bn_activation.run(
+                    pair, values[step.inputs[0]], _training(step, training))) is not None:
+                values[pair.output] = y
+                fused.add(pair.act_index)
             else:
                 args = [values[k] for k in step.inputs]
                 x = args if step.as_list else args[0]
@@ -164,7 +169,9 @@ class FlatGraph:
                     values.pop(k, None)
         return {k: values[k] for k in keep}
 
-    def _chains(self, steps: list[Step], keep: list[Key]) -> dict[int, fusion.Chain]:
+    def _plan(self, steps: list[Step], keep: list[Key]
+              ) -> tuple[dict[int, fusion.Chain], dict[int, bn_activation.Pair]]:
+        """The fusion chains and BN -> activation pairs of ``steps`` (planned once)."""
         key = (id(steps), tuple(keep))
         found = self._plans.get(key)
         if found is not None and found[0] is steps:
@@ -172,11 +179,11 @@ class FlatGraph:
         calls = [fusion.Call(s.layer, s.inputs, s.outputs,
                              not s.as_list and len(s.inputs) == 1 and not s.kwargs)
                  for s in steps]
-        chains = fusion.plan(calls, set(keep))
+        plan = (fusion.plan(calls, set(keep)), bn_activation.plan(calls, set(keep)))
         plans = dict(self._plans) if len(self._plans) < 8 else {}
-        plans[key] = (steps, chains)
+        plans[key] = (steps, plan)
         self._plans = plans
-        return chains
+        return plan
 
     def outputs(self, values: dict[Key, Any]) -> Any:
         """The model's outputs from the output keys' values, in the model's structure."""

@@ -200,10 +200,11 @@ def test_results_do_not_depend_on_the_thread_count(rng, isa):
 def _all_kernels(x, dy, gamma, beta, rm, rv, activation):
     """Every kernel's outputs for one input, the training ones through ``activation``."""
     fwd = _core.batchnorm_forward_training(x, gamma, beta, activation=activation)
-    bwd = _core.batchnorm_backward_training(dy, x, gamma, fwd[1], fwd[2], y=fwd[0],
+    y = None if activation == "none" else fwd[0]
+    bwd = _core.batchnorm_backward_training(dy, x, gamma, fwd[1], fwd[2], y=y,
                                             activation=activation)
     part = _core.batchnorm_backward_training(dy, x, gamma, fwd[1], fwd[2], need_dx=False,
-                                             y=fwd[0], activation=activation)
+                                             y=y, activation=activation)
     inf = _core.batchnorm_forward_inference(x, gamma, beta, rm, rv)
     binf = _core.batchnorm_backward_inference(dy, x, gamma, rm, rv)
     only_dx = _core.batchnorm_backward_inference(dy, None, gamma, rm, rv, need_dgamma=False)
@@ -211,7 +212,7 @@ def _all_kernels(x, dy, gamma, beta, rm, rv, activation):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("activation", ["none", "relu", "relu6", "tanh"])
+@pytest.mark.parametrize("activation", ["none", "relu", "relu6", "sigmoid", "tanh"])
 @pytest.mark.parametrize("shape", [(70, 3), (3, 30, 45), (2, 9, 9, 300)], ids=str)
 def test_every_isa_path_gives_the_generic_bits(rng, dtype, activation, shape):
     """The AVX2 loops keep accumulators in registers but add in the same order and never

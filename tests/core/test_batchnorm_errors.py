@@ -157,6 +157,8 @@ def test_activation_checks():
                                          r"\(dy \(2, 3, 4\)\), got \(6, 4\)"):
         _core.batchnorm_backward_training(X, X, None, C4, C4, y=np.ones((6, 4), np.float32),
                                           activation="relu6")
+    with pytest.raises(ValueError, match=f"{BWD}: y is read only through an activation"):
+        _core.batchnorm_backward_training(X, X, None, C4, C4, y=X)
     # dbeta alone through relu: the sum of dy where y > 0.
     y = np.ones((2, 3, 4), np.float32)
     y[0] = -1.0

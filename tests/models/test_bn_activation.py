@@ -138,3 +138,33 @@ def test_a_pair_that_cannot_fuse_runs_its_layers(case):
     for got, w in zip(outputs if isinstance(outputs, list) else [outputs],
                       want if isinstance(want, list) else [want], strict=True):
         assert got.numpy().tobytes() == w.numpy().tobytes()
+
+
+def test_a_cached_fit_runs_the_pairs_above_its_cut_fused():
+    # fit(cache_frozen_features=True) replays the layers above the frozen prefix through
+    # the prefix module's own graph runner: its pairs are planned and fused there too.
+    def build() -> Model:
+        inputs = layers.Input((5,))
+        h = layers.Dense(6, trainable=False, name="frozen")(inputs)
+        h = layers.ReLU()(layers.BatchNormalization()(h))
+        return Model(inputs, layers.Dense(2, name="head")(h))
+
+    x, y = _data((32, 5))
+    runs = []
+    for fuse in (True, False):
+        set_random_seed(0)
+        model = build()
+        model.compile(pyfrozen.optimizers.SGD(0.05, momentum=0.9), "mse")
+        before, fusion.enabled = fusion.enabled, fuse
+        try:
+            with trace() as t:
+                model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False,
+                          cache_frozen_features=True)
+        finally:
+            fusion.enabled = before
+        runs.append((model.get_weights(), Counter((r.kernel, r.pass_) for r in t.kernels
+                                                  for _ in range(r.calls))))
+    (fused, ran), (unfused, ran_unfused) = runs
+    _assert_same_bits(fused, unfused)
+    steps = 8  # 4 batches x 2 epochs, each with the ReLU's forward and backward
+    assert ran + Counter({k: steps for k in ACTIVATION_KERNELS}) == ran_unfused
