@@ -51,6 +51,12 @@ struct V<float> {
   static R gt(R a, R b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
   static R lt(R a, R b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
   static R band(R a, R b) { return _mm256_and_ps(a, b); }
+  static float hsum(R v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
 };
 
 template <>
@@ -86,6 +92,10 @@ struct V<double> {
   static R gt(R a, R b) { return _mm256_cmp_pd(a, b, _CMP_GT_OQ); }
   static R lt(R a, R b) { return _mm256_cmp_pd(a, b, _CMP_LT_OQ); }
   static R band(R a, R b) { return _mm256_and_pd(a, b); }
+  static double hsum(R v) {
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+  }
 };
 
 }  // namespace

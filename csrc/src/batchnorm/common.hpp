@@ -90,16 +90,6 @@ struct Partials {
   }
 };
 
-/// Calls f(std::bool_constant<b>{}): turns a run-time flag into a template argument,
-/// so the inner loops carry no branches.
-template <typename F>
-void with_flag(bool b, F&& f) {
-  if (b)
-    f(std::true_type{});
-  else
-    f(std::false_type{});
-}
-
 // ---- argument checks (checks.cpp): throw ShapeError naming the op ------------------
 void check_sizes(const char* op, i64 rows, i64 channels);
 void check_epsilon(const char* op, double epsilon);

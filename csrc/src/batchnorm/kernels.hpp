@@ -10,6 +10,7 @@
 // the double partial (zeroed first). Every path computes each element with the same
 // operations in the same order (no FMA contraction), so the paths give the same bits.
 #include <cstdint>
+#include <type_traits>
 
 #include "isa_registry.hpp"
 #include "pyfrozen/activation.hpp"
@@ -24,6 +25,16 @@ constexpr std::int64_t kBlockRows = 64;
 // Channels per tile at most: the T accumulators of a tile live on its stack (L1-sized),
 // and a wide Dense output (few rows, many channels) still splits across threads.
 constexpr std::int64_t kChannelBlock = 256;
+
+/// Calls f(std::bool_constant<b>{}): turns a run-time flag into a template argument,
+/// so the inner loops carry no branches.
+template <typename F>
+void with_flag(bool b, F&& f) {
+  if (b)
+    f(std::true_type{});
+  else
+    f(std::false_type{});
+}
 }  // namespace bn
 
 template <typename T>

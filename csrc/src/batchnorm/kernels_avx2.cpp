@@ -145,14 +145,10 @@ void grad(i64 rows, i64 nc, i64 ld, const T* dy, const T* y, Activation act, con
           const T* center, const T* k, T* dx, double* p_dy, double* p_dyx) {
   if (!vectorized(act))
     return ref<T>().grad(rows, nc, ld, dy, y, act, x, center, k, dx, p_dy, p_dyx);
-  auto flag = [](bool b, auto&& f) {
-    if (b) f(std::true_type{});
-    else f(std::false_type{});
-  };
   with_vector_activation(act, [&](auto A) {
-    flag(dx != nullptr, [&](auto DX) {
-      flag(p_dy != nullptr, [&](auto DY) {
-        flag(p_dyx != nullptr, [&](auto DYX) {
+    bn::with_flag(dx != nullptr, [&](auto DX) {
+      bn::with_flag(p_dy != nullptr, [&](auto DY) {
+        bn::with_flag(p_dyx != nullptr, [&](auto DYX) {
           grad_tile<T, decltype(A)::value, decltype(DX)::value, decltype(DY)::value,
                     decltype(DYX)::value>(rows, nc, ld, dy, y, x, center, k, dx, p_dy, p_dyx);
         });

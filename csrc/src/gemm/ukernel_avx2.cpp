@@ -4,6 +4,7 @@
 // shared inline function can be picked by the linker for generic callers.
 #include <immintrin.h>
 
+#include "avx2_vec.hpp"
 #include "gemm/kernels.hpp"
 
 namespace pyfrozen::detail {
@@ -17,53 +18,7 @@ constexpr int kDotMR = 4;
 constexpr int kDotNR = 3;
 
 template <typename T>
-struct Vec;
-
-template <>
-struct Vec<float> {
-  using R = __m256;
-  static constexpr int W = 8;
-  static R zero() { return _mm256_setzero_ps(); }
-  static R load(const float* p) { return _mm256_loadu_ps(p); }
-  static R bcast(const float* p) { return _mm256_broadcast_ss(p); }
-  static R set1(float x) { return _mm256_set1_ps(x); }
-  static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
-  static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
-  static void store(float* p, R v) { _mm256_storeu_ps(p, v); }
-  static __m256i mask(int n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  }
-  static R mload(const float* p, __m256i m) { return _mm256_maskload_ps(p, m); }
-  static void mstore(float* p, __m256i m, R v) { _mm256_maskstore_ps(p, m, v); }
-  static float hsum(R v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-  }
-};
-
-template <>
-struct Vec<double> {
-  using R = __m256d;
-  static constexpr int W = 4;
-  static R zero() { return _mm256_setzero_pd(); }
-  static R load(const double* p) { return _mm256_loadu_pd(p); }
-  static R bcast(const double* p) { return _mm256_broadcast_sd(p); }
-  static R set1(double x) { return _mm256_set1_pd(x); }
-  static R fma(R a, R b, R c) { return _mm256_fmadd_pd(a, b, c); }
-  static R mul(R a, R b) { return _mm256_mul_pd(a, b); }
-  static void store(double* p, R v) { _mm256_storeu_pd(p, v); }
-  static __m256i mask(int n) {
-    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
-  }
-  static R mload(const double* p, __m256i m) { return _mm256_maskload_pd(p, m); }
-  static void mstore(double* p, __m256i m, R v) { _mm256_maskstore_pd(p, m, v); }
-  static double hsum(R v) {
-    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
-  }
-};
+using Vec = V<T>;  // avx2_vec.hpp
 
 // C[0 .. n) = alpha * acc + beta * C for one vector of a row, the tail masked.
 // Accumulators travel by value: taking their address would keep them on the stack.
