@@ -30,34 +30,71 @@ bool vectorized(Activation act) {
   return act == Activation::none || act == Activation::relu || act == Activation::relu6;
 }
 
+// Up to this many vectors of channels (a 32-channel float row) a tile's accumulators
+// stay in registers for a whole block of rows instead of going through L1 every row.
+constexpr int kRegisterVectors = 4;
+
+/// A block's n totals (T) added into the double partials p (nullptr: not wanted).
+template <typename T>
+void add_totals(const T* acc, i64 n, double* p) {
+  for (i64 c = 0; c < n && p; ++c) p[c] += static_cast<double>(acc[c]);
+}
+
+/// One block of rows with NV vectors of accumulators held in registers.
+template <typename T, int NV, typename Body>
+void block_in_registers(i64 r0, i64 r1, double* p0, double* p1, Body& body) {
+  using v = V<T>;
+  typename v::R s0[NV], s1[NV];
+  for (int k = 0; k < NV; ++k) s0[k] = s1[k] = v::zero();
+  for (i64 r = r0; r < r1; ++r)
+    for (int k = 0; k < NV; ++k) body(r, k * v::W, s0[k], s1[k]);
+  alignas(32) T acc[2][NV * v::W];
+  for (int k = 0; k < NV; ++k) {
+    v::store(acc[0] + k * v::W, s0[k]);
+    v::store(acc[1] + k * v::W, s1[k]);
+  }
+  add_totals(acc[0], NV * v::W, p0);
+  add_totals(acc[1], NV * v::W, p1);
+}
+
 /// Up to two per-channel sums over a tile, row after row (long sequential reads): for
-/// every row and every full vector of channels, body(r, c, acc0 + c, acc1 + c) adds that
-/// vector's terms into the T accumulators (on the stack, in L1); every kBlockRows rows
-/// they are added into p0 / p1 (nullptr: that sum is not wanted), as tile_sums does.
-/// Returns the first channel of the tail (fewer than one vector), which body does not see.
+/// every row and every full vector of channels at c, body(r, c, s0, s1) adds that
+/// vector's terms into the accumulator vectors s0 / s1 (registers for a tile of at most
+/// kRegisterVectors vectors, else loaded from and stored to T arrays on the stack, in
+/// L1); every kBlockRows rows they are added into p0 / p1 (nullptr: that sum is not
+/// wanted), as tile_sums does. Returns the first channel of the tail (fewer than one
+/// vector), which body does not see.
 template <typename T, typename Body>
 i64 stream_sums(i64 rows, i64 nc, double* p0, double* p1, Body&& body) {
   using v = V<T>;
-  alignas(32) T acc0[bn::kChannelBlock];
-  alignas(32) T acc1[bn::kChannelBlock];
-  const i64 end = nc / v::W * v::W;
+  const i64 end = nc / v::W * v::W, nv = end / v::W;
   if (p0) std::fill(p0, p0 + nc, 0.0);
   if (p1) std::fill(p1, p1 + nc, 0.0);
+  alignas(32) T acc0[bn::kChannelBlock];
+  alignas(32) T acc1[bn::kChannelBlock];
   for (i64 r0 = 0; r0 < rows; r0 += kBlockRows) {
+    const i64 r1 = std::min(rows, r0 + kBlockRows);
+    switch (nv) {
+      case 0: continue;
+      case 1: block_in_registers<T, 1>(r0, r1, p0, p1, body); continue;
+      case 2: block_in_registers<T, 2>(r0, r1, p0, p1, body); continue;
+      case 3: block_in_registers<T, 3>(r0, r1, p0, p1, body); continue;
+      case kRegisterVectors: block_in_registers<T, kRegisterVectors>(r0, r1, p0, p1, body); continue;
+      default: break;
+    }
     std::fill(acc0, acc0 + end, T(0));
     std::fill(acc1, acc1 + end, T(0));
-    for (i64 r = r0; r < std::min(rows, r0 + kBlockRows); ++r)
-      for (i64 c = 0; c < end; c += v::W) body(r, c, acc0 + c, acc1 + c);
-    for (i64 c = 0; c < end && p0; ++c) p0[c] += static_cast<double>(acc0[c]);
-    for (i64 c = 0; c < end && p1; ++c) p1[c] += static_cast<double>(acc1[c]);
+    for (i64 r = r0; r < r1; ++r)
+      for (i64 c = 0; c < end; c += v::W) {
+        auto s0 = v::load(acc0 + c), s1 = v::load(acc1 + c);
+        body(r, c, s0, s1);
+        v::store(acc0 + c, s0);
+        v::store(acc1 + c, s1);
+      }
+    add_totals(acc0, end, p0);
+    add_totals(acc1, end, p1);
   }
   return end;
-}
-
-/// *acc += t, for one vector of accumulators.
-template <typename T>
-void accumulate(T* acc, typename V<T>::R t) {
-  V<T>::store(acc, V<T>::add(V<T>::load(acc), t));
 }
 
 /// g = dy * act'(y) for relu / relu6 as a mask (selects dy or 0, as the portable loop).
@@ -94,9 +131,10 @@ void with_vector_activation(Activation act, F&& f) {
 template <typename T>
 void sum(i64 rows, i64 nc, i64 ld, const T* x, double* part) {
   using v = V<T>;
-  const i64 tail = stream_sums<T>(rows, nc, part, nullptr, [&](i64 r, i64 c, T* s, T*) {
-    accumulate(s, v::load(x + r * ld + c));
-  });
+  auto body = [&](i64 r, i64 c, typename v::R& s, typename v::R&) {
+    s = v::add(s, v::load(x + r * ld + c));
+  };
+  const i64 tail = stream_sums<T>(rows, nc, part, nullptr, body);
   if (tail < nc) ref<T>().sum(rows, nc - tail, ld, x + tail, part + tail);
 }
 
@@ -104,11 +142,12 @@ template <typename T>
 void centered_sums(i64 rows, i64 nc, i64 ld, const T* x, const T* center, double* p1,
                    double* p2) {
   using v = V<T>;
-  const i64 tail = stream_sums<T>(rows, nc, p1, p2, [&](i64 r, i64 c, T* s1, T* s2) {
+  auto body = [&](i64 r, i64 c, typename v::R& s1, typename v::R& s2) {
     const auto d = v::sub(v::load(x + r * ld + c), v::load(center + c));
-    accumulate(s1, d);
-    accumulate(s2, v::mul(d, d));
-  });
+    s1 = v::add(s1, d);
+    s2 = v::add(s2, v::mul(d, d));
+  };
+  const i64 tail = stream_sums<T>(rows, nc, p1, p2, body);
   if (tail < nc)
     ref<T>().centered_sums(rows, nc - tail, ld, x + tail, center + tail, p1 + tail, p2 + tail);
 }
@@ -118,19 +157,20 @@ template <typename T, Activation A, bool DX, bool DY, bool DYX>
 void grad_tile(i64 rows, i64 nc, i64 ld, const T* dy, const T* y, const T* x, const T* center,
                const T* k, T* dx, double* p_dy, double* p_dyx) {
   using v = V<T>;
-  auto body = [&](i64 r, i64 c, T* s1, T* s2) {
+  auto body = [&](i64 r, i64 c, typename v::R& s1, typename v::R& s2) {
     const i64 o = r * ld + c;
     const auto g = grad_of<T, A>(v::load(dy + o), A == Activation::none ? nullptr : y + o);
     if constexpr (DX) v::store(dx + o, v::mul(g, v::load(k + c)));
-    if constexpr (DY) accumulate(s1, g);
-    if constexpr (DYX) accumulate(s2, v::mul(g, v::sub(v::load(x + o), v::load(center + c))));
+    if constexpr (DY) s1 = v::add(s1, g);
+    if constexpr (DYX) s2 = v::add(s2, v::mul(g, v::sub(v::load(x + o), v::load(center + c))));
   };
   i64 tail = nc / v::W * v::W;
   if constexpr (DY || DYX) {
     tail = stream_sums<T>(rows, nc, DY ? p_dy : nullptr, DYX ? p_dyx : nullptr, body);
   } else {
+    typename v::R unused0, unused1;
     for (i64 r = 0; r < rows; ++r)
-      for (i64 c = 0; c < tail; c += v::W) body(r, c, nullptr, nullptr);
+      for (i64 c = 0; c < tail; c += v::W) body(r, c, unused0, unused1);
   }
   if (tail < nc) {
     auto at = [&](const T* p) { return p ? p + tail : nullptr; };
