@@ -161,12 +161,20 @@ class Node:
         """What ``save_for_backward`` (and ``save_output``) kept, in order."""
         return self.saved
 
+    def check_versions(self):
+        """Raises RuntimeError if an array this node saved was changed in place since
+        (what backward checks first; for ops that reuse another node's saved arrays)."""
+        _check_versions(self)
+
     def release(self):
-        """Drops the saved arrays and the op (after backward ran)."""
+        """Drops the saved arrays, the op and what its forward set on the node (after
+        backward ran): a graph still referenced after its backward (a kept loss tensor)
+        must not hold arrays that an attribute points to (a recompute function's)."""
         self.saved = ()
         self.saved_versions = ()
         self.counted = ()
         self.fn = None
+        vars(self).clear()
 
     def __repr__(self):
         return f"Node({self.name!r}, needs_input_grad={self.needs_input_grad})"

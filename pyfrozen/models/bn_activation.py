@@ -21,6 +21,14 @@ A pair is fused when (checked at every call; otherwise the two layers run as alw
   the layer trainable); in inference mode the fold of ``fusion.py`` or the plain
   layers run;
 - both layers have one dtype, and fusion is on (``fusion.enabled``).
+
+When the BatchNormalization's input is a DepthwiseConv2D's output that nothing else
+reads, the pair's op also keeps, instead of that output, a function that recomputes it
+in backward (``ops.batch_norm(recompute_input=True)``): a depthwise convolution is
+cheap, and its output is then freed once the pair has read it, one activation fewer
+kept per block. The convolution still runs as its own op (its kernels and weight
+gradient under its own name in ``trace()``); the op recomputes only when the
+convolution's node keeps its input and kernel (both train) and it has no activation.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from typing import Any, NamedTuple
 from pyfrozen import ops
 from pyfrozen.autograd import name_scope
 from pyfrozen.layers.batch_normalization import BatchNormalization
+from pyfrozen.layers.depthwise_conv2d import DepthwiseConv2D
 from pyfrozen.layers.layer import shape_of
 from pyfrozen.models import fusion
 from pyfrozen.tensor import Tensor
@@ -44,17 +53,21 @@ class Pair(NamedTuple):
     output: Hashable  # key of the activation's output
     bn: Any
     activation: Any
+    recompute_input: bool = False  # the BN's input: a DepthwiseConv2D's, read only here
 
 
 def plan(calls: Sequence[fusion.Call], kept: set[Hashable]) -> dict[int, Pair]:
     """The pairs among ``calls`` (in execution order), keyed by the BatchNormalization's
     index. ``kept``: keys needed beyond these calls; the BN's output among them blocks."""
     readers = fusion.Readers(calls, kept)
+    depthwise = {c.outputs[0] for _, c in fusion.single_output_calls(calls, (DepthwiseConv2D,))}
     pairs: dict[int, Pair] = {}
     for i, call in fusion.single_output_calls(calls, (BatchNormalization,)):
         j = readers.only(call.outputs[0], fusion.ACTIVATION_LAYERS)
         if j is not None:
-            pairs[i] = Pair(i, j, calls[j].outputs[0], call.layer, calls[j].layer)
+            x = call.inputs[0]
+            recompute = x in depthwise and readers.only(x, (BatchNormalization,)) == i
+            pairs[i] = Pair(i, j, calls[j].outputs[0], call.layer, calls[j].layer, recompute)
     return pairs
 
 
@@ -79,4 +92,4 @@ def run(pair: Pair, x: Any, training: bool | None) -> Tensor | None:
     with name_scope(bn.name):
         return ops.batch_norm(x, bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance,
                               training=True, momentum=bn.momentum, epsilon=bn.epsilon,
-                              activation=name)
+                              activation=name, recompute_input=pair.recompute_input)

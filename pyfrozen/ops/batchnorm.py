@@ -19,6 +19,7 @@ from pyfrozen import _core
 from pyfrozen.autograd.function import Function
 from pyfrozen.ops import activation as activation_ops
 from pyfrozen.ops._util import activation_name, float_operand
+from pyfrozen.ops.conv import output_recomputer
 from pyfrozen.tensor import Tensor
 
 # ---------------------------------------------------------------------------------------
@@ -51,7 +52,7 @@ class BatchNormTraining(Function):
 
     @staticmethod
     def forward(ctx, *arrays, slots, epsilon, momentum, running_mean, running_var,
-                activation):
+                activation, recompute=None):
         ctx.slots = slots
         ctx.activation = activation
         x, gamma, beta = _split(ctx, arrays)
@@ -59,10 +60,13 @@ class BatchNormTraining(Function):
         y, mean, inv_std = _core.batchnorm_forward_training(
             np.ascontiguousarray(x), gamma, beta, epsilon=epsilon, momentum=momentum,
             running_mean=running_mean, running_var=running_var, activation=activation)
-        # dbeta = sum(dy) needs nothing; dx and dgamma need x and its statistics; every
-        # gradient through an activation needs its output (appended last).
+        # dbeta = sum(dy) needs nothing; dx and dgamma need x (or the function that
+        # recomputes it) and its statistics; every gradient through an activation needs
+        # its output (appended last).
         if need_dx or need_dgamma:
-            ctx.save_for_backward(x, mean, inv_std, gamma if need_dx else None)
+            ctx.recompute = recompute
+            ctx.save_for_backward(x if recompute is None else None, mean, inv_std,
+                                  gamma if need_dx else None)
         if activation != "none":
             ctx.save_output()
         return y
@@ -75,6 +79,8 @@ class BatchNormTraining(Function):
         x = mean = inv_std = gamma = None
         if need_dx or need_dgamma:
             x, mean, inv_std, gamma = saved
+            if ctx.recompute is not None:
+                x = ctx.recompute()
         dx, dgamma, dbeta = _core.batchnorm_backward_training(
             np.ascontiguousarray(dy), None if x is None else np.ascontiguousarray(x), gamma,
             mean, inv_std, need_dx=need_dx, need_dgamma=need_dgamma, need_dbeta=need_dbeta,
@@ -166,6 +172,7 @@ def batch_norm(
     momentum: float = 0.99,
     epsilon: float = 1e-3,
     activation: str | None = None,
+    recompute_input: bool = False,
 ) -> Tensor:
     """Batch normalization over the last axis (the BatchNormalization layer's op).
 
@@ -187,6 +194,12 @@ def batch_norm(
     the activation fewer forward, one backward). In inference mode the activation runs
     as its own op after.
 
+    ``recompute_input`` (beyond Keras, what a model's DepthwiseConv2D -> BatchNormalization
+    runs in training): when ``x`` is a recorded depthwise convolution's output whose
+    node keeps its input and kernel, training mode keeps a function that recomputes
+    ``x`` from them in backward instead of ``x`` itself: one activation fewer kept for
+    one more (cheap) depthwise pass, the same bits. Otherwise ``x`` is kept as usual.
+
     Freezing: only what the needed gradients use is kept. In inference mode with gamma
     frozen, the op keeps the per-channel scale (C numbers) for dx and nothing else;
     with gamma training it keeps x. In training mode dx and dgamma need x and the batch
@@ -203,6 +216,8 @@ def batch_norm(
         momentum: weight of the old moving value, in [0, 1].
         epsilon: added to the variance, >= 0.
         activation: None, "relu", "relu6", "sigmoid" or "tanh".
+        recompute_input: recompute a depthwise convolution's output ``x`` in backward
+            instead of keeping it, where possible (training mode).
 
     Returns:
         The normalized tensor, shaped like ``x``.
@@ -244,7 +259,8 @@ def batch_norm(
         return y if act == "none" else activation_ops.POINTWISE[act].apply(y)
     y = BatchNormTraining.apply(*inputs, slots=tuple(slots), epsilon=epsilon,
                                 momentum=momentum, running_mean=mm.data,
-                                running_var=mv.data, activation=act)
+                                running_var=mv.data, activation=act,
+                                recompute=output_recomputer(x) if recompute_input else None)
     mm._bump_version()
     mv._bump_version()
     return y

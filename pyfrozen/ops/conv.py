@@ -11,6 +11,7 @@ weight gradient computed only for the trainable channels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -85,6 +86,7 @@ class Conv2D(Function):
         ctx.x_shape = x.shape
         ctx.activation = activation
         ctx.channels = channels
+        ctx.bias = bias  # (C,), for output_recomputer
         return y
 
     @staticmethod
@@ -118,6 +120,36 @@ class DepthwiseConv2D(Conv2D):
     """Conv2D with groups == Cin over a Keras DepthwiseConv2D kernel (KH, KW, Cin, M)."""
 
     name = "depthwise_conv2d"
+
+
+def output_recomputer(y: Tensor) -> Callable[[], np.ndarray] | None:
+    """A function recomputing ``y`` in backward, if ``y`` is a recorded depthwise
+    convolution's output (no activation) whose node keeps both its input and kernel
+    (both need gradients) and which is at least half its input's size; None otherwise.
+
+    A depthwise convolution costs K*K multiply-adds per output value, so an op reading
+    ``y`` (a training-mode batch norm) may keep this function instead of ``y`` itself.
+    Recomputing reads the whole input while keeping ``y`` costs ``y``'s size, hence the
+    size rule: a stride-1 output qualifies, a stride-2 one (a quarter of its input)
+    does not. The function checks first that the arrays it reads were not changed in
+    place since the forward (RuntimeError, as backward would), then runs the same
+    kernel on them: the same bits as ``y``."""
+    node = y._node
+    if node is None or node.fn is not DepthwiseConv2D or node.activation != "none":
+        return None
+    x, kernel = node.saved_tensors[0], node.saved_tensors[1]
+    if x is None or kernel is None or 2 * y.data.size < x.size:
+        return None
+    bias = node.bias
+
+    def recompute() -> np.ndarray:
+        node.check_versions()
+        stride, dilation, padding, groups = node.geometry
+        return _core.conv2d_forward(x, np.ascontiguousarray(kernel).reshape(node.w_shape), bias,
+                                    stride=stride, dilation=dilation, padding=padding,
+                                    groups=groups, activation="none")
+
+    return recompute
 
 
 # ---------------------------------------------------------------------------------------
