@@ -6,7 +6,13 @@ float32, through the public API: inference (``predict_on_batch``), the base-froz
 step and the top-2-blocks step (``train_on_batch``). One model per configuration; the
 two sides differ only in ``pyfrozen.models.fusion.enabled``, switched before each call,
 and are interleaved (fused, unfused, fused, ...) in one process: median ms per call and
-the median (min-max) of the per-round ratio unfused / fused. Run it pinned, from outside
+the median (min-max) of the per-round ratio unfused / fused.
+
+A second table is the full training step with the depthwise recompute
+(``ops.batch_norm(recompute_input=True)``: a BN -> activation pair recomputes a stride-1
+DepthwiseConv2D's output in backward instead of keeping it) on and off: times
+interleaved in one process as above, and each side's bytes kept for backward and peak
+RSS rise over ``MEMORY_STEPS`` steps in a process of its own. Run it pinned, from outside
 the repository root::
 
     cd /tmp && taskset -c 0 python /path/to/bench/bench_fusion.py --markdown
@@ -15,6 +21,7 @@ the repository root::
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,9 +29,54 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
+import memory  # noqa: E402
 import train_setup as setup  # noqa: E402
+from children import run_json  # noqa: E402
 
 FUSED_CONFIGS = ("inference", "frozen", "top2")
+MEMORY_STEPS = 4
+SCRIPT = str(Path(__file__).resolve())
+
+
+def recomputing(step: Callable[[], object], on: bool) -> Callable[[], object]:
+    """``step`` with the depthwise recompute switched ``on`` (or off) just before it runs."""
+    from pyfrozen.ops import batchnorm, conv
+
+    def call() -> object:
+        batchnorm.output_recomputer = conv.output_recomputer if on else (lambda y: None)
+        return step()
+    return call
+
+
+def recompute_row(shape: setup.Shape, quick: bool) -> list[str]:
+    """The full step with the recompute on and off: ms, ratio, kept MB, peak RSS rise MB."""
+    model = setup.pyfrozen_compiled("full", shape)
+    step = setup.pyfrozen_step(model, "full", shape)
+    (on, off, ratio), load = common.measured(
+        lambda: common.time_pair(recomputing(step, True), recomputing(step, False), quick))
+    mem = {side: run_json(SCRIPT, ["--child", side, shape.arg()]) for side in ("on", "off")}
+    mb = [f"{mem[side][key] / 1e6:.1f}" for key in ("saved", "rss_rise") for side in ("on", "off")]
+    return [shape.label(), f"{on.median * 1e3:.2f}", f"{off.median * 1e3:.2f}", ratio.fmt(3, "x"),
+            *mb, load.fmt()]
+
+
+def child_memory(side: str, shape: setup.Shape) -> dict[str, int]:
+    """Bytes kept for backward by one full step and the peak RSS rise over
+    ``MEMORY_STEPS`` steps, with the recompute on or off, alone in this process."""
+    from pyfrozen.autograd import trace
+
+    limiter = common.set_threads(1, None)
+    model = setup.pyfrozen_compiled("full", shape)
+    step = recomputing(setup.pyfrozen_step(model, "full", shape), side == "on")
+    before = memory.rss_bytes() or 0
+    memory.reset_peak_rss()
+    for _ in range(MEMORY_STEPS):
+        step()
+    rise = memory.peak_rss_bytes() - before
+    with trace() as t:
+        step()
+    del limiter
+    return {"saved": t.saved_bytes, "rss_rise": rise}
 
 
 def switched(step: Callable[[], object], on: bool) -> Callable[[], object]:
@@ -51,7 +103,11 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a small network, few rounds")
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.child:
+        print(json.dumps(child_memory(args.child[0], setup.Shape.parse(args.child[1]))))
+        return
     torch = common.optional_torch()  # only for the machine line
     limiter = common.set_threads(1, torch)
     line = common.machine_line(1, torch)
@@ -61,10 +117,18 @@ def main(argv: list[str] | None = None) -> None:
         print(f"Machine: {line}\n")
         print(common.table(["configuration", "fused ms", "unfused ms", "unfused / fused", "rounds",
                      "load %"], rows, args.markdown))
-    print("\nfloat32, SGD momentum 0.9. The same model both ways, fusion switched before "
-          "each call; times: median ms per call; ratio: median (min-max) of per-round "
-          "unfused / fused time (> 1: fusion is faster). Load: other processes' CPU use "
-          "here/all/steal, % of one CPU.")
+    shapes = setup.QUICK_SHAPES if args.quick else setup.FULL_SHAPES
+    rows = [recompute_row(shape, args.quick) for shape in shapes]
+    print(f"\n{'### ' if args.markdown else ''}Depthwise recompute: full step, 1 thread\n")
+    print(f"Machine: {line}\n")
+    print(common.table(["network", "on ms", "off ms", "off / on", "kept MB on", "kept MB off",
+                        "RSS rise MB on", "RSS rise MB off", "load %"], rows, args.markdown))
+    print("\nfloat32, SGD momentum 0.9. The same model both ways, fusion switched (first "
+          "tables) or the depthwise recompute switched (last table) before each call; "
+          "times: median ms per call; ratio: median (min-max) of per-round off / on time "
+          "(> 1: the fused or recomputing side is faster). Kept: bytes saved for backward "
+          "by one step (trace()); RSS rise: peak over 4 steps, each side in its own process "
+          "(default allocator). Load: other processes' CPU use here/all/steal, % of one CPU.")
     del limiter
 
 
