@@ -101,6 +101,14 @@ def test_train_suite_runs_the_lora_bench_on_both_workloads(torch, tmp_path_facto
         assert float(t["rows"][1][state]) < float(t["rows"][0][state])
 
 
+def test_train_suite_reports_the_depthwise_recompute(torch, tmp_path_factory):
+    _, data, _ = smoke_run("train", tmp_path_factory)
+    [table] = [t for t in tables_of(data) if t["title"].startswith("Depthwise recompute")]
+    row = table["rows"][0]
+    kept_on, kept_off = (float(row[table["headers"].index(f"kept MB {s}")]) for s in ("on", "off"))
+    assert kept_on < kept_off  # the stride-1 depthwise outputs are not kept
+
+
 def test_missing_peer_is_skipped_with_a_line(tmp_path):
     stdout, data = run_harness(tmp_path, "--suite", "autograd", "--smoke", "--without", "torch")
     status = {run["label"].split(",")[0]: run["status"] for run in data["runs"]}
