@@ -35,6 +35,13 @@ cdef object _input_owning(tuple inputs, object array)
                masks=list)
 cpdef object apply(object fn, tuple inputs, dict kwargs)
 
+cdef object _F32
+cdef object _F64
+cdef dict _NO_KWARGS
+
+@cython.locals(dtype=object)
+cpdef object apply_binary(object fn, object a, object b)
+
 cdef object _edge(object t)
 
 @cython.locals(order=list, visited=set, stack=list, node=Node, parent=object, i=Py_ssize_t)

@@ -292,6 +292,24 @@ def apply(fn, inputs, kwargs):
     return result
 
 
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+_NO_KWARGS = {}
+
+
+def apply_binary(fn, a, b):
+    """``apply(fn, (a, b), {})`` when ``a`` and ``b`` are Tensors whose arrays share a
+    float32 or float64 dtype (an arithmetic operator's common case, checked here in C
+    rather than by the op's Python argument checks); None for any other operands, which
+    the caller then checks and converts as usual."""
+    if not isinstance(a, _tensor_type) or not isinstance(b, _tensor_type):
+        return None
+    dtype = a.data.dtype
+    if dtype is not b.data.dtype or (dtype is not _F32 and dtype is not _F64):
+        return None
+    return apply(fn, (a, b), _NO_KWARGS)
+
+
 def _edge(t):
     if t._node is not None:
         return t._node

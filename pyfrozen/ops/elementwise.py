@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from pyfrozen.autograd import tape
 from pyfrozen.autograd.function import Function
 from pyfrozen.ops._util import (
     broadcast_shape,
@@ -229,26 +230,26 @@ class Cast(Function):
 
 def add(a: Any, b: Any) -> Tensor:
     """``a + b`` with broadcasting; Python numbers take the tensor's dtype."""
-    a, b = float_operands(a, b, "add")
-    return Add.apply(a, b)
+    y = tape.apply_binary(Add, a, b)  # two Tensors of one float dtype: no checks here
+    return Add.apply(*float_operands(a, b, "add")) if y is None else y
 
 
 def sub(a: Any, b: Any) -> Tensor:
     """``a - b`` with broadcasting."""
-    a, b = float_operands(a, b, "sub")
-    return Sub.apply(a, b)
+    y = tape.apply_binary(Sub, a, b)  # two Tensors of one float dtype: no checks here
+    return Sub.apply(*float_operands(a, b, "sub")) if y is None else y
 
 
 def mul(a: Any, b: Any) -> Tensor:
     """``a * b`` with broadcasting."""
-    a, b = float_operands(a, b, "mul")
-    return Mul.apply(a, b)
+    y = tape.apply_binary(Mul, a, b)  # two Tensors of one float dtype: no checks here
+    return Mul.apply(*float_operands(a, b, "mul")) if y is None else y
 
 
 def div(a: Any, b: Any) -> Tensor:
     """``a / b`` with broadcasting."""
-    a, b = float_operands(a, b, "div")
-    return Div.apply(a, b)
+    y = tape.apply_binary(Div, a, b)  # two Tensors of one float dtype: no checks here
+    return Div.apply(*float_operands(a, b, "div")) if y is None else y
 
 
 def neg(a: Tensor) -> Tensor:

@@ -252,3 +252,24 @@ def test_binary_ops_accept_numpy_arrays():
 def test_unary_ops_accept_numpy_arrays():
     y = ops.exp(np.zeros(2, np.float32))
     assert isinstance(y, pyfrozen.Tensor) and y.numpy().tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "div"])
+def test_two_float_tensors_skip_the_python_operand_checks(name, monkeypatch):
+    """The tape's C check (tape.apply_binary) takes two Tensors of one float dtype; any
+    other operands go through float_operands, which converts them or raises."""
+    from pyfrozen.ops import elementwise
+
+    calls = []
+    checked = elementwise.float_operands
+    monkeypatch.setattr(elementwise, "float_operands",
+                        lambda *args: calls.append(args[2]) or checked(*args))
+    fn = getattr(ops, name)
+    a = pyfrozen.tensor(np.full(3, 2.0, np.float32), requires_grad=True)
+    want = {"add": 3.0, "sub": 1.0, "mul": 2.0, "div": 2.0}[name]
+    y = fn(a, pyfrozen.tensor(np.ones(3, np.float32)))
+    assert calls == [] and y.requires_grad and np.all(y.numpy() == want)
+    assert np.all(fn(a, 1.0).numpy() == want) and calls == [name]  # a number: converted
+    with pytest.raises(TypeError, match="different float dtypes"):
+        fn(a, pyfrozen.tensor(np.ones(3)))  # float64: the tape's own message, via the check
+    assert calls == [name, name]
