@@ -28,7 +28,9 @@ in backward (``ops.batch_norm(recompute_input=True)``): a depthwise convolution 
 cheap, and its output is then freed once the pair has read it, one activation fewer
 kept per block. The convolution still runs as its own op (its kernels and weight
 gradient under its own name in ``trace()``); the op recomputes only when the
-convolution's node keeps its input and kernel (both train) and it has no activation.
+convolution's node keeps its input and kernel (both train), it has no activation and its
+output is at least half its input's size (stride 1: a stride-2 output is a quarter of
+the input that recomputing it reads; see ``ops.conv.output_recomputer``).
 """
 
 from __future__ import annotations

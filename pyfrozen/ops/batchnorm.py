@@ -196,9 +196,10 @@ def batch_norm(
 
     ``recompute_input`` (beyond Keras, what a model's DepthwiseConv2D -> BatchNormalization
     runs in training): when ``x`` is a recorded depthwise convolution's output whose
-    node keeps its input and kernel, training mode keeps a function that recomputes
-    ``x`` from them in backward instead of ``x`` itself: one activation fewer kept for
-    one more (cheap) depthwise pass, the same bits. Otherwise ``x`` is kept as usual.
+    node keeps its input and kernel and which is at least half its input's size
+    (stride 1), training mode keeps a function that recomputes ``x`` from them in
+    backward instead of ``x`` itself: one activation fewer kept for one more (cheap)
+    depthwise pass, the same bits. Otherwise ``x`` is kept as usual.
 
     Freezing: only what the needed gradients use is kept. In inference mode with gamma
     frozen, the op keeps the per-channel scale (C numbers) for dx and nothing else;

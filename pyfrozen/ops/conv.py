@@ -140,12 +140,11 @@ def output_recomputer(y: Tensor) -> Callable[[], np.ndarray] | None:
     x, kernel = node.saved_tensors[0], node.saved_tensors[1]
     if x is None or kernel is None or 2 * y.data.size < x.size:
         return None
-    bias = node.bias
+    bias, (stride, dilation, padding, groups), w_shape = node.bias, node.geometry, node.w_shape
 
     def recompute() -> np.ndarray:
         node.check_versions()
-        stride, dilation, padding, groups = node.geometry
-        return _core.conv2d_forward(x, np.ascontiguousarray(kernel).reshape(node.w_shape), bias,
+        return _core.conv2d_forward(x, np.ascontiguousarray(kernel).reshape(w_shape), bias,
                                     stride=stride, dilation=dilation, padding=padding,
                                     groups=groups, activation="none")
 
