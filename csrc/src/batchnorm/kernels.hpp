@@ -13,6 +13,7 @@
 #include <type_traits>
 
 #include "isa_registry.hpp"
+#include "with_flag.hpp"
 #include "pyfrozen/activation.hpp"
 
 namespace pyfrozen::detail {
@@ -25,16 +26,6 @@ constexpr std::int64_t kBlockRows = 64;
 // Channels per tile at most: the T accumulators of a tile live on its stack (L1-sized),
 // and a wide Dense output (few rows, many channels) still splits across threads.
 constexpr std::int64_t kChannelBlock = 256;
-
-/// Calls f(std::bool_constant<b>{}): turns a run-time flag into a template argument,
-/// so the inner loops carry no branches.
-template <typename F>
-void with_flag(bool b, F&& f) {
-  if (b)
-    f(std::true_type{});
-  else
-    f(std::false_type{});
-}
 }  // namespace bn
 
 template <typename T>

@@ -186,9 +186,9 @@ void grad(i64 rows, i64 nc, i64 ld, const T* dy, const T* y, Activation act, con
   if (!vectorized(act))
     return ref<T>().grad(rows, nc, ld, dy, y, act, x, center, k, dx, p_dy, p_dyx);
   with_vector_activation(act, [&](auto A) {
-    bn::with_flag(dx != nullptr, [&](auto DX) {
-      bn::with_flag(p_dy != nullptr, [&](auto DY) {
-        bn::with_flag(p_dyx != nullptr, [&](auto DYX) {
+    with_flag(dx != nullptr, [&](auto DX) {
+      with_flag(p_dy != nullptr, [&](auto DY) {
+        with_flag(p_dyx != nullptr, [&](auto DYX) {
           grad_tile<T, decltype(A)::value, decltype(DX)::value, decltype(DY)::value,
                     decltype(DYX)::value>(rows, nc, ld, dy, y, x, center, k, dx, p_dy, p_dyx);
         });

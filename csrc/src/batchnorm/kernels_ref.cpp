@@ -70,9 +70,9 @@ template <typename T>
 void grad(i64 rows, i64 nc, i64 ld, const T* dy, const T* y, Activation act, const T* x,
           const T* center, const T* k, T* dx, double* p_dy, double* p_dyx) {
   with_activation(act, [&](auto A) {
-    bn::with_flag(dx != nullptr, [&](auto DX) {
-      bn::with_flag(p_dy != nullptr, [&](auto DY) {
-        bn::with_flag(p_dyx != nullptr, [&](auto DYX) {
+    with_flag(dx != nullptr, [&](auto DX) {
+      with_flag(p_dy != nullptr, [&](auto DY) {
+        with_flag(p_dyx != nullptr, [&](auto DYX) {
           grad_tile<T, decltype(A)::value, decltype(DX)::value, decltype(DY)::value,
                     decltype(DYX)::value>(rows, nc, ld, dy, y, x, center, k, dx, p_dy, p_dyx);
         });

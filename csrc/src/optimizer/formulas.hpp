@@ -10,16 +10,9 @@
 #include <cstdint>
 #include <type_traits>
 
-namespace pyfrozen::detail {
+#include "with_flag.hpp"
 
-/// Calls f(std::true_type{}) or f(std::false_type{}): runtime flags to template flags.
-template <class F>
-void with_flag(bool flag, F&& f) {
-  if (flag)
-    f(std::true_type{});
-  else
-    f(std::false_type{});
-}
+namespace pyfrozen::detail {
 
 template <class R>
 struct SgdCoef {
