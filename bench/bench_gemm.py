@@ -399,7 +399,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="threads for every library")
     p.add_argument("--quick", action="store_true", help="few repetitions: a smoke test")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    p.add_argument("--isa", choices=("generic", "avx2"), help="force pyfrozen's ISA path")
+    p.add_argument("--isa", choices=("generic", "avx2", "avx512"), help="force pyfrozen's ISA path")
     p.add_argument("--markdown", action="store_true", help="print markdown tables")
     p.add_argument("--no-torch", action="store_true", help="leave torch out")
     mode = p.add_mutually_exclusive_group()

@@ -49,7 +49,7 @@ void init_runtime(py::module_& m) {
         "Largest count set_num_threads accepts: 4x the hardware threads, at least 64.");
   m.def("has_openmp", &has_openmp, "Whether the core was built with OpenMP.");
   m.def("set_isa", [](const std::string& name) { set_active_isa(parse_isa(name)); },
-        py::arg("name"), "Force the instruction-set path: 'generic' or 'avx2'.");
+        py::arg("name"), "Force the instruction-set path: 'generic', 'avx2' or 'avx512'.");
   m.def("get_isa", [] { return std::string(isa_name(active_isa())); },
         "Instruction-set path the kernels take now.");
   m.def("detected_isa", [] { return std::string(isa_name(detected_isa())); },

@@ -1,7 +1,8 @@
 #pragma once
 // Private: which kernels each ISA path runs, one table per kernel family. The choice
-// of a path is written here once; a new path (AVX-512) is a new Isa value, one more
-// column in Paths and one more entry in each family's table.
+// of a path is written here once; a new path is a new Isa value and one more column in
+// Paths. A family without kernels of its own for a path runs the path below it (every
+// CPU with AVX-512 has AVX2), so adding a path touches only the families that gain.
 #include <type_traits>
 
 #include "pyfrozen/runtime.hpp"
@@ -10,13 +11,14 @@ namespace pyfrozen::detail {
 
 /// A kernel family's tables: `Kernels<T>` (a struct of function pointers and tile
 /// sizes), returned for each path and element type by a function defined in that
-/// path's source file (the AVX2 ones are the only files built with -mavx2 -mfma).
+/// path's source file (the AVX2 and AVX-512 ones are the only files built with ISA flags).
 template <template <typename> class Kernels>
 struct IsaRegistry {
   template <typename T>
   struct Paths {
     Kernels<T> (*generic)();  // portable scalar code: every CPU, and the tests' oracle
     Kernels<T> (*avx2)();     // AVX2 + FMA
+    Kernels<T> (*avx512)() = nullptr;  // AVX-512 F/VL/BW/DQ; null: the AVX2 kernels
   };
   Paths<float> f32;
   Paths<double> f64;
@@ -26,6 +28,9 @@ struct IsaRegistry {
   Kernels<T> get(Isa isa) const {
     const Paths<T>& paths = by_type<T>();
     switch (isa) {
+      case Isa::avx512:
+        if (paths.avx512 != nullptr) return paths.avx512();
+        return paths.avx2();
       case Isa::avx2:
         return paths.avx2();
       case Isa::generic:

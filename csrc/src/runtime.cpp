@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cctype>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <cstdlib>
 #include <cstring>
@@ -19,15 +20,21 @@
 namespace pyfrozen {
 namespace {
 
-bool cpu_has_avx2_fma() {
+Isa best_cpu_isa() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();  // required when called during static initialization
-  // libgcc also checks that the OS saves the ymm state (XGETBV) before reporting avx2.
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  // libgcc also checks that the OS saves the ymm / zmm state (XGETBV) before reporting
+  // avx2 or an avx512 feature.
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return Isa::generic;
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+  return avx512 ? Isa::avx512 : Isa::avx2;
 #else
-  return false;
+  return Isa::generic;
 #endif
 }
+
+constexpr const char* kIsaNames[] = {"generic", "avx2", "avx512"};
 
 Isa initial_isa() {
   const char* env = std::getenv("PYFROZEN_ISA");
@@ -77,30 +84,35 @@ std::int64_t cache_size(int level, int sysconf_name, std::int64_t fallback) {
 }  // namespace
 
 Isa detected_isa() {
-  static const Isa isa = cpu_has_avx2_fma() ? Isa::avx2 : Isa::generic;
+  static const Isa isa = best_cpu_isa();
   return isa;
 }
 
 Isa active_isa() { return static_cast<Isa>(active_isa_slot().load(std::memory_order_relaxed)); }
 
 void set_active_isa(Isa isa) {
-  if (isa == Isa::avx2 && detected_isa() != Isa::avx2)
-    throw std::invalid_argument("set_isa: this CPU does not support avx2+fma");
+  if (static_cast<int>(isa) > static_cast<int>(detected_isa()))
+    throw std::invalid_argument(std::string("set_isa: this CPU does not support ") +
+                                (isa == Isa::avx2 ? "avx2+fma" : "avx512 (f, vl, bw, dq)"));
   active_isa_slot().store(static_cast<int>(isa), std::memory_order_relaxed);
 }
 
 std::vector<Isa> supported_isas() {
-  std::vector<Isa> out{Isa::generic};
-  if (detected_isa() == Isa::avx2) out.push_back(Isa::avx2);
+  std::vector<Isa> out;
+  for (int i = 0; i <= static_cast<int>(detected_isa()); ++i) out.push_back(static_cast<Isa>(i));
   return out;
 }
 
-const char* isa_name(Isa isa) { return isa == Isa::avx2 ? "avx2" : "generic"; }
+const char* isa_name(Isa isa) {
+  const int i = static_cast<int>(isa);
+  return i >= 0 && i < static_cast<int>(std::size(kIsaNames)) ? kIsaNames[i] : "unknown";
+}
 
 Isa parse_isa(const std::string& name) {
-  if (name == "generic") return Isa::generic;
-  if (name == "avx2") return Isa::avx2;
-  throw std::invalid_argument("unknown ISA '" + name + "'; expected 'generic' or 'avx2'");
+  for (int i = 0; i < static_cast<int>(std::size(kIsaNames)); ++i)
+    if (name == kIsaNames[i]) return static_cast<Isa>(i);
+  throw std::invalid_argument("unknown ISA '" + name +
+                              "'; expected 'generic', 'avx2' or 'avx512'");
 }
 
 CacheSizes cache_sizes() {

@@ -119,23 +119,32 @@ void isas() {
     pyfrozen::set_active_isa(isa);
     CHECK_MSG(pyfrozen::active_isa() == isa, pyfrozen::isa_name(isa));
   }
+  // Every path up to the detected one, in order; the ones above it are refused.
+  CHECK(isas.back() == pyfrozen::detected_isa());
+  CHECK(isas.size() == static_cast<size_t>(pyfrozen::detected_isa()) + 1);
   if (std::find(isas.begin(), isas.end(), Isa::avx2) == isas.end()) {
     CHECK_THROWS(std::invalid_argument, pyfrozen::set_active_isa(Isa::avx2), "avx2");
+    CHECK(pyfrozen::active_isa() == isas.back());
+  }
+  if (std::find(isas.begin(), isas.end(), Isa::avx512) == isas.end()) {
+    CHECK_THROWS(std::invalid_argument, pyfrozen::set_active_isa(Isa::avx512), "avx512");
     CHECK(pyfrozen::active_isa() == isas.back());
   }
   pyfrozen::set_active_isa(saved);
   CHECK(pyfrozen::active_isa() == saved);
 
   // Names round-trip; anything else is rejected with the valid choices in the message.
-  for (Isa isa : {Isa::generic, Isa::avx2}) {
+  for (Isa isa : {Isa::generic, Isa::avx2, Isa::avx512}) {
     const std::string name = pyfrozen::isa_name(isa);
     CHECK_MSG(pyfrozen::parse_isa(name) == isa, name);
   }
   CHECK(std::string(pyfrozen::isa_name(Isa::generic)) == "generic");
   CHECK(std::string(pyfrozen::isa_name(Isa::avx2)) == "avx2");
-  for (const char* bad : {"", "AVX2", "sse4", "generic "}) {
+  CHECK(std::string(pyfrozen::isa_name(Isa::avx512)) == "avx512");
+  for (const char* bad : {"", "AVX2", "sse4", "generic ", "avx512f"}) {
     CHECK_THROWS(std::invalid_argument, pyfrozen::parse_isa(bad), "generic");
     CHECK_THROWS(std::invalid_argument, pyfrozen::parse_isa(bad), "avx2");
+    CHECK_THROWS(std::invalid_argument, pyfrozen::parse_isa(bad), "avx512");
   }
 }
 

@@ -10,7 +10,8 @@ import pytest
 import pyfrozen
 from pyfrozen import gemm
 
-# Sizes that hit every edge: empty, 1, primes, around the 6x16 / 6x8 micro-tiles,
+# Sizes that hit every edge: empty, 1, primes, around the 6x16 / 6x8 micro-tiles (the
+# 12x32 / 12x16 AVX-512 ones: test_every_row_count_and_column_tail_of_each_tile),
 # around the small-M threshold (64), and past a KC block (~250).
 EDGE_SIZES = [0, 1, 2, 5, 6, 7, 13, 16, 17, 31, 64, 65, 97, 257]
 
@@ -47,6 +48,21 @@ def test_random_shapes_match_numpy(rng, isa, threads, dtype, trans_a, trans_b):
         got = gemm(a, b, trans_a=trans_a, trans_b=trans_b)
         assert got.shape == (m, n) and got.dtype == dtype
         assert_close(got, reference(a, b, trans_a, trans_b), k, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a", [False, True])
+def test_every_row_count_and_column_tail_of_each_tile(rng, isa, dtype, trans_a):
+    # Every row count of one and two micro-tiles (6 rows on AVX2 and generic, 12 on
+    # AVX-512), small-M (A in place or packed per K block) and general (m > 64), against
+    # column counts on each side of one and two vectors of each path (8/16/32 floats,
+    # 4/8/16 doubles), a K tail of packing's 8-column blocks, and more than one K block.
+    for m in list(range(1, 26)) + list(range(65, 90, 3)):
+        for n in (1, 4, 7, 8, 9, 15, 16, 17, 31, 32, 33, 65, 97):
+            for k in (9, 300):
+                a, b = operands(rng, m, k, n, trans_a, False, dtype)
+                got = gemm(a, b, trans_a=trans_a)
+                assert_close(got, reference(a, b, trans_a, False), k, dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

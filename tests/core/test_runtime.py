@@ -57,8 +57,32 @@ def test_isa_round_trip(isa):
 
 
 def test_unknown_isa_is_an_error():
-    with pytest.raises(ValueError, match="unknown ISA 'sse9'"):
+    with pytest.raises(ValueError, match="unknown ISA 'sse9'.*'generic', 'avx2' or 'avx512'"):
         pyfrozen.set_isa("sse9")
+
+
+def test_supported_isas_are_every_path_up_to_the_detected_one():
+    paths = ["generic", "avx2", "avx512"]
+    supported = pyfrozen.supported_isas()
+    assert supported == paths[:paths.index(pyfrozen.detected_isa()) + 1]
+    before = pyfrozen.get_isa()
+    try:
+        for name in paths[len(supported):]:  # paths beyond this CPU are refused
+            with pytest.raises(ValueError, match=f"does not support {name}"):
+                pyfrozen.set_isa(name)
+            assert pyfrozen.get_isa() == before
+    finally:
+        pyfrozen.set_isa(before)
+
+
+@pytest.mark.parametrize("name", ["avx2", "avx512"])
+def test_environment_picks_a_path_below_the_detected_one(tmp_path, name):
+    proc = run_python("import pyfrozen; print(pyfrozen.get_isa())", tmp_path, PYFROZEN_ISA=name)
+    if name in pyfrozen.supported_isas():
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == name
+    else:
+        assert proc.returncode != 0 and f"PYFROZEN_ISA='{name}'" in proc.stderr
 
 
 def test_environment_forces_generic(tmp_path):
@@ -81,11 +105,22 @@ def test_cache_sizes_are_positive():
 
 
 def test_blocking_follows_the_micro_tile():
-    for dtype, nr in [("float32", 16), ("float64", 8)]:
-        bl = pyfrozen._core.gemm_blocking(dtype)
-        assert bl["mr"] == 6 and bl["nr"] == nr
-        assert bl["mc"] % bl["mr"] == 0 and bl["nc"] % bl["nr"] == 0
-        assert 64 <= bl["kc"] <= 512
+    # (mr, nr) per path and dtype: AVX-512 has twice the registers, so twice the rows
+    # and twice the lanes per vector.
+    tiles = {"generic": {"float32": (6, 16), "float64": (6, 8)},
+             "avx2": {"float32": (6, 16), "float64": (6, 8)},
+             "avx512": {"float32": (12, 32), "float64": (12, 16)}}
+    before = pyfrozen.get_isa()
+    try:
+        for isa in pyfrozen.supported_isas():
+            pyfrozen.set_isa(isa)
+            for dtype, (mr, nr) in tiles[isa].items():
+                bl = pyfrozen._core.gemm_blocking(dtype)
+                assert (bl["mr"], bl["nr"]) == (mr, nr), (isa, dtype, bl)
+                assert bl["mc"] % bl["mr"] == 0 and bl["nc"] % bl["nr"] == 0, (isa, dtype, bl)
+                assert 64 <= bl["kc"] <= 512
+    finally:
+        pyfrozen.set_isa(before)
     with pytest.raises(TypeError, match="dtype must be 'float32' or 'float64'"):
         pyfrozen._core.gemm_blocking("int8")
 

@@ -8,8 +8,10 @@
 
 namespace pyfrozen {
 
-/// Instruction-set paths a kernel can take. `generic` is portable C++ and always exists.
-enum class Isa { generic = 0, avx2 = 1 };
+/// Instruction-set paths a kernel can take. `generic` is portable C++ and always exists;
+/// each later path needs what the one before it needs (avx512: AVX-512 F, VL, BW and
+/// DQ besides AVX2 + FMA), so a CPU supports every path up to its detected one.
+enum class Isa { generic = 0, avx2 = 1, avx512 = 2 };
 
 /// Best path this CPU supports (detected once).
 PYFROZEN_API Isa detected_isa();
@@ -21,7 +23,7 @@ PYFROZEN_API void set_active_isa(Isa isa);
 /// Paths this CPU can run, generic first.
 PYFROZEN_API std::vector<Isa> supported_isas();
 PYFROZEN_API const char* isa_name(Isa isa);
-/// Parses "generic" / "avx2"; throws std::invalid_argument naming the valid choices.
+/// Parses "generic" / "avx2" / "avx512"; throws std::invalid_argument naming the valid choices.
 PYFROZEN_API Isa parse_isa(const std::string& name);
 
 /// Threads a kernel may use. Defaults to OpenMP's max threads (OMP_NUM_THREADS, clamped

@@ -29,16 +29,19 @@ i64 ceil_div(i64 a, i64 b) { return (a + b - 1) / b; }
 i64 round_down(i64 a, i64 b) { return a / b * b; }
 
 
-// Cache blocks from the detected cache sizes: an A micro-panel plus a B micro-panel
-// fill about 2/3 of L1, the packed A block ~40% of L2, the packed B block a share of L3.
+// Cache blocks from the detected cache sizes: an A micro-panel plus a B micro-panel of
+// one K block fill the table's `panels_share` of L1, the packed A block
+// ~40% of L2, the packed B block a share of L3.
 template <typename T>
 GemmBlocking blocking_for(const GemmKernels<T>& kern) {
   const CacheSizes cs = cache_sizes();
   const i64 sz = sizeof(T);
   GemmBlocking bl{kern.mr, kern.nr, 0, 0, 0};
-  bl.kc = std::clamp<i64>(round_down(cs.l1d * 2 / 3 / ((kern.mr + kern.nr) * sz), 8), 64, 512);
-  bl.mc = std::clamp<i64>(round_down(cs.l2 * 2 / 5 / (bl.kc * sz), kern.mr), kern.mr, 1020);
-  bl.nc = std::clamp<i64>(round_down(cs.l3 / 4 / (bl.kc * sz), kern.nr), kern.nr, 4080);
+  const i64 panels_bytes = static_cast<i64>(static_cast<double>(cs.l1d) * kern.panels_share);
+  bl.kc = std::clamp<i64>(round_down(panels_bytes / ((kern.mr + kern.nr) * sz), 8), 64, 512);
+  // Caps rounded down to a whole number of tiles: mc and nc stay multiples of mr, nr.
+  bl.mc = round_down(std::clamp<i64>(cs.l2 * 2 / 5 / (bl.kc * sz), kern.mr, 1020), kern.mr);
+  bl.nc = round_down(std::clamp<i64>(cs.l3 / 4 / (bl.kc * sz), kern.nr, 4080), kern.nr);
   return bl;
 }
 
@@ -330,6 +333,8 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
   const GemmKernels<T> kern = kGemmKernels.active<T>();
   // The blocking follows the machine's caches (detected once) and the kernel's tile: a
   // few integer operations per call.
+  // One kc for every path and size: the K blocks set the order of the sums, so a
+  // product split by rows (a convolution's threads) gives the same bits as a whole one.
   const GemmBlocking bl = blocking_for(kern);
 
   const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);

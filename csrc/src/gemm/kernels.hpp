@@ -32,6 +32,11 @@ struct GemmKernels {
   int dot_mr, dot_nr;
   DotKernel<T> dot;
   PackAPanel<T> pack_a_panel;  // row-major A into one mr-row micro-panel
+  // Share of L1 one K block of an A and a B micro-panel may take (the driver's kc, the
+  // same on every path so the sums' order does not depend on the shape): 2/3 keeps both
+  // in L1; a tile with enough FMAs per byte streams its B micro-panel from L2 instead
+  // and gains from fewer, longer K blocks.
+  double panels_share = 2.0 / 3.0;
 };
 
 // Portable scalar kernels: the fallback and the oracle (ukernel_ref.cpp).
@@ -40,11 +45,14 @@ GemmKernels<double> gemm_kernels_ref_f64();
 // AVX2 + FMA kernels (ukernel_avx2.cpp, the only files built with -mavx2 -mfma).
 GemmKernels<float> gemm_kernels_avx2_f32();
 GemmKernels<double> gemm_kernels_avx2_f64();
+// AVX-512 kernels (ukernel_avx512.cpp): wider register tiles on the AVX2 table.
+GemmKernels<float> gemm_kernels_avx512_f32();
+GemmKernels<double> gemm_kernels_avx512_f64();
 
 /// The family's kernels per ISA path (see isa_registry.hpp).
 inline constexpr IsaRegistry<GemmKernels> kGemmKernels{
-    {gemm_kernels_ref_f32, gemm_kernels_avx2_f32},
-    {gemm_kernels_ref_f64, gemm_kernels_avx2_f64},
+    {gemm_kernels_ref_f32, gemm_kernels_avx2_f32, gemm_kernels_avx512_f32},
+    {gemm_kernels_ref_f64, gemm_kernels_avx2_f64, gemm_kernels_avx512_f64},
 };
 
 }  // namespace pyfrozen::detail

@@ -22,14 +22,12 @@ void pack_a_panel_ref(const T* src, std::int64_t ld, std::int64_t kc, int rows, 
   }
 }
 
-// The micro-panel height of every kernel table (6 x 16 float, 6 x 8 double, reference
-// included); another mr takes the general loop.
-constexpr int kCopyRows = 6;
-
 namespace {
 
 // A stored k x m (op(A) = A^T): row k of A holds value k of every panel's rows.
-template <typename T>
+// kCopyRows is the kernel table's mr (6: AVX2 and reference, 12: AVX-512), a constant
+// so each copy below is a few vector moves; another mr takes the general loop only.
+template <int kCopyRows, typename T>
 void pack_a_trans(const MatView<T>& a, std::int64_t i0, std::int64_t k0, std::int64_t kc,
                   const RowTiles& tiles, T* dst) {
   const int mr = tiles.mr;
@@ -62,7 +60,8 @@ template <typename T>
 void pack_a(const MatView<T>& a, std::int64_t i0, std::int64_t k0, std::int64_t mc,
             std::int64_t kc, int mr, PackAPanel<T> panel_fn, T* dst) {
   const RowTiles tiles{mc, mr};
-  if (a.trans) return pack_a_trans(a, i0, k0, kc, tiles, dst);
+  if (a.trans && mr == 12) return pack_a_trans<12>(a, i0, k0, kc, tiles, dst);
+  if (a.trans) return pack_a_trans<6>(a, i0, k0, kc, tiles, dst);
   for (std::int64_t p = 0; p < tiles.count(); ++p) {  // A stored m x k: a transposition
     const std::int64_t row0 = i0 + tiles.start(p);
     panel_fn(a.data + row0 * a.ld + k0, a.ld, kc, tiles.rows(p), mr, dst + p * mr * kc);
@@ -98,6 +97,7 @@ void pack_b(const MatView<T>& b, std::int64_t k0, std::int64_t j0, std::int64_t 
             std::int64_t n, int nr, T* dst) {
   if (!b.trans) {
     const T* src = b.data + k0 * b.ld + j0;
+    if (nr == 32) return pack_b_rows<32>(src, b.ld, kc, n, dst);
     if (nr == 16) return pack_b_rows<16>(src, b.ld, kc, n, dst);
     if (nr == 8) return pack_b_rows<8>(src, b.ld, kc, n, dst);
     throw std::logic_error("pack_b: unsupported panel width");
