@@ -20,6 +20,7 @@ template <>
 struct V<float> {
   using R = __m256;
   static constexpr int W = 8;
+  static constexpr int kRegisters = 16;  // vector registers of the ISA
   static __m256i mask(std::int64_t n) {  // lanes [0, n) on
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
                               _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -63,6 +64,7 @@ template <>
 struct V<double> {
   using R = __m256d;
   static constexpr int W = 4;
+  static constexpr int kRegisters = 16;
   static __m256i mask(std::int64_t n) {
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
   }

@@ -21,6 +21,7 @@ struct Z<float> {
   using R = __m512;
   using Mask = __mmask16;
   static constexpr int W = 16;
+  static constexpr int kRegisters = 32;  // vector registers of the ISA
   static Mask mask(int n) { return n >= W ? Mask(0xFFFF) : static_cast<Mask>((1u << n) - 1); }
   static R zero() { return _mm512_setzero_ps(); }
   static R load(const float* p) { return _mm512_loadu_ps(p); }
@@ -37,6 +38,7 @@ struct Z<double> {
   using R = __m512d;
   using Mask = __mmask8;
   static constexpr int W = 8;
+  static constexpr int kRegisters = 32;  // vector registers of the ISA
   static Mask mask(int n) { return n >= W ? Mask(0xFF) : static_cast<Mask>((1u << n) - 1); }
   static R zero() { return _mm512_setzero_pd(); }
   static R load(const double* p) { return _mm512_loadu_pd(p); }

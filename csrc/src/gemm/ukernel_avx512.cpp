@@ -1,4 +1,5 @@
-// AVX-512 micro-kernels: 12x32 (float) and 12x16 (double) register tiles.
+// AVX-512 micro-kernels: 12x32 (float) and 12x16 (double) register tiles (the tile
+// itself: register_tile.hpp, shared with AVX2).
 // 32 zmm registers hold 24 accumulators, two B vectors and a broadcast: twice the
 // AVX2 tile's rows, so each B load feeds 12 FMAs instead of 6 and each k step is
 // half the instructions (on Zen 4 a 512-bit FMA is two 256-bit halves, so the peak
@@ -8,6 +9,7 @@
 
 #include "avx512_vec.hpp"
 #include "gemm/kernels.hpp"
+#include "gemm/register_tile.hpp"
 
 namespace pyfrozen::detail {
 namespace avx512 {
@@ -15,85 +17,8 @@ namespace {
 
 constexpr int kMR = 12;
 
-// C[0 .. n) = alpha * acc + beta * C for one vector of a row, the tail masked.
-template <typename T>
-inline void store_vec(typename Z<T>::R acc, T* c, int n, T alpha, T beta) {
-  using V = Z<T>;
-  if (n <= 0) return;
-  auto r = V::mul(V::set1(alpha), acc);
-  if (n >= V::W) {
-    if (beta != T(0)) r = V::fma(V::set1(beta), V::load(c), r);  // beta == 0: C not read
-    V::store(c, r);
-  } else {
-    const auto m = V::mask(n);
-    if (beta != T(0)) r = V::fma(V::set1(beta), V::mload(c, m), r);
-    V::mstore(c, m, r);
-  }
-}
-
-// M x (NV*W) register tile, as the AVX2 one (ukernel_avx2.cpp): row i of A at step
-// k is a[i*rs + k*cs], packed (rs = 1, cs = kMR) or in place (kStrided). Named
-// accumulators, for the reason given there. Rows 6-11 are read from a second pointer
-// so both halves share five row offsets: twelve offsets of a strided A ran out of
-// general registers and reloaded three from the stack at every step.
-#define PYFROZEN_ROW(i)                                                   \
-  if constexpr (M > i) {                                                  \
-    const R ai = V::set1((i < 6 ? a : a6)[(i % 6) * rs]);                 \
-    c##i##0 = V::fma(ai, b0, c##i##0);                                    \
-    if constexpr (NV > 1) c##i##1 = V::fma(ai, b1, c##i##1);              \
-  }
-#define PYFROZEN_STORE(i)                                                 \
-  if constexpr (M > i) {                                                  \
-    store_vec<T>(c##i##0, c + i * ldc, n, alpha, beta);                   \
-    if constexpr (NV > 1) store_vec<T>(c##i##1, c + i * ldc + V::W, n - V::W, alpha, beta); \
-  }
-#define PYFROZEN_ZERO(i) R c##i##0 = V::zero(), c##i##1 = V::zero();
-
-template <typename T, int M, int NV, bool kStrided>
-void tile(std::int64_t kc, const T* a, std::int64_t a_rs, std::int64_t a_cs, const T* b,
-          std::int64_t ldb, T* c, std::int64_t ldc, int n, T alpha, T beta) {
-  using V = Z<T>;
-  using R = typename V::R;
-  const std::int64_t rs = kStrided ? a_rs : 1, cs = kStrided ? a_cs : kMR;
-  PYFROZEN_ZERO(0) PYFROZEN_ZERO(1) PYFROZEN_ZERO(2) PYFROZEN_ZERO(3)
-  PYFROZEN_ZERO(4) PYFROZEN_ZERO(5) PYFROZEN_ZERO(6) PYFROZEN_ZERO(7)
-  PYFROZEN_ZERO(8) PYFROZEN_ZERO(9) PYFROZEN_ZERO(10) PYFROZEN_ZERO(11)
-  const T* a6 = a + 6 * rs;
-  for (std::int64_t k = 0; k < kc; ++k, a += cs, a6 += cs, b += ldb) {
-    const R b0 = V::load(b);
-    const R b1 = NV > 1 ? V::load(b + V::W) : b0;
-    PYFROZEN_ROW(0) PYFROZEN_ROW(1) PYFROZEN_ROW(2) PYFROZEN_ROW(3)
-    PYFROZEN_ROW(4) PYFROZEN_ROW(5) PYFROZEN_ROW(6) PYFROZEN_ROW(7)
-    PYFROZEN_ROW(8) PYFROZEN_ROW(9) PYFROZEN_ROW(10) PYFROZEN_ROW(11)
-  }
-  PYFROZEN_STORE(0) PYFROZEN_STORE(1) PYFROZEN_STORE(2) PYFROZEN_STORE(3)
-  PYFROZEN_STORE(4) PYFROZEN_STORE(5) PYFROZEN_STORE(6) PYFROZEN_STORE(7)
-  PYFROZEN_STORE(8) PYFROZEN_STORE(9) PYFROZEN_STORE(10) PYFROZEN_STORE(11)
-}
-#undef PYFROZEN_ROW
-#undef PYFROZEN_STORE
-#undef PYFROZEN_ZERO
-
-template <typename T, int NV, bool kStrided, int M = kMR>
-void tile_rows(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t cs, const T* b,
-               std::int64_t ldb, T* c, std::int64_t ldc, int m, int n, T alpha, T beta) {
-  if constexpr (M > 1) {
-    if (m < M) return tile_rows<T, NV, kStrided, M - 1>(kc, a, rs, cs, b, ldb, c, ldc, m, n, alpha, beta);
-  }
-  tile<T, M, NV, kStrided>(kc, a, rs, cs, b, ldb, c, ldc, n, alpha, beta);
-}
-
-// Edge tiles keep register blocking: any row count up to 12 has its own tile (RowTiles
-// never leaves a tile of 1 or 2 rows behind a full one), one vector wide when at most
-// W columns remain.
 template <typename T, bool kStrided>
-void tile_any(std::int64_t kc, const T* a, std::int64_t rs, std::int64_t cs, const T* b,
-              std::int64_t ldb, T* c, std::int64_t ldc, int m, int n, T alpha, T beta) {
-  if (n > Z<T>::W)
-    tile_rows<T, 2, kStrided>(kc, a, rs, cs, b, ldb, c, ldc, m, n, alpha, beta);
-  else
-    tile_rows<T, 1, kStrided>(kc, a, rs, cs, b, ldb, c, ldc, m, n, alpha, beta);
-}
+constexpr TileKernel<T> kTile = register_tile::tile_any<Z<T>, kMR, T, kStrided>;
 
 // Eight k columns of twelve rows into dst[k*12 + r]: rows 0-7 as an 8x8 transposition,
 // rows 8-11 as a 4x8 one. The next panel's rows are fetched meanwhile (each row's run
@@ -148,8 +73,8 @@ GemmKernels<float> gemm_kernels_avx512_f32() {
   GemmKernels<float> kern = gemm_kernels_avx2_f32();
   kern.mr = avx512::kMR;
   kern.nr = 32;
-  kern.tile = avx512::tile_any<float, false>;
-  kern.tile_strided = avx512::tile_any<float, true>;
+  kern.tile = avx512::kTile<float, false>;
+  kern.tile_strided = avx512::kTile<float, true>;
   kern.pack_a_panel = avx512::pack_a_panel;
   kern.panels_share = 2.0;
   return kern;
@@ -158,8 +83,8 @@ GemmKernels<double> gemm_kernels_avx512_f64() {
   GemmKernels<double> kern = gemm_kernels_avx2_f64();
   kern.mr = avx512::kMR;
   kern.nr = 16;
-  kern.tile = avx512::tile_any<double, false>;
-  kern.tile_strided = avx512::tile_any<double, true>;
+  kern.tile = avx512::kTile<double, false>;
+  kern.tile_strided = avx512::kTile<double, true>;
   kern.pack_a_panel = pack_a_panel_ref<double>;
   kern.panels_share = 2.0;
   return kern;
