@@ -281,6 +281,21 @@ def test_two_threads_give_the_same_forward_as_one(rng, isa):
     np.testing.assert_array_equal(one, two)  # tiles do not change the sums' order
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kh, c, h", [(1, 64, 33), (3, 16, 20)])
+def test_tiles_with_weights_packed_once_give_one_gemms_bits(rng, isa, threads, dtype, kh, c, h):
+    # The forward runs one GEMM per tile of output pixels against weights packed once
+    # per call; the tiles (several here on any L2 up to 2 MiB, the last one short) use
+    # the same kernels and K blocks as one GEMM over every pixel, so the same bits.
+    x = rng.standard_normal((2, h, h, c)).astype(dtype)
+    w = rng.standard_normal((kh, kh, c, 40)).astype(dtype)
+    y = _core.conv2d_forward(x, w)
+    cols = np.lib.stride_tricks.sliding_window_view(x, (kh, kh), axis=(1, 2))  # n,oh,ow,c,kh,kw
+    cols = np.ascontiguousarray(cols.transpose(0, 1, 2, 4, 5, 3)).reshape(-1, kh * kh * c)
+    whole = pyfrozen.gemm(cols, np.ascontiguousarray(w.reshape(-1, 40)))
+    np.testing.assert_array_equal(y.reshape(-1, 40), whole)
+
+
 # ---- fused epilogue --------------------------------------------------------------------
 
 ACTIVATIONS = {

@@ -2,11 +2,13 @@
 // of output pixels (1x1 stride-1 convolutions read x in place, the rest im2col a tile
 // into a per-thread buffer), with the epilogue applied to each tile while it is in cache.
 #include <algorithm>
+#include <optional>
 
 #include "conv2d/depthwise.hpp"
 #include "conv2d/epilogue.hpp"
 #include "conv2d/gemm_conv.hpp"
 #include "conv2d/small_cin.hpp"
+#include "gemm/packed_b.hpp"
 #include "parallel.hpp"
 #include "scratch.hpp"
 #include "pyfrozen/conv2d.hpp"
@@ -17,9 +19,10 @@ namespace pyfrozen {
 namespace detail {
 namespace {
 
+// wpack: the weights packed once for every tile (one group), or null (packed per tile).
 template <typename T>
-void forward_tile(const ConvGeom& g, const T* x, const T* w, T* y, const Conv2dEpilogue<T>& ep,
-                  i64 p0, i64 rows) {
+void forward_tile(const ConvGeom& g, const T* x, const T* w, const PackedB<T>* wpack, T* y,
+                  const Conv2dEpilogue<T>& ep, i64 p0, i64 rows) {
   const i64 k = g.k();
   T* col = g.pointwise() ? nullptr : scratch<T>(ScratchSlot::op_0, rows * k);
   for (i64 gi = 0; gi < g.groups; ++gi) {
@@ -30,8 +33,11 @@ void forward_tile(const ConvGeom& g, const T* x, const T* w, T* y, const Conv2dE
       a = col;
       lda = k;
     }
-    gemm<T>(false, false, rows, g.cog, k, T(1), a, lda, w + gi * g.cog, g.co, T(0),
-            y + p0 * g.co + gi * g.cog, g.co);
+    if (wpack != nullptr)
+      gemm_packed_b(rows, a, lda, *wpack, y + p0 * g.co, g.co);
+    else
+      gemm<T>(false, false, rows, g.cog, k, T(1), a, lda, w + gi * g.cog, g.co, T(0),
+              y + p0 * g.co + gi * g.cog, g.co);
   }
   apply_epilogue(ep, y + p0 * g.co, rows, g.co);
 }
@@ -42,6 +48,12 @@ void gemm_forward(const ConvGeom& g, const T* x, const T* w, T* y, const Conv2dE
   const int nt = threads_for(2.0 * static_cast<double>(g.macs()), kConvSerialFlops);
   const i64 tm = conv_tile_rows(g.k(), sizeof(T), total, nt);
   const i64 n_tiles = (total + tm - 1) / tm;
+  // Every tile multiplies by the same weights: with one group they are packed once here
+  // (the calling thread's buffer, read by all) instead of once per tile.
+  std::optional<PackedB<T>> wpack;
+  if (g.groups == 1 && n_tiles > 1)
+    wpack = pack_b_once(false, g.k(), g.co, w, g.co,
+                        scratch<T>(ScratchSlot::op_1, packed_b_size<T>(g.k(), g.co)));
   ErrorSlot err;
   // Each thread runs whole tiles; the GEMM inside sees an active region and stays serial.
   run_team(nt, [&] {
@@ -49,7 +61,8 @@ void gemm_forward(const ConvGeom& g, const T* x, const T* w, T* y, const Conv2dE
     for (i64 t = 0; t < n_tiles; ++t) {
       if (err.failed()) continue;
       try {
-        forward_tile(g, x, w, y, ep, t * tm, std::min(tm, total - t * tm));
+        forward_tile(g, x, w, wpack ? &*wpack : nullptr, y, ep, t * tm,
+                     std::min(tm, total - t * tm));
       } catch (...) {
         err.capture();
       }

@@ -8,6 +8,7 @@
 
 #include "gemm/kernels.hpp"
 #include "gemm/pack.hpp"
+#include "gemm/packed_b.hpp"
 #include "gemm/row_tiles.hpp"
 #include "parallel.hpp"
 #include "scratch.hpp"
@@ -52,6 +53,7 @@ struct Problem {
   T alpha, beta;
   T* c;
   i64 ldc;
+  const PackedB<T>* packed_b = nullptr;  // B packed beforehand: read, never packed here
 };
 
 // Work units per thread so a slower second vCPU does not leave the other idle.
@@ -96,7 +98,7 @@ template <typename T>
 void gemm_packed(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlocking& bl,
                  int nt, std::atomic<bool>& oom) {
   const int mr = kern.mr, nr = kern.nr;
-  T* bbuf = scratch<T>(ScratchSlot::gemm_b, bl.kc * ceil_div(bl.nc, nr) * nr);
+  T* bbuf = p.packed_b ? nullptr : scratch<T>(ScratchSlot::gemm_b, bl.kc * ceil_div(bl.nc, nr) * nr);
   const i64 n_ic = ceil_div(p.m, bl.mc);
   const bool pack = p.n > kInPlaceAMaxN;
   run_team(nt, [&] {
@@ -117,10 +119,13 @@ void gemm_packed(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBloc
         const i64 kc = std::min(bl.kc, p.k - pc);
         const T beta = pc == 0 ? p.beta : T(1);
         // Threads pack B in groups of panels (long sequential reads of each B row).
+        const T* bblock = p.packed_b ? p.packed_b->panel(pc, jc) : bbuf;
+        if (p.packed_b == nullptr) {
 #pragma omp for schedule(static)
-        for (i64 g = 0; g < n_panels; g += kPackGroup) {
-          const i64 cols = std::min(kPackGroup * nr, nc - g * nr);
-          pack_b(p.b, pc, jc + g * nr, kc, cols, nr, bbuf + g * nr * kc);
+          for (i64 g = 0; g < n_panels; g += kPackGroup) {
+            const i64 cols = std::min(kPackGroup * nr, nc - g * nr);
+            pack_b(p.b, pc, jc + g * nr, kc, cols, nr, bbuf + g * nr * kc);
+          }
         }
 #pragma omp for schedule(dynamic, 1)
         for (i64 t = 0; t < n_ic * n_chunks; ++t) {
@@ -135,7 +140,7 @@ void gemm_packed(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBloc
           for (i64 jp = (t % n_chunks) * chunk; jp < jp_end; ++jp) {
             const int ncols = static_cast<int>(std::min<i64>(nr, nc - jp * nr));
             row_tiles_times_panel(p, kern, pack ? abuf : nullptr, ic, mc, pc, kc,
-                                  bbuf + jp * nr * kc, p.c + ic * p.ldc + jc + jp * nr, ncols,
+                                  bblock + jp * nr * kc, p.c + ic * p.ldc + jc + jp * nr, ncols,
                                   beta);
           }
         }  // implicit barrier: bbuf is repacked only after every thread is done with it
@@ -179,26 +184,28 @@ void gemm_small_m(const Problem<T>& p, const GemmKernels<T>& kern, const GemmBlo
     T* bpack = nullptr;
     try {
       apack = scratch<T>(ScratchSlot::gemm_a, tiles.count() * mr * bl.kc);
-      bpack = scratch<T>(ScratchSlot::gemm_edge, bl.kc * chunk * nr);
+      if (p.packed_b == nullptr) bpack = scratch<T>(ScratchSlot::gemm_edge, bl.kc * chunk * nr);
     } catch (const std::bad_alloc&) {
       oom = true;
     }
 #pragma omp for schedule(dynamic, 1)
     for (i64 t = 0; t < n_chunks; ++t) {
-      if (apack == nullptr || bpack == nullptr) continue;
+      if (apack == nullptr || (bpack == nullptr && p.packed_b == nullptr)) continue;
       const i64 j0 = t * chunk * nr, cols = std::min(chunk * nr, p.n - j0);
       for (i64 k0 = 0; k0 < p.k; k0 += bl.kc) {
         const i64 kc = std::min(bl.kc, p.k - k0);
         const T beta = k0 == 0 ? p.beta : T(1);
         if (pack) pack_a(p.a, 0, k0, p.m, kc, mr, kern.pack_a_panel, apack);
-        pack_b(p.b, k0, j0, kc, cols, nr, bpack);
+        const T* bstrips = p.packed_b ? p.packed_b->panel(k0, j0) : bpack;
+        if (p.packed_b == nullptr) pack_b(p.b, k0, j0, kc, cols, nr, bpack);
         const i64 strips = ceil_div(cols, nr);
         for (i64 s = 0; s < strips; ++s) {
           const int ncols = static_cast<int>(std::min<i64>(nr, cols - s * nr));
-          prefetch_b_rows(p.b, k0 + kc + s * bl.kc / strips, k0 + kc + (s + 1) * bl.kc / strips,
-                          std::min(p.k, k0 + 2 * kc), j0, cols);
+          if (p.packed_b == nullptr)
+            prefetch_b_rows(p.b, k0 + kc + s * bl.kc / strips, k0 + kc + (s + 1) * bl.kc / strips,
+                            std::min(p.k, k0 + 2 * kc), j0, cols);
           row_tiles_times_panel(p, kern, pack ? apack : nullptr, 0, p.m, k0, kc,
-                                bpack + s * nr * kc, p.c + j0 + s * nr, ncols, beta);
+                                bstrips + s * nr * kc, p.c + j0 + s * nr, ncols, beta);
         }
       }
     }
@@ -314,6 +321,55 @@ void check_args(bool ta, bool tb, i64 m, i64 n, i64 k, i64 lda, i64 ldb, i64 ldc
 }
 
 }  // namespace
+
+// ---- B packed once for several products (a convolution's row tiles) ---------------
+
+template <typename T>
+std::int64_t packed_b_size(std::int64_t k, std::int64_t n) {
+  const GemmKernels<T> kern = kGemmKernels.active<T>();
+  return k * ceil_div(n, kern.nr) * kern.nr;
+}
+
+template <typename T>
+PackedB<T> pack_b_once(bool trans_b, std::int64_t k, std::int64_t n, const T* b,
+                       std::int64_t ldb, T* dst) {
+  const GemmKernels<T> kern = kGemmKernels.active<T>();
+  PackedB<T> out{kern, blocking_for(kern), k, n, dst};
+  for (i64 k0 = 0; k0 < k; k0 += out.bl.kc)
+    pack_b(MatView<T>{b, ldb, trans_b}, k0, 0, std::min(out.bl.kc, k - k0), n, kern.nr,
+           dst + k0 * out.n_padded());
+  return out;
+}
+
+// The small-M and general paths with B's panels read from `b` instead of packed: the
+// same kernels and K blocks as gemm(), so the same bits. (Neither the dot-product path
+// nor the K split reads packed panels; a tiled convolution needs neither.)
+template <typename T>
+void gemm_packed_b(std::int64_t m, const T* a, std::int64_t lda, const PackedB<T>& b, T* c,
+                   std::int64_t ldc) {
+  if (m == 0 || b.n == 0 || b.k == 0) return;
+  const Problem<T> p{{a, lda, false}, {nullptr, 0, false}, m, b.n, b.k, T(1), T(0), c, ldc, &b};
+  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(b.n) *
+                       static_cast<double>(b.k);
+  const int nt = threads_for(flops, kSerialFlops);
+  std::atomic<bool> oom{false};
+  if (m <= kSmallM)
+    gemm_small_m(p, b.kern, b.bl, nt, oom);
+  else
+    gemm_packed(p, b.kern, b.bl, nt, oom);
+  if (oom) throw std::bad_alloc();
+}
+
+#define PYFROZEN_INSTANTIATE_PACKED_B(T)                                                      \
+  template std::int64_t packed_b_size<T>(std::int64_t, std::int64_t);                        \
+  template PackedB<T> pack_b_once<T>(bool, std::int64_t, std::int64_t, const T*, std::int64_t, \
+                                     T*);                                                     \
+  template void gemm_packed_b<T>(std::int64_t, const T*, std::int64_t, const PackedB<T>&, T*,  \
+                                 std::int64_t);
+PYFROZEN_INSTANTIATE_PACKED_B(float)
+PYFROZEN_INSTANTIATE_PACKED_B(double)
+#undef PYFROZEN_INSTANTIATE_PACKED_B
+
 }  // namespace detail
 
 template <typename T>
