@@ -31,6 +31,16 @@ struct Z<float> {
   static R set1(float v) { return _mm512_set1_ps(v); }
   static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
   static R mul(R a, R b) { return _mm512_mul_ps(a, b); }
+  static R add(R a, R b) { return _mm512_add_ps(a, b); }
+  static R sub(R a, R b) { return _mm512_sub_ps(a, b); }
+  // max(0, v) / min(c, v) with the constant first: NaN in v comes back as NaN (as AVX2).
+  static R max0(R v) { return _mm512_max_ps(zero(), v); }
+  static R min_c(R c, R v) { return _mm512_min_ps(c, v); }
+  // Comparisons give mask registers; band keeps the lanes a mask selects (others 0).
+  static Mask gt(R a, R b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+  static Mask lt(R a, R b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+  static Mask band(Mask a, Mask b) { return static_cast<Mask>(a & b); }
+  static R band(Mask m, R v) { return _mm512_maskz_mov_ps(m, v); }
 };
 
 template <>
@@ -48,6 +58,16 @@ struct Z<double> {
   static R set1(double v) { return _mm512_set1_pd(v); }
   static R fma(R a, R b, R c) { return _mm512_fmadd_pd(a, b, c); }
   static R mul(R a, R b) { return _mm512_mul_pd(a, b); }
+  static R add(R a, R b) { return _mm512_add_pd(a, b); }
+  static R sub(R a, R b) { return _mm512_sub_pd(a, b); }
+  // max(0, v) / min(c, v) with the constant first: NaN in v comes back as NaN (as AVX2).
+  static R max0(R v) { return _mm512_max_pd(zero(), v); }
+  static R min_c(R c, R v) { return _mm512_min_pd(c, v); }
+  // Comparisons give mask registers; band keeps the lanes a mask selects (others 0).
+  static Mask gt(R a, R b) { return _mm512_cmp_pd_mask(a, b, _CMP_GT_OQ); }
+  static Mask lt(R a, R b) { return _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ); }
+  static Mask band(Mask a, Mask b) { return static_cast<Mask>(a & b); }
+  static R band(Mask m, R v) { return _mm512_maskz_mov_pd(m, v); }
 };
 
 }  // namespace

@@ -213,10 +213,12 @@ def _all_kernels(x, dy, gamma, beta, rm, rv, activation):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("activation", ["none", "relu", "relu6", "sigmoid", "tanh"])
-@pytest.mark.parametrize("shape", [(70, 3), (3, 30, 45), (2, 9, 9, 300)], ids=str)
+@pytest.mark.parametrize("shape", [(70, 3), (40, 8), (3, 10, 64), (3, 30, 45), (2, 9, 9, 300)],
+                         ids=str)
 def test_every_isa_path_gives_the_generic_bits(rng, dtype, activation, shape):
-    """The AVX2 loops keep accumulators in registers but add in the same order and never
-    contract into an FMA: same bits as the portable loops, tails and blocks included."""
+    """The AVX2 and AVX-512 loops keep accumulators in registers but add in the same order
+    and never contract into an FMA: same bits as the portable loops, tails (AVX-512's go
+    to the AVX2 loops, then the portable ones) and blocks included."""
     x, gamma, beta, rm, rv = make_inputs(rng, shape, dtype)
     x = (x * 3 + 1).astype(dtype)  # outputs on both sides of relu6's 0 and 6
     dy = rng.standard_normal(shape).astype(dtype)

@@ -58,11 +58,16 @@ namespace avx2 {
 BatchNormKernels<float> batchnorm_kernels_f32();
 BatchNormKernels<double> batchnorm_kernels_f64();
 }  // namespace avx2
+// AVX-512 (kernels_avx512.cpp): the same loops on 512-bit vectors (kernels_simd.inc).
+namespace avx512 {
+BatchNormKernels<float> batchnorm_kernels_f32();
+BatchNormKernels<double> batchnorm_kernels_f64();
+}  // namespace avx512
 
 /// The family's kernels per ISA path (see isa_registry.hpp).
 inline constexpr IsaRegistry<BatchNormKernels> kBatchNormKernels{
-    {batchnorm_kernels_ref_f32, avx2::batchnorm_kernels_f32},
-    {batchnorm_kernels_ref_f64, avx2::batchnorm_kernels_f64},
+    {batchnorm_kernels_ref_f32, avx2::batchnorm_kernels_f32, avx512::batchnorm_kernels_f32},
+    {batchnorm_kernels_ref_f64, avx2::batchnorm_kernels_f64, avx512::batchnorm_kernels_f64},
 };
 
 }  // namespace pyfrozen::detail
