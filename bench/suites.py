@@ -30,6 +30,7 @@ SUITES: dict[str, tuple[Script, ...]] = {
     "kernels": (
         Script("bench_gemm.py", threads=True),
         Script("bench_conv_bn.py", needs=("torch",), threads=True, smoke=None),
+        Script("bench_isa_paths.py"),
     ),
     "autograd": (
         Script("bench_autograd.py", needs=("torch",)),

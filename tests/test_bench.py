@@ -24,6 +24,8 @@ sys.path.insert(0, str(BENCH))
 from report import Table, parse_markdown_output  # noqa: E402
 from results import BEGIN, END, HEADLINES, headline_ratios, repeat_summary, update_results  # noqa: E402
 
+import pyfrozen  # noqa: E402
+
 
 def run_harness(tmp_path: Path, *args: str) -> tuple[str, dict]:
     """``python bench/run.py ARGS --json``; its stdout and JSON (exit status checked)."""
@@ -107,6 +109,27 @@ def test_train_suite_reports_the_depthwise_recompute(torch, tmp_path_factory):
     row = table["rows"][0]
     kept_on, kept_off = (float(row[table["headers"].index(f"kept MB {s}")]) for s in ("on", "off"))
     assert kept_on < kept_off  # the stride-1 depthwise outputs are not kept
+
+
+def test_kernels_suite_compares_every_vector_path(torch, tmp_path_factory):
+    _, data, _ = smoke_run("kernels", tmp_path_factory)
+    [gemm] = [t for t in tables_of(data) if t["title"].startswith("GEMM per ISA path")]
+    vector = [p for p in pyfrozen.supported_isas() if p != "generic"]
+    paths = vector if len(vector) >= 2 else pyfrozen.supported_isas()
+    assert gemm["headers"][2:2 + len(paths)] == [f"{p} GFLOP/s" for p in paths]
+
+
+def test_isa_paths_bench_falls_back_to_the_portable_path(monkeypatch, capsys):
+    # A CPU with one vector path (AVX2 only) compares the portable path with it.
+    import bench_isa_paths
+
+    one = [p for p in pyfrozen.supported_isas() if p in ("generic", "avx2")]
+    monkeypatch.setattr(pyfrozen, "supported_isas", lambda: one)
+    bench_isa_paths.main(["--quick", "--markdown"])
+    tables, _ = parse_markdown_output(capsys.readouterr().out)
+    assert [t.headers[2:2 + len(one)] for t in tables] == [
+        [f"{p} GFLOP/s" for p in one], [f"{p} ms" for p in one]]
+    assert all(t.rows and all(len(r) == len(t.headers) for r in t.rows) for t in tables)
 
 
 def test_missing_peer_is_skipped_with_a_line(tmp_path):
