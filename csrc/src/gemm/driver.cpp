@@ -67,6 +67,8 @@ constexpr i64 kPackGroup = 8;
 constexpr i64 kInPlaceAMaxN = 64;
 // Up to this K a micro-tile's C lines are prefetched a panel ahead (see below).
 constexpr i64 kShortK = 64;
+template <typename T>
+constexpr int kLineValues = 64 / sizeof(T);  // values of T in a 64-byte cache line
 
 // C[i0 .. i0+mc, panel] += op(A)[i0 .. i0+mc, k0 .. k0+kc] x one packed B micro-panel.
 // A comes from `apack` (laid out by pack_a) or, when apack is null, from A in place.
@@ -79,9 +81,12 @@ void row_tiles_times_panel(const Problem<T>& p, const GemmKernels<T>& kern, cons
   for (i64 ip = 0; ip < tiles.count(); ++ip) {
     T* c = cblk + tiles.start(ip) * p.ldc;
     // With a short K the tile is done in a few hundred cycles and C's lines are the
-    // stall: fetch (for writing) this tile's lines of the next micro-panel of C now.
+    // stall: fetch (for writing) this tile's lines of the next micro-panel of C now,
+    // every line of each row (a 32-float AVX-512 panel row spans two).
     if (kc <= kShortK)
-      for (int r = 0; r < tiles.rows(ip); ++r) __builtin_prefetch(c + r * p.ldc + kern.nr, 1, 3);
+      for (int r = 0; r < tiles.rows(ip); ++r)
+        for (int j = 0; j < kern.nr; j += kLineValues<T>)
+          __builtin_prefetch(c + r * p.ldc + kern.nr + j, 1, 3);
     if (apack != nullptr) {
       kern.tile(kc, apack + ip * kern.mr * kc, 1, kern.mr, bpanel, kern.nr, c, p.ldc,
                 tiles.rows(ip), ncols, p.alpha, beta);
