@@ -22,7 +22,20 @@ struct Z<float> {
   using Mask = __mmask16;
   static constexpr int W = 16;
   static constexpr int kRegisters = 32;  // vector registers of the ISA
-  static Mask mask(int n) { return n >= W ? Mask(0xFFFF) : static_cast<Mask>((1u << n) - 1); }
+  static Mask mask(std::int64_t n) {
+    return n >= W ? Mask(0xFFFF) : static_cast<Mask>((1u << n) - 1);
+  }
+  // Masked (the lanes of m) or plain, chosen at compile time; the plain forms ignore m.
+  template <bool Masked>
+  static R load(const float* p, Mask m) {
+    if constexpr (Masked) return _mm512_maskz_loadu_ps(m, p);
+    else return _mm512_loadu_ps(p);
+  }
+  template <bool Masked>
+  static void store(float* p, Mask m, R v) {
+    if constexpr (Masked) _mm512_mask_storeu_ps(p, m, v);
+    else _mm512_storeu_ps(p, v);
+  }
   static R zero() { return _mm512_setzero_ps(); }
   static R load(const float* p) { return _mm512_loadu_ps(p); }
   static R mload(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
@@ -49,7 +62,20 @@ struct Z<double> {
   using Mask = __mmask8;
   static constexpr int W = 8;
   static constexpr int kRegisters = 32;  // vector registers of the ISA
-  static Mask mask(int n) { return n >= W ? Mask(0xFF) : static_cast<Mask>((1u << n) - 1); }
+  static Mask mask(std::int64_t n) {
+    return n >= W ? Mask(0xFF) : static_cast<Mask>((1u << n) - 1);
+  }
+  // Masked (the lanes of m) or plain, chosen at compile time; the plain forms ignore m.
+  template <bool Masked>
+  static R load(const double* p, Mask m) {
+    if constexpr (Masked) return _mm512_maskz_loadu_pd(m, p);
+    else return _mm512_loadu_pd(p);
+  }
+  template <bool Masked>
+  static void store(double* p, Mask m, R v) {
+    if constexpr (Masked) _mm512_mask_storeu_pd(p, m, v);
+    else _mm512_storeu_pd(p, v);
+  }
   static R zero() { return _mm512_setzero_pd(); }
   static R load(const double* p) { return _mm512_loadu_pd(p); }
   static R mload(const double* p, Mask m) { return _mm512_maskz_loadu_pd(m, p); }

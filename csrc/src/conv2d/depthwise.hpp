@@ -42,11 +42,14 @@ DepthwiseKernels<double> depthwise_kernels_ref_f64();
 // AVX2 + FMA (depthwise_avx2.cpp): 3x3 taps in registers, 4 output pixels per step.
 DepthwiseKernels<float> depthwise_kernels_avx2_f32();
 DepthwiseKernels<double> depthwise_kernels_avx2_f64();
+// AVX-512 (depthwise_avx512.cpp): the same kernels on 512-bit vectors (depthwise_simd.inc).
+DepthwiseKernels<float> depthwise_kernels_avx512_f32();
+DepthwiseKernels<double> depthwise_kernels_avx512_f64();
 
 /// The family's kernels per ISA path (see isa_registry.hpp).
 inline constexpr IsaRegistry<DepthwiseKernels> kDepthwiseKernels{
-    {depthwise_kernels_ref_f32, depthwise_kernels_avx2_f32},
-    {depthwise_kernels_ref_f64, depthwise_kernels_avx2_f64},
+    {depthwise_kernels_ref_f32, depthwise_kernels_avx2_f32, depthwise_kernels_avx512_f32},
+    {depthwise_kernels_ref_f64, depthwise_kernels_avx2_f64, depthwise_kernels_avx512_f64},
 };
 
 // The drivers: threads over rows, channel-multiplier expansion, epilogue, counters
