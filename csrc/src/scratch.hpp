@@ -9,9 +9,10 @@
 
 namespace pyfrozen::detail {
 
-/// One buffer per slot and thread. GEMM owns the gemm_* slots; a kernel that calls
-/// GEMM while holding a buffer (e.g. a convolution's im2col tile) uses the op_* slots.
-enum class ScratchSlot { gemm_a = 0, gemm_b, gemm_edge, op_0, op_1, op_2, count };
+/// One buffer per slot and thread. GEMM owns the gemm_* slots (gemm_packed_b: a B
+/// packed once for several products, packed_b.hpp); a kernel that calls GEMM while
+/// holding a buffer (e.g. a convolution's im2col tile) uses the op_* slots.
+enum class ScratchSlot { gemm_a = 0, gemm_b, gemm_edge, gemm_packed_b, op_0, op_1, op_2, count };
 
 class Scratch {
  public:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import NamedTuple
 
@@ -294,6 +295,42 @@ def test_tiles_with_weights_packed_once_give_one_gemms_bits(rng, isa, threads, d
     cols = np.ascontiguousarray(cols.transpose(0, 1, 2, 4, 5, 3)).reshape(-1, kh * kh * c)
     whole = pyfrozen.gemm(cols, np.ascontiguousarray(w.reshape(-1, 40)))
     np.testing.assert_array_equal(y.reshape(-1, 40), whole)
+
+
+def test_a_forward_uses_one_path_while_another_thread_switches_paths(rng):
+    # The weights are packed once per call with the kernel table active then, and every
+    # tile runs that table: a path switched meanwhile by another thread gives one path's
+    # bits, never a mix of tiles (or panels of one width read as the other's).
+    paths = pyfrozen.supported_isas()
+    if len(paths) < 2:
+        pytest.skip("one ISA path on this CPU: nothing to switch")
+    x = rng.standard_normal((2, 33, 33, 64)).astype(np.float32)
+    w = rng.standard_normal((1, 1, 64, 40)).astype(np.float32)
+    before = pyfrozen.get_isa()
+    want = {}
+    for name in paths:
+        pyfrozen.set_isa(name)
+        want[name] = _core.conv2d_forward(x, w)
+    # The portable path does not contract into FMAs: its bits differ, so a mix would show.
+    assert not np.array_equal(want["generic"], want[paths[1]])
+    stop = threading.Event()
+
+    def switch():
+        i = 0
+        while not stop.is_set():
+            pyfrozen.set_isa(paths[i % len(paths)])
+            i += 1
+
+    switcher = threading.Thread(target=switch)
+    switcher.start()
+    try:
+        for _ in range(100):
+            y = _core.conv2d_forward(x, w)
+            assert any(np.array_equal(y, v) for v in want.values())
+    finally:
+        stop.set()
+        switcher.join()
+        pyfrozen.set_isa(before)
 
 
 # ---- fused epilogue --------------------------------------------------------------------

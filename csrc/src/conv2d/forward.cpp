@@ -51,9 +51,7 @@ void gemm_forward(const ConvGeom& g, const T* x, const T* w, T* y, const Conv2dE
   // Every tile multiplies by the same weights: with one group they are packed once here
   // (the calling thread's buffer, read by all) instead of once per tile.
   std::optional<PackedB<T>> wpack;
-  if (g.groups == 1 && n_tiles > 1)
-    wpack = pack_b_once(false, g.k(), g.co, w, g.co,
-                        scratch<T>(ScratchSlot::op_1, packed_b_size<T>(g.k(), g.co)));
+  if (g.groups == 1 && n_tiles > 1) wpack = pack_b_once(false, g.k(), g.co, w, g.co);
   ErrorSlot err;
   // Each thread runs whole tiles; the GEMM inside sees an active region and stays serial.
   run_team(nt, [&] {

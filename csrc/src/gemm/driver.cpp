@@ -330,16 +330,12 @@ void check_args(bool ta, bool tb, i64 m, i64 n, i64 k, i64 lda, i64 ldb, i64 ldc
 // ---- B packed once for several products (a convolution's row tiles) ---------------
 
 template <typename T>
-std::int64_t packed_b_size(std::int64_t k, std::int64_t n) {
-  const GemmKernels<T> kern = kGemmKernels.active<T>();
-  return k * ceil_div(n, kern.nr) * kern.nr;
-}
-
-template <typename T>
 PackedB<T> pack_b_once(bool trans_b, std::int64_t k, std::int64_t n, const T* b,
-                       std::int64_t ldb, T* dst) {
+                       std::int64_t ldb) {
   const GemmKernels<T> kern = kGemmKernels.active<T>();
-  PackedB<T> out{kern, blocking_for(kern), k, n, dst};
+  PackedB<T> out{kern, blocking_for(kern), k, n, nullptr};
+  T* dst = scratch<T>(ScratchSlot::gemm_packed_b, k * out.n_padded());
+  out.data = dst;
   for (i64 k0 = 0; k0 < k; k0 += out.bl.kc)
     pack_b(MatView<T>{b, ldb, trans_b}, k0, 0, std::min(out.bl.kc, k - k0), n, kern.nr,
            dst + k0 * out.n_padded());
@@ -366,9 +362,7 @@ void gemm_packed_b(std::int64_t m, const T* a, std::int64_t lda, const PackedB<T
 }
 
 #define PYFROZEN_INSTANTIATE_PACKED_B(T)                                                      \
-  template std::int64_t packed_b_size<T>(std::int64_t, std::int64_t);                        \
-  template PackedB<T> pack_b_once<T>(bool, std::int64_t, std::int64_t, const T*, std::int64_t, \
-                                     T*);                                                     \
+  template PackedB<T> pack_b_once<T>(bool, std::int64_t, std::int64_t, const T*, std::int64_t); \
   template void gemm_packed_b<T>(std::int64_t, const T*, std::int64_t, const PackedB<T>&, T*,  \
                                  std::int64_t);
 PYFROZEN_INSTANTIATE_PACKED_B(float)

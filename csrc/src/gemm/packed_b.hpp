@@ -29,14 +29,12 @@ struct PackedB {
   }
 };
 
-/// Values a PackedB of op(B) (k x n) takes on the active path.
-template <typename T>
-std::int64_t packed_b_size(std::int64_t k, std::int64_t n);
-
-/// Packs op(B) (k x n; B^T when trans_b, ldb apart) into `dst` (packed_b_size values).
+/// Packs op(B) (k x n; B^T when trans_b, ldb apart) for the active path into the calling
+/// thread's gemm_packed_b scratch buffer (valid until that thread packs again). The
+/// kernel table is read once, so the buffer's size and the panels' width always agree.
 template <typename T>
 PackedB<T> pack_b_once(bool trans_b, std::int64_t k, std::int64_t n, const T* b,
-                       std::int64_t ldb, T* dst);
+                       std::int64_t ldb);
 
 /// C[m x n] = A[m x k] * B for a packed B (row-major A, lda apart; C overwritten).
 template <typename T>

@@ -60,6 +60,19 @@ void pack_a_panel(const float* src, std::int64_t ld, std::int64_t kc, int rows, 
     for (int r = 0; r < kMR; ++r) dst[k * kMR + r] = src[r * ld + k];
 }
 
+// `kern` (the AVX2 table) with this file's tiles and A packing: two vectors wide, kMR
+// rows, and a K block of 2x L1 (see below).
+template <typename T>
+GemmKernels<T> with_wide_tiles(GemmKernels<T> kern, PackAPanel<T> pack) {
+  kern.mr = kMR;
+  kern.nr = 2 * Z<T>::W;
+  kern.tile = kTile<T, false>;
+  kern.tile_strided = kTile<T, true>;
+  kern.pack_a_panel = pack;
+  kern.panels_share = 2.0;
+  return kern;
+}
+
 }  // namespace
 }  // namespace avx512
 
@@ -70,24 +83,10 @@ void pack_a_panel(const float* src, std::int64_t ld, std::int64_t kc, int rows, 
 // 98-102 GFLOP/s against kc 120 (the 2/3 rule), and 4608x128 @ 128x1152 stopped
 // splitting K into 120 + 8.
 GemmKernels<float> gemm_kernels_avx512_f32() {
-  GemmKernels<float> kern = gemm_kernels_avx2_f32();
-  kern.mr = avx512::kMR;
-  kern.nr = 32;
-  kern.tile = avx512::kTile<float, false>;
-  kern.tile_strided = avx512::kTile<float, true>;
-  kern.pack_a_panel = avx512::pack_a_panel;
-  kern.panels_share = 2.0;
-  return kern;
+  return avx512::with_wide_tiles(gemm_kernels_avx2_f32(), avx512::pack_a_panel);
 }
 GemmKernels<double> gemm_kernels_avx512_f64() {
-  GemmKernels<double> kern = gemm_kernels_avx2_f64();
-  kern.mr = avx512::kMR;
-  kern.nr = 16;
-  kern.tile = avx512::kTile<double, false>;
-  kern.tile_strided = avx512::kTile<double, true>;
-  kern.pack_a_panel = pack_a_panel_ref<double>;
-  kern.panels_share = 2.0;
-  return kern;
+  return avx512::with_wide_tiles(gemm_kernels_avx2_f64(), pack_a_panel_ref<double>);
 }
 
 }  // namespace pyfrozen::detail
