@@ -91,7 +91,10 @@ Isa detected_isa() {
 Isa active_isa() { return static_cast<Isa>(active_isa_slot().load(std::memory_order_relaxed)); }
 
 void set_active_isa(Isa isa) {
-  if (static_cast<int>(isa) > static_cast<int>(detected_isa()))
+  const int i = static_cast<int>(isa);
+  if (i < 0 || i >= static_cast<int>(std::size(kIsaNames)))
+    throw std::invalid_argument("set_isa: unknown ISA value " + std::to_string(i));
+  if (i > static_cast<int>(detected_isa()))
     throw std::invalid_argument(std::string("set_isa: this CPU does not support ") +
                                 (isa == Isa::avx2 ? "avx2+fma" : "avx512 (f, vl, bw, dq)"));
   active_isa_slot().store(static_cast<int>(isa), std::memory_order_relaxed);

@@ -130,6 +130,10 @@ void isas() {
     CHECK_THROWS(std::invalid_argument, pyfrozen::set_active_isa(Isa::avx512), "avx512");
     CHECK(pyfrozen::active_isa() == isas.back());
   }
+  // A value outside the enum (a cast in C++) is refused, not stored.
+  CHECK_THROWS(std::invalid_argument, pyfrozen::set_active_isa(static_cast<Isa>(7)), "unknown");
+  CHECK_THROWS(std::invalid_argument, pyfrozen::set_active_isa(static_cast<Isa>(-1)), "unknown");
+  CHECK(std::string(pyfrozen::isa_name(static_cast<Isa>(7))) == "unknown");
   pyfrozen::set_active_isa(saved);
   CHECK(pyfrozen::active_isa() == saved);
 
