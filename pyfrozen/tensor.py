@@ -38,7 +38,17 @@ def _to_array(data: Any, dtype: Any) -> np.ndarray:
     return array
 
 
-class Tensor:
+_TENSOR_FIELDS = ("data", "grad", "_requires_grad", "_node", "_version", "_frozen")
+
+
+def _unpickle(cls: type, state: dict) -> Tensor:
+    t = cls.__new__(cls)
+    for name, value in state.items():
+        setattr(t, name, value)
+    return t
+
+
+class Tensor(tape.TensorSlots):
     """An n-dimensional array with reverse-mode autograd.
 
     ``Tensor(data)`` copies, like :func:`pyfrozen.tensor`; :meth:`from_numpy` shares
@@ -53,7 +63,9 @@ class Tensor:
             Python numbers become float32 (int64 for integers).
     """
 
-    __slots__ = ("data", "grad", "_requires_grad", "_node", "_version", "_frozen", "__weakref__")
+    # data, grad, _requires_grad, _node, _version, _frozen and __weakref__ are C slots of
+    # tape.TensorSlots: the tape reads and writes them on every recorded op.
+    __slots__ = ()
     __array_priority__ = 1000  # ndarray + Tensor uses Tensor.__radd__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
@@ -78,6 +90,15 @@ class Tensor:
         t._version = tape.Version()
         t._frozen = None
         return t
+
+    def __reduce__(self) -> tuple:
+        """Pickles every field, a subclass's own slots included (Parameter's)."""
+        state = {name: getattr(self, name) for name in _TENSOR_FIELDS}
+        for cls in type(self).__mro__:
+            for name in cls.__dict__.get("__slots__", ()):
+                if hasattr(self, name):
+                    state[name] = getattr(self, name)
+        return (_unpickle, (type(self), state))
 
     @classmethod
     def from_numpy(cls, array: np.ndarray, requires_grad: bool = False) -> Tensor:

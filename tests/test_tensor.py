@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+import weakref
+
 import numpy as np
 import pytest
 
@@ -128,3 +132,34 @@ def test_bad_masks_are_reported():
         p.set_freeze_mask(np.zeros((4, 3), bool), axis=0)
     with pytest.raises(TypeError, match="not a float dtype"):
         Parameter(np.zeros(3, np.int64))
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_tensors_and_parameters_pickle_and_copy_with_every_field(protocol):
+    # Tensor's fields are C slots of tape.TensorSlots; pickling must still carry them all,
+    # and a Parameter's own Python slots (name, trainable, mask) too.
+    t = pyfrozen.tensor([[1.0, 2.0]], requires_grad=True)
+    u = pickle.loads(pickle.dumps(t, protocol))
+    assert type(u) is Tensor and u.requires_grad and u.grad is None and u.is_leaf
+    np.testing.assert_array_equal(u.data, t.data)
+    mask = np.array([[True, False]])
+    w = Parameter(np.ones((1, 2), np.float32), name="kernel", freeze_mask=mask)
+    for v in (pickle.loads(pickle.dumps(w, protocol)), copy.deepcopy(w)):
+        assert type(v) is Parameter and v.name == "kernel" and v.trainable
+        np.testing.assert_array_equal(v.freeze_mask, mask)
+        assert v.requires_grad and v.data is not w.data
+    y = t * t  # a recorded result pickles its record too (as before the C slots)
+    assert pickle.loads(pickle.dumps(y, protocol)).grad_fn == "mul"
+
+
+def test_tensor_fields_are_typed_slots():
+    t = pyfrozen.tensor([1.0])
+    assert weakref.ref(t)() is t
+    with pytest.raises(AttributeError):
+        t.anything_else = 1  # no __dict__: as with the former __slots__
+    with pytest.raises(TypeError):
+        t._version = 3  # the tape reads it as a version counter, nothing else
+    # A new result starts with no gradient, no mask and a fresh version counter.
+    y = t * 2.0
+    assert y.grad is None and y._frozen is None and y._version.value == 0
+    assert y._version is not t._version

@@ -26,13 +26,26 @@ cdef class Node:
     cdef public Py_ssize_t view_of
     cdef public tuple mask_checks
 
+@cython.auto_pickle(False)
+cdef class TensorSlots:
+    cdef public object data
+    cdef public object grad
+    cdef public bint _requires_grad
+    cdef public Node _node
+    cdef public Version _version
+    cdef public object _frozen
+    cdef object __weakref__
+
 cdef _init_node(Node node, str name, object fn, tuple needs_input_grad, bint recording)
 
-@cython.locals(t=object)
+@cython.locals(a=object, owner=TensorSlots, versions=tuple, counted=tuple)
+cdef _save(Node node, tuple arrays)
+
+@cython.locals(t=TensorSlots, i=Py_ssize_t, base=object)
 cdef object _input_owning(tuple inputs, object array)
 
 @cython.locals(n=Py_ssize_t, i=Py_ssize_t, record=bint, enabled=bint, needs=list, arrays=list, node=Node,
-               masks=list)
+               masks=list, t=TensorSlots, result=TensorSlots)
 cpdef object apply(object fn, tuple inputs, dict kwargs)
 
 cdef object _F32
@@ -42,7 +55,7 @@ cdef dict _NO_KWARGS
 @cython.locals(dtype=object)
 cpdef object apply_binary(object fn, object a, object b)
 
-cdef object _edge(object t)
+cdef object _edge(TensorSlots t)
 
 @cython.locals(order=list, visited=set, stack=list, node=Node, parent=object, i=Py_ssize_t)
 cpdef list reverse_topological_order(Node root)

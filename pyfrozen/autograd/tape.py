@@ -79,6 +79,17 @@ def set_tracer(tracer):
 # ---------------------------------------------------------------------------------------
 
 
+class TensorSlots:
+    """The fields of a Tensor that the tape reads and writes, as C slots.
+
+    ``pyfrozen.Tensor`` derives from this class (its public API and docs are there). The
+    tape reaches these fields at C speed instead of through Python attribute lookups, a
+    third of the cost of recording a small op. A new instance has every field None (and
+    ``_requires_grad`` False); ``Tensor`` defines pickling, since the Parameter subclass
+    adds Python slots that a generated pickler would miss.
+    """
+
+
 class Version:
     """Counts in-place changes of one buffer; shared by a tensor and its views.
 
@@ -129,23 +140,8 @@ class Node:
         giving a wrong gradient. Saved bytes are counted unless the array is a
         Parameter's own storage (alive anyway).
         """
-        if not self.recording:
-            return
-        versions = []
-        counted = []
-        for a in arrays:
-            if a is None:
-                continue
-            owner = _input_owning(self.inputs, a)
-            if owner is not None:
-                versions.append((owner._version, owner._version.value))
-                if isinstance(owner, _parameter_type):
-                    continue
-            counted.append(a)
-            self.saved_bytes += a.nbytes
-        self.saved = self.saved + tuple(arrays)
-        self.saved_versions = self.saved_versions + tuple(versions)
-        self.counted = self.counted + tuple(counted)
+        if self.recording:
+            _save(self, arrays)
 
     def save_output(self):
         """Asks the tape to keep the op's output for backward (appended to ``saved``)."""
@@ -197,6 +193,27 @@ def _init_node(node, name, fn, needs_input_grad, recording):
     node.mask_checks = ()
 
 
+def _save(node, arrays):
+    versions = ()
+    counted = ()
+    for a in arrays:
+        if a is None:
+            continue
+        owner = _input_owning(node.inputs, a)
+        if owner is not None:
+            versions += ((owner._version, owner._version.value),)
+            if isinstance(owner, _parameter_type):
+                continue
+        counted += (a,)
+        node.saved_bytes += a.nbytes
+    # Most ops save once: a first save keeps the tuples as they are.
+    node.saved = node.saved + arrays if node.saved else arrays
+    if versions:
+        node.saved_versions = node.saved_versions + versions
+    if counted:
+        node.counted = node.counted + counted
+
+
 def _input_owning(inputs, array):
     if inputs is None:
         return None
@@ -237,18 +254,19 @@ def apply(fn, inputs, kwargs):
     arrays = [None] * n
     dtype = None
     for i in range(n):
-        t = inputs[i]
-        if not isinstance(t, _tensor_type):
+        if not isinstance(inputs[i], _tensor_type):
             raise TypeError(
-                f"{fn.name}: input {i} is a {type(t).__name__}, expected a Tensor "
+                f"{fn.name}: input {i} is a {type(inputs[i]).__name__}, expected a Tensor "
                 "(convert with pyfrozen.tensor(...))"
             )
+        t = inputs[i]
         a = t.data
         arrays[i] = a
-        if a.dtype.kind == "f":
+        a_dtype = a.dtype
+        if a_dtype is _F32 or a_dtype is _F64 or a_dtype.kind == "f":
             if dtype is None:
-                dtype = a.dtype
-            elif a.dtype != dtype:
+                dtype = a_dtype
+            elif a_dtype is not dtype and a_dtype != dtype:
                 _raise_dtype_mix(fn.name, inputs)
         if enabled and t._requires_grad:
             needs[i] = True
@@ -262,19 +280,18 @@ def apply(fn, inputs, kwargs):
         node.mask_checks = tuple(masks)
     tracer = pf_get_tracer()
     snapshot = tracer.begin() if tracer is not None else None
-    out = fn.forward(node, *arrays, **kwargs)
+    # An empty kwargs is not passed on: Cython would copy it for every call.
+    out = fn.forward(node, *arrays, **kwargs) if kwargs else fn.forward(node, *arrays)
     if type(out) is not np.ndarray:
         out = np.asarray(out)  # numpy gives scalars for 0-d results
     node.inputs = None
-    result = _tensor_type.__new__(_tensor_type)
+    result = TensorSlots.__new__(_tensor_type)  # grad, _frozen: None
     result.data = out
-    result.grad = None
-    result._frozen = None
     if node.view_of >= 0:
         result._version = inputs[node.view_of]._version
         result._version.shared = True
     else:
-        result._version = Version()
+        result._version = Version.__new__(Version)  # value 0, not shared; skips __init__
     if record:
         node.parents = tuple([_edge(t) for t in inputs])
         result._node = node
@@ -284,9 +301,6 @@ def apply(fn, inputs, kwargs):
             node.saved_versions = node.saved_versions + ((result._version, result._version.value),)
             node.saved_bytes += out.nbytes
             node.counted = node.counted + (out,)
-    else:
-        result._node = None
-        result._requires_grad = False
     if snapshot is not None:
         tracer.end(node, snapshot, "forward")
     return result

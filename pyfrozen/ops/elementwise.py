@@ -29,9 +29,10 @@ from pyfrozen.tensor import Tensor
 def _keep_shapes(ctx, a: np.ndarray, b: np.ndarray) -> None:
     """Checks that the operands broadcast (naming both shapes) and keeps their shapes,
     which backward sums the gradients back to."""
-    if a.shape != b.shape:
+    shapes = (a.shape, b.shape)
+    if shapes[0] != shapes[1]:
         broadcast_shape(a, b, ctx.name)
-    ctx.shapes = (a.shape, b.shape)
+    ctx.shapes = shapes
 
 
 # ---------------------------------------------------------------------------------------
