@@ -124,6 +124,39 @@ def test_train_on_batch_is_one_step_of_the_optimizer(small_model, regression_dat
                                                                    strict=True))
 
 
+class _Seen(layers.Layer):
+    """Identity that keeps the array its call received."""
+
+    def call(self, inputs):
+        self.seen = inputs.data
+        return inputs
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_train_step_reads_the_callers_array_without_a_copy(regression_data, mse, dtype):
+    # Forward and backward run inside train_on_batch, so the model's float32 input is the
+    # caller's own memory (a recording call outside a step copies it: test_layer.py);
+    # float64 data is cast as before. The step equals one on a private copy.
+    x, y = regression_data
+    x = x.astype(dtype)
+    models, seen = [], []
+    for data in (x, x.copy()):
+        inputs = pyfrozen.Input((4,))
+        spy = _Seen()
+        out = layers.Dense(2, name="head")(spy(inputs))
+        model = pyfrozen.Model(inputs, out)
+        model.compile(pyfrozen.optimizers.SGD(0.1), loss=mse)
+        model.get_layer("head").set_weights(
+            [np.full((4, 2), 0.5, np.float32), np.zeros(2, np.float32)])
+        model.train_on_batch(data, y)
+        models.append(model)
+        seen.append(spy.seen)
+    assert np.shares_memory(seen[0], x) == (dtype == np.float32)
+    assert seen[0].dtype == np.float32
+    for a, b in zip(models[0].get_weights(), models[1].get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_sample_weight_zero_ignores_samples(small_model, regression_data, mse):
     x, y = regression_data
     m1, m2 = small_model(), small_model()
