@@ -38,6 +38,7 @@ def batchnorm_forward_training(
     running_var: npt.NDArray[np.floating] | None = None,
     out: npt.NDArray[np.floating] | None = None,
     activation: str = "none",
+    affine_out: npt.NDArray[np.floating] | None = None,
 ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating], npt.NDArray[np.floating]]: ...
 def batchnorm_forward_inference(
     x: npt.NDArray[np.floating],
@@ -61,6 +62,7 @@ def batchnorm_backward_training(
     need_dbeta: bool = True,
     y: npt.NDArray[np.floating] | None = None,
     activation: str = "none",
+    affine: npt.NDArray[np.floating] | None = None,
 ) -> tuple[
     npt.NDArray[np.floating] | None,
     npt.NDArray[np.floating] | None,

@@ -80,6 +80,15 @@ py::array output_like(const char* op, const py::handle& obj, Dtype dtype, const 
 
 py::object or_none(const Opt& a) { return a ? py::object(*a) : py::object(py::none()); }
 
+/// The forward's affine constants (rows center, scale, shift): a (3, C) array, or None.
+Opt affine_arg(const char* op, const char* arg, const py::handle& obj, Dtype dtype,
+               const Rows& x, const char* x_name, bool output) {
+  if (obj.is_none()) return std::nullopt;
+  py::array a = output ? require_output(op, arg, obj, dtype, 2) : require_tensor(op, arg, obj, dtype, 2);
+  require_shape(op, arg, a, {3, x.channels}, of_x(x_name, x));
+  return a;
+}
+
 }  // namespace
 
 // ---- forward -----------------------------------------------------------------------
@@ -88,7 +97,8 @@ namespace {
 py::tuple forward_training(const py::handle& x_obj, const py::handle& gamma_obj,
                            const py::handle& beta_obj, double epsilon, double momentum,
                            const py::handle& rm_obj, const py::handle& rv_obj,
-                           const py::handle& out_obj, const std::string& activation) {
+                           const py::handle& out_obj, const std::string& activation,
+                           const py::handle& affine_obj) {
   const char* op = "batchnorm_forward_training";
   const Activation act = parse_activation(op, activation);
   const Dtype dt = float_dtype(op, "x", require_array(op, "x", x_obj));
@@ -112,16 +122,22 @@ py::tuple forward_training(const py::handle& x_obj, const py::handle& gamma_obj,
   const Opt y = output_like(op, out_obj, dt, x,
                                   {{"x", x.a}, {"gamma", gamma}, {"beta", beta},
                                    {"running_mean", rm}, {"running_var", rv}});
+  const Opt affine = affine_arg(op, "affine_out", affine_obj, dt, x, "x", true);
+  if (affine)
+    for (const auto& [name, in] : {std::pair<const char*, Opt>{"x", x.a}, {"gamma", gamma},
+                                   {"beta", beta}, {"running_mean", rm}, {"running_var", rv},
+                                   {"out", y}})
+      if (in) require_no_overlap(op, "affine_out", *affine, name, *in);
   const Opt mean = py::array(x.a.dtype(), std::vector<i64>{x.channels});
   const Opt inv_std = py::array(x.a.dtype(), std::vector<i64>{x.channels});
   with_dtype(dt, [&](auto t) {
     using T = decltype(t);
     const T *px = ptr<T>(x.a), *pg = ptr<T>(gamma), *pb = ptr<T>(beta);
     T *py_ = mut<T>(y), *pm = mut<T>(mean), *pi = mut<T>(inv_std);
-    T *prm = mut<T>(rm), *prv = mut<T>(rv);
+    T *prm = mut<T>(rm), *prv = mut<T>(rv), *pa = mut<T>(affine);
     py::gil_scoped_release release;
     batchnorm_forward_training<T>(x.rows, x.channels, px, pg, pb, static_cast<T>(epsilon), py_,
-                                  pm, pi, prm, prv, static_cast<T>(momentum), act);
+                                  pm, pi, prm, prv, static_cast<T>(momentum), act, pa);
   });
   return py::make_tuple(*y, *mean, *inv_std);
 }
@@ -185,19 +201,22 @@ py::tuple backward_training(const py::handle& dy_obj, const py::handle& x_obj,
                             const py::handle& gamma_obj, const py::handle& mean_obj,
                             const py::handle& inv_std_obj, bool need_dx, bool need_dgamma,
                             bool need_dbeta, const py::handle& y_obj,
-                            const std::string& activation) {
+                            const std::string& activation, const py::handle& affine_obj) {
   const char* op = "batchnorm_backward_training";
   const Activation act = parse_activation(op, activation);
   const Dtype dt = float_dtype(op, "dy", require_array(op, "dy", dy_obj));
   const Rows dy = require_rows(op, "dy", dy_obj, dt);
   const bool stats = need_dx || need_dgamma;
-  const Opt x = like_dy(op, "x", x_obj, dt, dy, stats, "dx or dgamma");
-  if (act == Activation::none && !y_obj.is_none())
-    throw py::value_error(std::string(op) + ": y is read only through an activation, but "
-                          "activation is 'none' (pass the forward's activation with its y)");
-  const Opt y = like_dy(op, "y", y_obj, dt, dy,
-                        act != Activation::none && (stats || need_dbeta),
-                        "the gradient through the activation");
+  if (act == Activation::none && !(y_obj.is_none() && affine_obj.is_none()))
+    throw py::value_error(std::string(op) + ": y and affine are read only through an " +
+                          "activation, but activation is 'none' (pass the forward's " +
+                          "activation with its y or affine_out)");
+  const Opt affine = affine_arg(op, "affine", affine_obj, dt, dy, "dy", false);
+  const bool through_act = act != Activation::none && (stats || need_dbeta);
+  const Opt x = like_dy(op, "x", x_obj, dt, dy, stats || (affine && through_act),
+                        stats ? "dx or dgamma" : "the activation recomputed from affine");
+  const Opt y = like_dy(op, "y", y_obj, dt, dy, through_act && !affine,
+                        "the gradient through the activation (or pass affine)");
   const Opt gamma = channel_arg(op, "gamma", gamma_obj, dt, dy, "dy", true);
   const Opt mean = channel_arg(op, "mean", mean_obj, dt, dy, "dy", !stats);
   const Opt inv_std = channel_arg(op, "inv_std", inv_std_obj, dt, dy, "dy", !stats);
@@ -205,11 +224,11 @@ py::tuple backward_training(const py::handle& dy_obj, const py::handle& x_obj,
   with_dtype(dt, [&](auto t) {
     using T = decltype(t);
     const T *pdy = ptr<T>(dy.a), *px = ptr<T>(x), *pg = ptr<T>(gamma);
-    const T *pm = ptr<T>(mean), *pi = ptr<T>(inv_std), *pyv = ptr<T>(y);
+    const T *pm = ptr<T>(mean), *pi = ptr<T>(inv_std), *pyv = ptr<T>(y), *pa = ptr<T>(affine);
     T *pdx = mut<T>(g.dx), *pdg = mut<T>(g.dgamma), *pdb = mut<T>(g.dbeta);
     py::gil_scoped_release release;
     batchnorm_backward_training<T>(dy.rows, dy.channels, pdy, px, pg, pm, pi, pdx, pdg, pdb,
-                                   pyv, act);
+                                   pyv, act, pa);
   });
   return g.tuple();
 }
@@ -246,6 +265,7 @@ void init_batchnorm(py::module_& m) {
         py::arg("beta"), py::kw_only(), py::arg("epsilon") = eps, py::arg("momentum") = mom,
         py::arg("running_mean") = py::none(), py::arg("running_var") = py::none(),
         py::arg("out") = py::none(), py::arg("activation") = "none",
+        py::arg("affine_out") = py::none(),
         R"doc(Training-mode batch normalization over the last axis -> (y, mean, inv_std).
 
 x: (..., C) float32/float64, C-contiguous, at least 2-D; gamma, beta: (C,) or None (1, 0).
@@ -255,7 +275,9 @@ running_mean / running_var (both or neither, writeable (C,)) are updated in plac
 Keras-style: running = momentum * running + (1 - momentum) * batch_stat, with the
 biased batch variance. Defaults are Keras's (epsilon 1e-3, momentum 0.99).
 activation ('none', 'relu', 'relu6', 'sigmoid', 'tanh') is applied to y in the same
-pass. The GIL is released.)doc");
+pass. affine_out (writeable (3, C), optional) receives that pass's constants, y =
+act((x - center) * scale + shift) as rows center, scale, shift: the backward can take
+them instead of y. The GIL is released.)doc");
   m.def("batchnorm_forward_inference", &forward_inference, py::arg("x"), py::arg("gamma"),
         py::arg("beta"), py::arg("running_mean"), py::arg("running_var"), py::kw_only(),
         py::arg("epsilon") = eps, py::arg("out") = py::none(),
@@ -267,13 +289,15 @@ None (1, 0). `out` (shaped like x) must not overlap any input. The GIL is releas
         py::arg("gamma"), py::arg("mean"), py::arg("inv_std"), py::kw_only(),
         py::arg("need_dx") = true, py::arg("need_dgamma") = true, py::arg("need_dbeta") = true,
         py::arg("y") = py::none(), py::arg("activation") = "none",
+        py::arg("affine") = py::none(),
         R"doc(Backward of batchnorm_forward_training -> (dx, dgamma, dbeta).
 
 mean and inv_std are the ones the forward returned. Outputs not requested are None and
 cost nothing; x, mean and inv_std may be None when neither dx nor dgamma is requested.
 gamma None means 1. After a forward with an activation, pass the same activation and
-the forward's output y: dy is then the gradient of the activation's output. The GIL is
-released.)doc");
+the forward's output y: dy is then the gradient of the activation's output. Or pass the
+forward's affine_out as affine instead of y (x required then): y is recomputed from x
+with the forward's bits, one stream fewer per pass. The GIL is released.)doc");
   m.def("batchnorm_backward_inference", &backward_inference, py::arg("dy"), py::arg("x"),
         py::arg("gamma"), py::arg("running_mean"), py::arg("running_var"), py::kw_only(),
         py::arg("epsilon") = eps, py::arg("need_dx") = true, py::arg("need_dgamma") = true,

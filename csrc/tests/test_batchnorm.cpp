@@ -332,6 +332,16 @@ void fused_activation_matches_bias_act() {
                                                  m.data(), s.data(), dx2.data(), dg2.data(),
                                                  db2.data());
         CHECK_MSG(dx1 == dx2 && dg1 == dg2 && db1 == db2, "backward " + what);
+        // The forward's affine constants in place of y: act'(.) recomputed from x.
+        std::vector<T> affine(3 * C), y3(x.size());
+        pyfrozen::batchnorm_forward_training<T>(rows, C, x.data(), gamma.data(), beta.data(),
+                                                T(1e-3), y3.data(), nullptr, nullptr, nullptr,
+                                                nullptr, T(0.99), act, affine.data());
+        std::vector<T> dx3(x.size()), dg3(C), db3(C);
+        pyfrozen::batchnorm_backward_training<T>(rows, C, dy.data(), x.data(), gamma.data(),
+                                                 m.data(), s.data(), dx3.data(), dg3.data(),
+                                                 db3.data(), nullptr, act, affine.data());
+        CHECK_MSG(y3 == y1 && dx3 == dx1 && dg3 == dg1 && db3 == db1, "from affine " + what);
       }
     }
   }
@@ -341,6 +351,12 @@ void fused_activation_matches_bias_act() {
                    rows, C, dy.data(), x.data(), nullptr, gamma.data(), gamma.data(), o.data(),
                    nullptr, nullptr, nullptr, Activation::relu),
                "y");
+  const std::vector<T> affine(3 * C, T(1));
+  CHECK_THROWS(pyfrozen::ShapeError,
+               pyfrozen::batchnorm_backward_training<T>(
+                   rows, C, dy.data(), nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                   o.data(), nullptr, Activation::relu, affine.data()),
+               "x");
 }
 
 template <typename T>

@@ -27,6 +27,11 @@ from pyfrozen.tensor import Tensor
 # ---------------------------------------------------------------------------------------
 
 
+# Activations whose derivative is a mask of the pre-activation: taken from x and the
+# forward's affine constants in backward instead of from the output.
+_MASK_ACTIVATIONS = ("relu", "relu6")
+
+
 def _needs(ctx) -> tuple[bool, bool, bool]:
     """(dx, dgamma, dbeta) needed, whatever subset of gamma / beta was passed."""
     needs = dict(zip(ctx.slots, ctx.needs_input_grad, strict=True))
@@ -45,8 +50,9 @@ def _split(ctx, arrays):
 
 class BatchNormTraining(Function):
     """Batch statistics; updates ``running_mean`` / ``running_var`` (arrays) in place.
-    An ``activation`` is applied in the normalizing pass and differentiated from the
-    output inside the backward's passes (no separate activation pass or gradient)."""
+    An ``activation`` is applied in the normalizing pass and differentiated inside the
+    backward's passes (no separate activation pass or gradient): relu / relu6 from x
+    with the forward's affine constants, the others from the output."""
 
     name = "batch_norm"
 
@@ -57,17 +63,24 @@ class BatchNormTraining(Function):
         ctx.activation = activation
         x, gamma, beta = _split(ctx, arrays)
         need_dx, need_dgamma, _ = _needs(ctx)
+        stats = need_dx or need_dgamma
+        # A relu / relu6 mask is recomputed from x (kept for these gradients anyway) with
+        # the forward's own affine constants (3C values): the backward's two passes then
+        # read dy and x, not y as well. Other activations' derivatives read y.
+        affine = (np.empty((3, x.shape[-1]), x.dtype)
+                  if stats and activation in _MASK_ACTIVATIONS and ctx.recording else None)
         y, mean, inv_std = _core.batchnorm_forward_training(
             np.ascontiguousarray(x), gamma, beta, epsilon=epsilon, momentum=momentum,
-            running_mean=running_mean, running_var=running_var, activation=activation)
+            running_mean=running_mean, running_var=running_var, activation=activation,
+            affine_out=affine)
         # dbeta = sum(dy) needs nothing; dx and dgamma need x (or the function that
         # recomputes it) and its statistics; every gradient through an activation needs
-        # its output (appended last).
-        if need_dx or need_dgamma:
+        # its output (appended last) or the affine constants.
+        if stats:
             ctx.recompute = recompute
             ctx.save_for_backward(x if recompute is None else None, mean, inv_std,
-                                  gamma if need_dx else None)
-        if activation != "none":
+                                  gamma if need_dx else None, affine)
+        if activation != "none" and affine is None:
             ctx.save_output()
         return y
 
@@ -75,16 +88,16 @@ class BatchNormTraining(Function):
     def backward(ctx, dy):
         need_dx, need_dgamma, need_dbeta = _needs(ctx)
         saved = list(ctx.saved_tensors)
-        y = saved.pop() if ctx.activation != "none" else None
-        x = mean = inv_std = gamma = None
+        x = mean = inv_std = gamma = affine = None
         if need_dx or need_dgamma:
-            x, mean, inv_std, gamma = saved
+            x, mean, inv_std, gamma, affine = saved[:5]
             if ctx.recompute is not None:
                 x = ctx.recompute()
+        y = saved[-1] if ctx.activation != "none" and affine is None else None
         dx, dgamma, dbeta = _core.batchnorm_backward_training(
             np.ascontiguousarray(dy), None if x is None else np.ascontiguousarray(x), gamma,
             mean, inv_std, need_dx=need_dx, need_dgamma=need_dgamma, need_dbeta=need_dbeta,
-            y=y, activation=ctx.activation)
+            y=y, activation=ctx.activation, affine=affine)
         return _grads(ctx, dx, dgamma, dbeta)
 
 

@@ -208,7 +208,50 @@ def _all_kernels(x, dy, gamma, beta, rm, rv, activation):
     inf = _core.batchnorm_forward_inference(x, gamma, beta, rm, rv)
     binf = _core.batchnorm_backward_inference(dy, x, gamma, rm, rv)
     only_dx = _core.batchnorm_backward_inference(dy, None, gamma, rm, rv, need_dgamma=False)
-    return [*fwd, *bwd, *part, inf, *binf, *only_dx]
+    return [*fwd, *bwd, *part, inf, *binf, *only_dx, *_through_affine(x, dy, gamma, beta,
+                                                                       activation)]
+
+
+def _through_affine(x, dy, gamma, beta, activation):
+    """The forward's affine constants, and the backward taking act'(.) from them and x."""
+    if activation == "none":
+        return []
+    affine = np.full((3, x.shape[-1]), np.nan, x.dtype)
+    fwd = _core.batchnorm_forward_training(x, gamma, beta, activation=activation,
+                                           affine_out=affine)
+    bwd = _core.batchnorm_backward_training(dy, x, gamma, fwd[1], fwd[2],
+                                            activation=activation, affine=affine)
+    part = _core.batchnorm_backward_training(dy, x, gamma, fwd[1], fwd[2], need_dx=False,
+                                             activation=activation, affine=affine)
+    return [affine, *bwd, *part]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["relu", "relu6", "sigmoid", "tanh"])
+@pytest.mark.parametrize("shape", [(70, 3), (3, 10, 64), (2, 9, 9, 45)], ids=str)
+def test_the_backward_from_the_affine_constants_gives_the_bits_from_y(rng, dtype, activation,
+                                                                      shape):
+    """act'(.) from x and the forward's center / scale / shift is act'(y) exactly: the
+    forward's output recomputed by its own operations (every path, vector tails too)."""
+    x, gamma, beta, _, _ = make_inputs(rng, shape, dtype)
+    x = (x * 3 + 1).astype(dtype)  # outputs on both sides of relu6's 0 and 6
+    dy = rng.standard_normal(shape).astype(dtype)
+    before = pyfrozen.get_isa()
+    try:
+        for isa in pyfrozen.supported_isas():
+            pyfrozen.set_isa(isa)
+            y, mean, inv_std = _core.batchnorm_forward_training(x, gamma, beta,
+                                                                activation=activation)
+            from_y = [*_core.batchnorm_backward_training(dy, x, gamma, mean, inv_std, y=y,
+                                                         activation=activation),
+                      *_core.batchnorm_backward_training(dy, x, gamma, mean, inv_std, y=y,
+                                                         need_dx=False, activation=activation)]
+            affine, *from_x = _through_affine(x, dy, gamma, beta, activation)
+            assert np.isfinite(affine).all()
+            for a, b in zip(from_x, from_y, strict=True):
+                assert a is None and b is None or a.tobytes() == b.tobytes(), isa
+    finally:
+        pyfrozen.set_isa(before)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

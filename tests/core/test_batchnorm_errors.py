@@ -150,15 +150,39 @@ def test_activation_checks():
     with pytest.raises(ValueError, match=f"{FWD}: unknown activation 'gelu'; expected 'none'"):
         _core.batchnorm_forward_training(X, None, None, activation="gelu")
     with pytest.raises(TypeError, match=f"{BWD}: y is None but the gradient through the "
-                                        "activation needs it"):
+                                        r"activation \(or pass affine\) needs it"):
         _core.batchnorm_backward_training(X, None, None, None, None, need_dx=False,
                                           need_dgamma=False, activation="relu")
     with pytest.raises(ValueError, match=rf"{BWD}: y must have shape \(2, 3, 4\) "
                                          r"\(dy \(2, 3, 4\)\), got \(6, 4\)"):
         _core.batchnorm_backward_training(X, X, None, C4, C4, y=np.ones((6, 4), np.float32),
                                           activation="relu6")
-    with pytest.raises(ValueError, match=f"{BWD}: y is read only through an activation"):
+    with pytest.raises(ValueError, match=f"{BWD}: y and affine are read only through an "
+                                         "activation"):
         _core.batchnorm_backward_training(X, X, None, C4, C4, y=X)
+    affine = np.ones((3, 4), np.float32)
+    with pytest.raises(ValueError, match=f"{BWD}: y and affine are read only through an "
+                                         "activation"):
+        _core.batchnorm_backward_training(X, X, None, C4, C4, affine=affine)
+    # affine stands in for y, and needs x to recompute the activation from.
+    with pytest.raises(TypeError, match=f"{BWD}: x is None but the activation recomputed "
+                                        "from affine needs it"):
+        _core.batchnorm_backward_training(X, None, None, None, None, need_dx=False,
+                                          need_dgamma=False, activation="relu", affine=affine)
+    with pytest.raises(ValueError, match=rf"{BWD}: affine must have shape \(3, 4\) "
+                                         r"\(channels of dy \(2, 3, 4\)\), got \(4, 3\)"):
+        _core.batchnorm_backward_training(X, X, None, C4, C4, activation="relu",
+                                          affine=np.ones((4, 3), np.float32))
+    with pytest.raises(TypeError, match=f"{BWD}: affine"):
+        _core.batchnorm_backward_training(X, X, None, C4, C4, activation="relu",
+                                          affine=np.ones((3, 4)))
+    with pytest.raises(ValueError, match=rf"{FWD}: affine_out must have shape \(3, 4\)"):
+        _core.batchnorm_forward_training(X, None, None, affine_out=np.ones((3, 5), np.float32))
+    with pytest.raises(ValueError, match=f"{FWD}: affine_out"):
+        _core.batchnorm_forward_training(X, None, None, affine_out=affine[:, ::-1])
+    out = np.empty((2, 3, 4), np.float32)
+    with pytest.raises(ValueError, match=f"{FWD}: affine_out .* overlaps out"):
+        _core.batchnorm_forward_training(X, None, None, out=out, affine_out=out.reshape(6, 4)[:3])
     # dbeta alone through relu: the sum of dy where y > 0.
     y = np.ones((2, 3, 4), np.float32)
     y[0] = -1.0

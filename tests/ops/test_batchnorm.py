@@ -165,9 +165,12 @@ def test_training_with_an_activation_is_one_op_with_the_two_ops_bits(activation,
         results.append((y.numpy(), mm.numpy(), mv.numpy(), *grads))
         if fused:  # one op: no bias_act kernel, forward or backward
             assert [r.kernel for r in tr.kernels] == ["batchnorm"] * len(tr.kernels)
-            # x, mean, inv_std (gamma for dx) as before, and the output for the mask
-            item, kept = x.data.itemsize, y.data.nbytes
-            if trainable & {0, 1}:
+            # x, mean, inv_std (gamma for dx) for dx / dgamma; a relu / relu6 mask then
+            # comes from x and the forward's affine constants (3 x 7), else from the output
+            item, stats = x.data.itemsize, bool(trainable & {0, 1})
+            from_x = stats and activation in ("relu", "relu6")
+            kept = 3 * 7 * item if from_x else y.data.nbytes
+            if stats:
                 kept += x.data.nbytes + 2 * 7 * item + (7 * item if 0 in trainable else 0)
             assert tr.saved_bytes == kept
     for got, want in zip(*results, strict=True):

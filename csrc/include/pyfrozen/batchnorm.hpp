@@ -41,13 +41,17 @@ inline constexpr double kBatchNormMomentum = 0.99;
 /// in place with Keras's rule, using the biased batch variance (Keras moving_variance):
 ///   running = momentum * running + (1 - momentum) * batch_statistic.
 /// `activation` (default none) is applied to y in the same pass: y = act(bn(x)), the
-/// bits bias_act_forward gives on bn(x). Requires rows >= 1. Counts Pass::forward.
+/// bits bias_act_forward gives on bn(x). save_affine (optional, 3C values) receives the
+/// per-channel constants of that pass, y = act((x - center) * scale + shift), as
+/// center[0..C), scale[C..2C), shift[2C..3C): given to the backward, they let it
+/// recompute act'(.) from x instead of reading y. Requires rows >= 1. Counts Pass::forward.
 template <typename T>
 PYFROZEN_API void batchnorm_forward_training(std::int64_t rows, std::int64_t channels,
                                              const T* x, const T* gamma, const T* beta,
                                              T epsilon, T* y, T* save_mean, T* save_inv_std,
                                              T* running_mean, T* running_var, T momentum,
-                                             Activation activation = Activation::none);
+                                             Activation activation = Activation::none,
+                                             T* save_affine = nullptr);
 
 /// Inference-mode forward from the running statistics (no reduction):
 ///   y = (x - running_mean) / sqrt(running_var + epsilon) * gamma + beta.
@@ -69,14 +73,17 @@ PYFROZEN_API void batchnorm_forward_inference(std::int64_t rows, std::int64_t ch
 /// only when dx or dgamma is (they may be nullptr otherwise); gamma only matters for dx.
 /// One reduction pass over dy (and x), plus one pass writing dx when requested.
 /// When the forward ran with an `activation`, pass it and the forward's output y (rows x
-/// C, required then): dy is the gradient of act(bn(x)), and every formula above reads
-/// dy * act'(y) (bias_act_backward's g, never written out) in its place.
+/// C): dy is the gradient of act(bn(x)), and every formula above reads dy * act'(y)
+/// (bias_act_backward's g, never written out) in its place. Or pass the forward's
+/// save_affine instead of y (x required then): y is recomputed from x by the forward's
+/// own operations, the same bits, so each pass reads one stream fewer (y may be null).
 template <typename T>
 PYFROZEN_API void batchnorm_backward_training(std::int64_t rows, std::int64_t channels,
                                               const T* dy, const T* x, const T* gamma,
                                               const T* save_mean, const T* save_inv_std,
                                               T* dx, T* dgamma, T* dbeta, const T* y = nullptr,
-                                              Activation activation = Activation::none);
+                                              Activation activation = Activation::none,
+                                              const T* save_affine = nullptr);
 
 /// Backward of batchnorm_forward_inference (what a frozen BatchNormalization layer
 /// runs in training): the running statistics are constants, so dx has no batch
@@ -97,12 +104,12 @@ extern template void batchnorm_forward_training<float>(std::int64_t, std::int64_
                                                        const float*, const float*,
                                                        const float*, float, float*, float*,
                                                        float*, float*, float*, float,
-                                                       Activation);
+                                                       Activation, float*);
 extern template void batchnorm_forward_training<double>(std::int64_t, std::int64_t,
                                                         const double*, const double*,
                                                         const double*, double, double*,
                                                         double*, double*, double*, double*,
-                                                        double, Activation);
+                                                        double, Activation, double*);
 extern template void batchnorm_forward_inference<float>(std::int64_t, std::int64_t,
                                                         const float*, const float*,
                                                         const float*, const float*,
@@ -115,12 +122,14 @@ extern template void batchnorm_backward_training<float>(std::int64_t, std::int64
                                                         const float*, const float*,
                                                         const float*, const float*,
                                                         const float*, float*, float*,
-                                                        float*, const float*, Activation);
+                                                        float*, const float*, Activation,
+                                                        const float*);
 extern template void batchnorm_backward_training<double>(std::int64_t, std::int64_t,
                                                          const double*, const double*,
                                                          const double*, const double*,
                                                          const double*, double*, double*,
-                                                         double*, const double*, Activation);
+                                                         double*, const double*, Activation,
+                                                         const double*);
 extern template void batchnorm_backward_inference<float>(std::int64_t, std::int64_t,
                                                          const float*, const float*,
                                                          const float*, const float*,

@@ -38,12 +38,14 @@ void count_grads(bool dx, bool dgamma, bool dbeta, i64 work) {
   if (dbeta) count_kernel("batchnorm", Pass::backward_bias, work);
 }
 
-/// dy, and y when the forward ended with an activation (y is its output).
+/// dy, and where act'(.) comes from when the forward ended with an activation.
 template <typename T>
 struct Upstream {
   const T* dy;
-  const T* y;
+  ActInput<T> in;
   Activation act;
+  /// Whether the kernels read x for act'(.) (the forward's output recomputed).
+  bool reads_x() const { return act != Activation::none && in.y == nullptr; }
 };
 
 // The one pass of the inference backward (no activation), and the reduction pass of
@@ -57,8 +59,8 @@ void grad_pass(const BatchNormKernels<T>& kern, const Grid& g, int nt, Upstream<
   for_each_tile(g, nt, [&](const Tile& t) {
     const i64 o = t.r0 * C + t.c0;
     // null when not needed: no offset on null
-    kern.grad(t.r1 - t.r0, t.nc, C, up.dy + o, up.y ? up.y + o : nullptr, up.act,
-              want_dyx ? x + o : nullptr, want_dyx ? center + t.c0 : nullptr,
+    kern.grad(t.r1 - t.r0, t.nc, C, up.dy + o, up.in.at(o, t.c0), up.act,
+              want_dyx || up.reads_x() ? x + o : nullptr, want_dyx ? center + t.c0 : nullptr,
               dx ? k + t.c0 : nullptr, dx ? dx + o : nullptr,
               want_dy ? s.p_dy.at(t) : nullptr, want_dyx ? s.p_dyx.at(t) : nullptr);
   });
@@ -73,7 +75,7 @@ void training_dx(const BatchNormKernels<T>& kern, const Grid& g, int nt, Upstrea
   const i64 C = g.channels;
   for_each_tile(g, nt, [&](const Tile& t) {
     const i64 o = t.r0 * C + t.c0;
-    kern.training_dx(t.r1 - t.r0, t.nc, C, up.dy + o, up.y ? up.y + o : nullptr, up.act, x + o,
+    kern.training_dx(t.r1 - t.r0, t.nc, C, up.dy + o, up.in.at(o, t.c0), up.act, x + o,
                      mean + t.c0, k + t.c0, k + C + t.c0, k + 2 * C + t.c0, dx + o);
   });
 }
@@ -106,7 +108,7 @@ template <typename T>
 void batchnorm_backward_training(std::int64_t rows, std::int64_t channels, const T* dy,
                                  const T* x, const T* gamma, const T* save_mean,
                                  const T* save_inv_std, T* dx, T* dgamma, T* dbeta, const T* y,
-                                 Activation activation) {
+                                 Activation activation, const T* save_affine) {
   using namespace detail;
   using namespace detail::bn;
   const char* op = "batchnorm_backward_training";
@@ -117,7 +119,10 @@ void batchnorm_backward_training(std::int64_t rows, std::int64_t channels, const
   check_pointer(op, "x", x, stats && work);
   check_pointer(op, "save_mean", save_mean, stats && work);
   check_pointer(op, "save_inv_std", save_inv_std, stats && work);
-  check_pointer(op, "y", y, activation != Activation::none && any && work);
+  // The forward's affine constants stand in for y (act'(.) recomputed from x).
+  const bool from_x = save_affine != nullptr && activation != Activation::none;
+  check_pointer(op, "x", x, from_x && any && work);
+  check_pointer(op, "y", y, activation != Activation::none && !from_x && any && work);
   count_grads(dx, dgamma, dbeta, rows * channels);
   if (!work) return zero_sums(channels, dgamma, dbeta);
   if (!any) return;
@@ -127,7 +132,12 @@ void batchnorm_backward_training(std::int64_t rows, std::int64_t channels, const
                              kSerialElements);
   const SumBuffers s = sum_buffers(g);
   const BatchNormKernels<T> kern = kBatchNormKernels.active<T>();
-  const Upstream<T> up{dy, activation == Activation::none ? nullptr : y, activation};
+  ActInput<T> in;
+  if (from_x)
+    in = {nullptr, save_affine, save_affine + channels, save_affine + 2 * channels};
+  else if (activation != Activation::none)
+    in.y = y;
+  const Upstream<T> up{dy, in, activation};
   grad_pass<T>(kern, g, nt, up, x, save_mean, nullptr, nullptr, dx || dbeta, stats, s);
   write_param_grads<T>(channels, s, save_inv_std, nullptr, dgamma, dbeta);
   if (!dx) return;
@@ -174,7 +184,7 @@ void batchnorm_backward_inference(std::int64_t rows, std::int64_t channels, cons
                                  static_cast<double>(epsilon));
     k[c] = static_cast<T>((gamma ? static_cast<double>(gamma[c]) : 1.0) * inv_std[c]);
   }
-  grad_pass<T>(kBatchNormKernels.active<T>(), g, nt, {dy, nullptr, Activation::none}, x,
+  grad_pass<T>(kBatchNormKernels.active<T>(), g, nt, {dy, {}, Activation::none}, x,
                running_mean, k, dx, dbeta != nullptr, dgamma != nullptr, s);
   write_param_grads<T>(channels, s, nullptr, inv_std, dgamma, dbeta);
 }
@@ -182,7 +192,7 @@ void batchnorm_backward_inference(std::int64_t rows, std::int64_t channels, cons
 #define PYFROZEN_INSTANTIATE(T)                                                          \
   template PYFROZEN_API void batchnorm_backward_training<T>(                             \
       std::int64_t, std::int64_t, const T*, const T*, const T*, const T*, const T*, T*, \
-      T*, T*, const T*, Activation);                                                     \
+      T*, T*, const T*, Activation, const T*);                                          \
   template PYFROZEN_API void batchnorm_backward_inference<T>(                            \
       std::int64_t, std::int64_t, const T*, const T*, const T*, const T*, const T*, T,  \
       T*, T*, T*);

@@ -104,7 +104,7 @@ template <typename T>
 void batchnorm_forward_training(std::int64_t rows, std::int64_t channels, const T* x,
                                 const T* gamma, const T* beta, T epsilon, T* y, T* save_mean,
                                 T* save_inv_std, T* running_mean, T* running_var, T momentum,
-                                Activation activation) {
+                                Activation activation, T* save_affine) {
   using namespace detail;
   using namespace detail::bn;
   const char* op = "batchnorm_forward_training";
@@ -146,6 +146,7 @@ void batchnorm_forward_training(std::int64_t rows, std::int64_t channels, const 
     update_running(channels, mean, running_mean, static_cast<double>(momentum));
     update_running(channels, var, running_var, static_cast<double>(momentum));
   }
+  if (save_affine) std::copy(a.center, a.center + 3 * channels, save_affine);  // one buffer
   apply(kern, g, nt, x, a, activation, y);
 }
 
@@ -181,7 +182,7 @@ void batchnorm_forward_inference(std::int64_t rows, std::int64_t channels, const
 #define PYFROZEN_INSTANTIATE(T)                                                             \
   template PYFROZEN_API void batchnorm_forward_training<T>(                                 \
       std::int64_t, std::int64_t, const T*, const T*, const T*, T, T*, T*, T*, T*, T*, T,  \
-      Activation);                                                                          \
+      Activation, T*);                                                                      \
   template PYFROZEN_API void batchnorm_forward_inference<T>(                                \
       std::int64_t, std::int64_t, const T*, const T*, const T*, const T*, const T*, T, T*);
 PYFROZEN_INSTANTIATE(float)

@@ -28,6 +28,24 @@ constexpr std::int64_t kBlockRows = 64;
 constexpr std::int64_t kChannelBlock = 256;
 }  // namespace bn
 
+/// Where the backward kernels take act'(.) from (unused for Activation::none): the
+/// forward's output y, or, when y is null, the pre-activation recomputed from x with the
+/// forward's own constants, z = (x - center[c]) * scale[c] + shift[c], by the operations
+/// of `apply`: act(z) is then the forward's y bit for bit, without y's stream.
+template <typename T>
+struct ActInput {
+  const T* y = nullptr;
+  const T* center = nullptr;
+  const T* scale = nullptr;
+  const T* shift = nullptr;
+  /// The same source `o` elements and `c` channels further on (offsets only non-null).
+  ActInput at(std::int64_t o, std::int64_t c) const {
+    if (y) return {y + o, nullptr, nullptr, nullptr};
+    if (center) return {nullptr, center + c, scale + c, shift + c};
+    return {};
+  }
+};
+
 template <typename T>
 struct BatchNormKernels {
   using i64 = std::int64_t;
@@ -39,13 +57,14 @@ struct BatchNormKernels {
   /// y = act((x - center[c]) * scale[c] + shift[c]).
   void (*apply)(i64 rows, i64 nc, i64 ld, const T* x, const T* center, const T* scale,
                 const T* shift, Activation act, T* y);
-  /// With g = dy * act'(y) (y unused for Activation::none): dx = g * k[c] (dx nullptr:
-  /// not written), p_dy[c] = sum of g, p_dyx[c] = sum of g * (x - center[c]) (each
-  /// nullptr: not computed; x and center are read only for p_dyx).
-  void (*grad)(i64 rows, i64 nc, i64 ld, const T* dy, const T* y, Activation act, const T* x,
-               const T* center, const T* k, T* dx, double* p_dy, double* p_dyx);
+  /// With g = dy * act'(y) (`in` unused for Activation::none): dx = g * k[c] (dx
+  /// nullptr: not written), p_dy[c] = sum of g, p_dyx[c] = sum of g * (x - center[c])
+  /// (each nullptr: not computed; x is read for p_dyx and for an `in` without y,
+  /// center only for p_dyx).
+  void (*grad)(i64 rows, i64 nc, i64 ld, const T* dy, ActInput<T> in, Activation act,
+               const T* x, const T* center, const T* k, T* dx, double* p_dy, double* p_dyx);
   /// dx = k1[c] * g + k2[c] * (x - mean[c]) + k3[c], g as for grad.
-  void (*training_dx)(i64 rows, i64 nc, i64 ld, const T* dy, const T* y, Activation act,
+  void (*training_dx)(i64 rows, i64 nc, i64 ld, const T* dy, ActInput<T> in, Activation act,
                       const T* x, const T* mean, const T* k1, const T* k2, const T* k3, T* dx);
 };
 

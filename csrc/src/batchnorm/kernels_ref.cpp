@@ -46,15 +46,24 @@ void apply(i64 rows, i64 nc, i64 ld, const T* x, const T* center, const T* scale
   });
 }
 
+// The forward's output at element o (channel c): read, or recomputed from x as `apply`
+// computes it (ActInput).
+template <Activation A, typename T>
+T forward_output(const ActInput<T>& in, const T* x, i64 o, i64 c) {
+  if (in.y) return in.y[o];
+  return activate<A>((x[o] - in.center[c]) * in.scale[c] + in.shift[c]);
+}
+
 // grad with its flags as template arguments: no branch in the inner loop.
 template <typename T, Activation A, bool DX, bool DY, bool DYX>
-void grad_tile(i64 rows, i64 nc, i64 ld, const T* dy, const T* y, const T* x, const T* center,
-               const T* k, T* dx, double* p_dy, double* p_dyx) {
+void grad_tile(i64 rows, i64 nc, i64 ld, const T* dy, const ActInput<T>& in, const T* x,
+               const T* center, const T* k, T* dx, double* p_dy, double* p_dyx) {
   auto row = [&](i64 r, T* s1, T* s2) {
     const T* dr = dy + r * ld;
     for (i64 c = 0; c < nc; ++c) {
       T g = dr[c];
-      if constexpr (A != Activation::none) g = activation_grad<A>(g, y[r * ld + c]);
+      if constexpr (A != Activation::none)
+        g = activation_grad<A>(g, forward_output<A>(in, x, r * ld + c, c));
       if constexpr (DX) dx[r * ld + c] = g * k[c];
       if constexpr (DY) s1[c] += g;
       if constexpr (DYX) s2[c] += g * (x[r * ld + c] - center[c]);
@@ -67,14 +76,14 @@ void grad_tile(i64 rows, i64 nc, i64 ld, const T* dy, const T* y, const T* x, co
 }
 
 template <typename T>
-void grad(i64 rows, i64 nc, i64 ld, const T* dy, const T* y, Activation act, const T* x,
+void grad(i64 rows, i64 nc, i64 ld, const T* dy, ActInput<T> in, Activation act, const T* x,
           const T* center, const T* k, T* dx, double* p_dy, double* p_dyx) {
   with_activation(act, [&](auto A) {
     with_flag(dx != nullptr, [&](auto DX) {
       with_flag(p_dy != nullptr, [&](auto DY) {
         with_flag(p_dyx != nullptr, [&](auto DYX) {
           grad_tile<T, decltype(A)::value, decltype(DX)::value, decltype(DY)::value,
-                    decltype(DYX)::value>(rows, nc, ld, dy, y, x, center, k, dx, p_dy, p_dyx);
+                    decltype(DYX)::value>(rows, nc, ld, dy, in, x, center, k, dx, p_dy, p_dyx);
         });
       });
     });
@@ -82,15 +91,16 @@ void grad(i64 rows, i64 nc, i64 ld, const T* dy, const T* y, Activation act, con
 }
 
 template <typename T>
-void training_dx(i64 rows, i64 nc, i64 ld, const T* dy, const T* y, Activation act, const T* x,
-                 const T* mean, const T* k1, const T* k2, const T* k3, T* dx) {
+void training_dx(i64 rows, i64 nc, i64 ld, const T* dy, ActInput<T> in, Activation act,
+                 const T* x, const T* mean, const T* k1, const T* k2, const T* k3, T* dx) {
   with_activation(act, [&](auto A) {
+    constexpr Activation kA = decltype(A)::value;
     for (i64 r = 0; r < rows; ++r) {
       const i64 o = r * ld;
       for (i64 c = 0; c < nc; ++c) {
         T g = dy[o + c];
-        if constexpr (decltype(A)::value != Activation::none)
-          g = activation_grad<decltype(A)::value>(g, y[o + c]);
+        if constexpr (kA != Activation::none)
+          g = activation_grad<kA>(g, forward_output<kA>(in, x, o + c, c));
         dx[o + c] = k1[c] * g + k2[c] * (x[o + c] - mean[c]) + k3[c];
       }
     }
