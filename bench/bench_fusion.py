@@ -12,8 +12,11 @@ A second table is the full training step with the depthwise recompute
 (``ops.batch_norm(recompute_input=True)``: a BN -> activation pair recomputes a stride-1
 DepthwiseConv2D's output in backward instead of keeping it) on and off: times
 interleaved in one process as above, and each side's bytes kept for backward and peak
-RSS rise over ``MEMORY_STEPS`` steps in a process of its own. Run it pinned, from outside
-the repository root::
+RSS rise over ``MEMORY_STEPS`` steps in a process of its own. A third table is the full
+step with BatchNormalization's relu / relu6 mask taken in backward from x and the forward's
+affine constants (the default) or from the kept output y (one stream more in each of the
+backward's two passes), interleaved in one process. Run it pinned, from outside the
+repository root::
 
     cd /tmp && taskset -c 0 python /path/to/bench/bench_fusion.py --markdown
 """
@@ -79,6 +82,27 @@ def child_memory(side: str, shape: setup.Shape) -> dict[str, int]:
     return {"saved": t.saved_bytes, "rss_rise": rise}
 
 
+def masked_from(step: Callable[[], object], source: str) -> Callable[[], object]:
+    """``step`` with BatchNormalization's activation mask read from ``source`` ("x": the
+    forward's affine constants, the default; "y": the kept output) in backward."""
+    from pyfrozen.ops import batchnorm
+
+    def call() -> object:
+        batchnorm._MASK_ACTIVATIONS = ("relu", "relu6") if source == "x" else ()
+        return step()
+    return call
+
+
+def mask_row(shape: setup.Shape, quick: bool) -> list[str]:
+    """The full step with the mask from x and from y: ms, ratio, rounds, load."""
+    model = setup.pyfrozen_compiled("full", shape)
+    step = setup.pyfrozen_step(model, "full", shape)
+    (from_x, from_y, ratio), load = common.measured(
+        lambda: common.time_pair(masked_from(step, "x"), masked_from(step, "y"), quick))
+    return [shape.label(), f"{from_x.median * 1e3:.2f}", f"{from_y.median * 1e3:.2f}",
+            ratio.fmt(3, "x"), str(ratio.n), load.fmt()]
+
+
 def switched(step: Callable[[], object], on: bool) -> Callable[[], object]:
     """``step`` with fusion switched ``on`` (or off) just before it runs."""
     from pyfrozen.models import fusion
@@ -123,10 +147,17 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Machine: {line}\n")
     print(common.table(["network", "on ms", "off ms", "off / on", "kept MB on", "kept MB off",
                         "RSS rise MB on", "RSS rise MB off", "load %"], rows, args.markdown))
+    rows = [mask_row(shape, args.quick) for shape in shapes]
+    print(f"\n{'### ' if args.markdown else ''}BatchNormalization mask in backward: full step, "
+          "1 thread\n")
+    print(f"Machine: {line}\n")
+    print(common.table(["network", "from x ms", "from y ms", "y / x", "rounds", "load %"], rows,
+                       args.markdown))
     print("\nfloat32, SGD momentum 0.9. The same model both ways, fusion switched (first "
-          "tables) or the depthwise recompute switched (last table) before each call; "
-          "times: median ms per call; ratio: median (min-max) of per-round off / on time "
-          "(> 1: the fused or recomputing side is faster). Kept: bytes saved for backward "
+          "tables), the depthwise recompute or the BatchNormalization mask's source switched "
+          "(last tables) before each call; times: median ms per call; ratio: median (min-max) "
+          "of per-round off / on (y / x) time (> 1: the fused, recomputing or from-x side is "
+          "faster). Kept: bytes saved for backward "
           "by one step (trace()); RSS rise: peak over 4 steps, each side in its own process "
           "(default allocator). Load: other processes' CPU use here/all/steal, % of one CPU.")
     del limiter

@@ -111,6 +111,14 @@ def test_train_suite_reports_the_depthwise_recompute(torch, tmp_path_factory):
     assert kept_on < kept_off  # the stride-1 depthwise outputs are not kept
 
 
+def test_train_suite_reports_the_batchnorm_mask_source(torch, tmp_path_factory):
+    _, data, _ = smoke_run("train", tmp_path_factory)
+    [table] = [t for t in tables_of(data)
+               if t["title"].startswith("BatchNormalization mask in backward")]
+    assert table["headers"][:4] == ["network", "from x ms", "from y ms", "y / x"]
+    assert len(table["rows"]) == 1 and float(table["rows"][0][1]) > 0
+
+
 def test_kernels_suite_compares_every_vector_path(torch, tmp_path_factory):
     _, data, _ = smoke_run("kernels", tmp_path_factory)
     [gemm] = [t for t in tables_of(data) if t["title"].startswith("GEMM per ISA path")]
