@@ -51,12 +51,18 @@ def recomputing(step: Callable[[], object], on: bool) -> Callable[[], object]:
     return call
 
 
-def recompute_row(shape: setup.Shape, quick: bool) -> list[str]:
-    """The full step with the recompute on and off: ms, ratio, kept MB, peak RSS rise MB."""
+def full_step_pair(shape: setup.Shape, quick: bool, side: Callable[..., Callable[[], object]],
+                   a: object, b: object) -> tuple:
+    """The full step as ``side(step, a)`` against ``side(step, b)``, interleaved:
+    ((a stats, b stats, ratio b / a), load)."""
     model = setup.pyfrozen_compiled("full", shape)
     step = setup.pyfrozen_step(model, "full", shape)
-    (on, off, ratio), load = common.measured(
-        lambda: common.time_pair(recomputing(step, True), recomputing(step, False), quick))
+    return common.measured(lambda: common.time_pair(side(step, a), side(step, b), quick))
+
+
+def recompute_row(shape: setup.Shape, quick: bool) -> list[str]:
+    """The full step with the recompute on and off: ms, ratio, kept MB, peak RSS rise MB."""
+    (on, off, ratio), load = full_step_pair(shape, quick, recomputing, True, False)
     mem = {side: run_json(SCRIPT, ["--child", side, shape.arg()]) for side in ("on", "off")}
     mb = [f"{mem[side][key] / 1e6:.1f}" for key in ("saved", "rss_rise") for side in ("on", "off")]
     return [shape.label(), f"{on.median * 1e3:.2f}", f"{off.median * 1e3:.2f}", ratio.fmt(3, "x"),
@@ -95,10 +101,7 @@ def masked_from(step: Callable[[], object], source: str) -> Callable[[], object]
 
 def mask_row(shape: setup.Shape, quick: bool) -> list[str]:
     """The full step with the mask from x and from y: ms, ratio, rounds, load."""
-    model = setup.pyfrozen_compiled("full", shape)
-    step = setup.pyfrozen_step(model, "full", shape)
-    (from_x, from_y, ratio), load = common.measured(
-        lambda: common.time_pair(masked_from(step, "x"), masked_from(step, "y"), quick))
+    (from_x, from_y, ratio), load = full_step_pair(shape, quick, masked_from, "x", "y")
     return [shape.label(), f"{from_x.median * 1e3:.2f}", f"{from_y.median * 1e3:.2f}",
             ratio.fmt(3, "x"), str(ratio.n), load.fmt()]
 
