@@ -177,9 +177,10 @@ def broadcast_shape(a: np.ndarray, b: np.ndarray, op: str) -> None:
         raise ValueError(f"{op}: shapes {a.shape} and {b.shape} do not broadcast") from None
 
 
-def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sums ``grad`` over the axes broadcasting added or stretched, back to ``shape``."""
-    if grad.shape == shape:
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
+    """Sums ``grad`` over the axes broadcasting added or stretched, back to ``shape``
+    (None: the operand had the gradient's shape)."""
+    if shape is None or grad.shape == shape:
         return grad
     lead = grad.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(

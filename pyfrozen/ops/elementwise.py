@@ -28,11 +28,19 @@ from pyfrozen.tensor import Tensor
 
 def _keep_shapes(ctx, a: np.ndarray, b: np.ndarray) -> None:
     """Checks that the operands broadcast (naming both shapes) and keeps their shapes,
-    which backward sums the gradients back to."""
-    shapes = (a.shape, b.shape)
-    if shapes[0] != shapes[1]:
+    which backward sums the gradients back to. Operands of one shape (the common case)
+    keep nothing: the op then sets no attribute on its node at all."""
+    if a.shape != b.shape:
         broadcast_shape(a, b, ctx.name)
-    ctx.shapes = shapes
+        ctx.shapes = (a.shape, b.shape)
+
+
+def _kept_shapes(ctx) -> tuple:
+    """The operands' shapes for ``unbroadcast``: (None, None) when they had one shape."""
+    return getattr(ctx, "shapes", _SAME_SHAPES)
+
+
+_SAME_SHAPES = (None, None)
 
 
 # ---------------------------------------------------------------------------------------
@@ -48,7 +56,7 @@ class Add(Function):
 
     @staticmethod
     def backward(ctx, dy):
-        sa, sb = ctx.shapes
+        sa, sb = _kept_shapes(ctx)
         na, nb = ctx.needs_input_grad
         return (unbroadcast(dy, sa) if na else None, unbroadcast(dy, sb) if nb else None)
 
@@ -92,7 +100,7 @@ class Mul(Function):
     @staticmethod
     def backward(ctx, dy):
         b, a = ctx.saved_tensors
-        sa, sb = ctx.shapes
+        sa, sb = _kept_shapes(ctx)
         return (
             unbroadcast(dy * b, sa) if b is not None else None,
             unbroadcast(dy * a, sb) if a is not None else None,
@@ -114,7 +122,7 @@ class Div(Function):
         na, nb = ctx.needs_input_grad
         saved = ctx.saved_tensors
         b = saved[0]
-        sa, sb = ctx.shapes
+        sa, sb = _kept_shapes(ctx)
         da = unbroadcast(dy / b, sa) if na else None
         db = unbroadcast(-dy * saved[1] / b, sb) if nb else None
         return da, db
@@ -145,7 +153,7 @@ class Pow(Function):
         na, nb = ctx.needs_input_grad
         saved = ctx.saved_tensors
         a, b = saved[0], saved[1]
-        sa, sb = ctx.shapes
+        sa, sb = _kept_shapes(ctx)
         da = unbroadcast(dy * _pow_base_grad(a, b), sa) if na else None
         db = unbroadcast(dy * _pow_exponent_grad(a, saved[2]), sb) if nb else None
         return da, db
