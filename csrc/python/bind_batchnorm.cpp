@@ -44,9 +44,11 @@ std::string of_x(const char* name, const Rows& x) {
   return "(channels of " + std::string(name) + " " + shape_str(x.a) + ")";
 }
 
-/// A per-channel array of shape (C,), or None when allowed.
+/// A per-channel array of shape (C,), or (rows, C) when rows > 0 (the forward's affine
+/// constants: rows center, scale, shift), or None when allowed.
 Opt channel_arg(const char* op, const char* arg, const py::handle& obj, Dtype dtype,
-                      const Rows& x, const char* x_name, bool allow_none, bool output = false) {
+                      const Rows& x, const char* x_name, bool allow_none, bool output = false,
+                      i64 rows = 0) {
   if (obj.is_none()) {
     if (!allow_none)
       throw py::type_error(std::string(op) + ": " + arg + " must be a numpy.ndarray, got None");
@@ -54,7 +56,8 @@ Opt channel_arg(const char* op, const char* arg, const py::handle& obj, Dtype dt
   }
   py::array a = output ? require_output(op, arg, obj, dtype, -1)
                        : require_tensor(op, arg, obj, dtype, -1);
-  require_shape(op, arg, a, {x.channels}, of_x(x_name, x));
+  require_shape(op, arg, a, rows > 0 ? std::vector<i64>{rows, x.channels}
+                                     : std::vector<i64>{x.channels}, of_x(x_name, x));
   return a;
 }
 
@@ -79,15 +82,6 @@ py::array output_like(const char* op, const py::handle& obj, Dtype dtype, const 
 }
 
 py::object or_none(const Opt& a) { return a ? py::object(*a) : py::object(py::none()); }
-
-/// The forward's affine constants (rows center, scale, shift): a (3, C) array, or None.
-Opt affine_arg(const char* op, const char* arg, const py::handle& obj, Dtype dtype,
-               const Rows& x, const char* x_name, bool output) {
-  if (obj.is_none()) return std::nullopt;
-  py::array a = output ? require_output(op, arg, obj, dtype, 2) : require_tensor(op, arg, obj, dtype, 2);
-  require_shape(op, arg, a, {3, x.channels}, of_x(x_name, x));
-  return a;
-}
 
 }  // namespace
 
@@ -122,7 +116,7 @@ py::tuple forward_training(const py::handle& x_obj, const py::handle& gamma_obj,
   const Opt y = output_like(op, out_obj, dt, x,
                                   {{"x", x.a}, {"gamma", gamma}, {"beta", beta},
                                    {"running_mean", rm}, {"running_var", rv}});
-  const Opt affine = affine_arg(op, "affine_out", affine_obj, dt, x, "x", true);
+  const Opt affine = channel_arg(op, "affine_out", affine_obj, dt, x, "x", true, true, 3);
   if (affine)
     for (const auto& [name, in] : {std::pair<const char*, Opt>{"x", x.a}, {"gamma", gamma},
                                    {"beta", beta}, {"running_mean", rm}, {"running_var", rv},
@@ -211,7 +205,7 @@ py::tuple backward_training(const py::handle& dy_obj, const py::handle& x_obj,
     throw py::value_error(std::string(op) + ": y and affine are read only through an " +
                           "activation, but activation is 'none' (pass the forward's " +
                           "activation with its y or affine_out)");
-  const Opt affine = affine_arg(op, "affine", affine_obj, dt, dy, "dy", false);
+  const Opt affine = channel_arg(op, "affine", affine_obj, dt, dy, "dy", true, false, 3);
   const bool through_act = act != Activation::none && (stats || need_dbeta);
   const Opt x = like_dy(op, "x", x_obj, dt, dy, stats || (affine && through_act),
                         stats ? "dx or dgamma" : "the activation recomputed from affine");

@@ -17,7 +17,7 @@ import numpy as np
 
 from pyfrozen import metrics as metrics_module
 from pyfrozen import optimizers
-from pyfrozen.autograd import no_grad
+from pyfrozen.autograd import is_grad_enabled, no_grad
 from pyfrozen.models import distribution, loops, trainer_distribution
 from pyfrozen.models.compile_utils import CompileLoss, CompileMetrics
 from pyfrozen.models.data_adapter import (
@@ -152,13 +152,16 @@ class Trainer(TrainerMetrics):
         if isinstance(x, CachedRows):  # fit(cache_frozen_features=True)
             y_pred = x.forward(training)
         else:
-            # Cast as the model casts its inputs, but without recording: a caller's array
-            # then stays unshared (to_tensor copies it while recording, since the caller
-            # could change it before backward). Forward and backward both run inside this
-            # step, while the caller's data must stay as it is anyway (as in Keras): the
-            # copy was 3.5 MB a step for MobileNet at 96x96, batch 32.
-            with no_grad():
-                inputs = self._cast_input(self._model_inputs(x))
+            inputs = self._model_inputs(x)
+            if is_grad_enabled():
+                # Cast as the model casts its inputs, but without recording: a caller's
+                # array then stays unshared (to_tensor copies it while recording, since
+                # the caller could change it before backward). Forward and backward both
+                # run inside this step, while the caller's data must stay as it is anyway
+                # (as in Keras): the copy was 3.5 MB a step for MobileNet at 96x96, batch
+                # 32. Not recording (evaluate), the model's own cast copies nothing.
+                with no_grad():
+                    inputs = self._cast_input(inputs)
             y_pred = self(inputs, training=training)
         preds = list(y_pred) if isinstance(y_pred, (list, tuple)) else [y_pred]
         names = self._output_names(preds)

@@ -68,7 +68,7 @@ class BatchNormTraining(Function):
         # the forward's own affine constants (3C values): the backward's two passes then
         # read dy and x, not y as well. Other activations' derivatives read y.
         affine = (np.empty((3, x.shape[-1]), x.dtype)
-                  if stats and activation in _MASK_ACTIVATIONS and ctx.recording else None)
+                  if stats and activation in _MASK_ACTIVATIONS else None)
         y, mean, inv_std = _core.batchnorm_forward_training(
             np.ascontiguousarray(x), gamma, beta, epsilon=epsilon, momentum=momentum,
             running_mean=running_mean, running_var=running_var, activation=activation,
