@@ -66,6 +66,20 @@ def test_every_row_count_and_column_tail_of_each_tile(rng, isa, dtype, trans_a):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transposed_b_packs_every_column_tail(rng, isa, dtype):
+    # B stored n x k (dX = dY W^T) is packed 8 columns of op(B) at a time, then one by
+    # one: column counts around each group and panel width (8/16/32 floats, 4/8/16
+    # doubles), a wider parent (ldb), one and several K blocks, on the general path.
+    for n in (1, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 40, 65, 97):
+        for k in (9, 300, 777):
+            parent = rng.standard_normal((n, k + 5)).astype(dtype)
+            b = parent[:, 3:3 + k]
+            a = rng.standard_normal((70, k)).astype(dtype)
+            got = gemm(a, b, trans_b=True)
+            assert_close(got, reference(a, b, False, True), k, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_packed_row_major_a_with_every_tail(rng, isa, dtype):
     # The general path packs row-major A into 6-row micro-panels (AVX2 float: 6x8 blocks
     # transposed in registers, then the k tail one value at a time; a short last panel

@@ -98,6 +98,28 @@ void pack_b_rows(const T* __restrict src, std::int64_t ld, std::int64_t kc, std:
   }
 }
 
+// op(B) = B^T with B stored n x k (a layer's weights in dX = dY W^T): kGroup columns of
+// op(B) (rows of B) at a time, k outermost, so the group's rows are read as kGroup
+// sequential streams and each k writes kGroup adjacent values. Column by column, every
+// write went to its own line a panel row apart, and a K block of those lines left L1.
+template <typename T>
+void pack_b_trans(const T* __restrict src, std::int64_t ld, std::int64_t kc, std::int64_t n,
+                  int nr, T* __restrict dst) {
+  constexpr int kGroup = 8;
+  std::int64_t j = 0;
+  for (; j + kGroup <= n && (j % nr) + kGroup <= nr; j += kGroup) {
+    const T* rows = src + j * ld;
+    T* panel = dst + (j / nr) * nr * kc + j % nr;
+    for (std::int64_t k = 0; k < kc; ++k)
+      for (int g = 0; g < kGroup; ++g) panel[k * nr + g] = rows[g * ld + k];
+  }
+  for (; j < n; ++j) {
+    const T* row = src + j * ld;
+    T* panel = dst + (j / nr) * nr * kc + j % nr;
+    for (std::int64_t k = 0; k < kc; ++k) panel[k * nr] = row[k];
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -111,11 +133,7 @@ void pack_b(const MatView<T>& b, std::int64_t k0, std::int64_t j0, std::int64_t 
     throw std::logic_error("pack_b: unsupported panel width");
   }
   // B stored n x k: each column of op(B) is a contiguous run of k values.
-  for (std::int64_t j = 0; j < n; ++j) {
-    const T* src = b.data + (j0 + j) * b.ld + k0;
-    T* panel = dst + (j / nr) * nr * kc + j % nr;
-    for (std::int64_t k = 0; k < kc; ++k) panel[k * nr] = src[k];
-  }
+  pack_b_trans(b.data + j0 * b.ld + k0, b.ld, kc, n, nr, dst);
   if (const std::int64_t tail = n % nr) {
     T* last = dst + (n / nr) * nr * kc;
     for (std::int64_t k = 0; k < kc; ++k) std::fill(last + k * nr + tail, last + (k + 1) * nr, T(0));
