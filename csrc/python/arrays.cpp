@@ -5,6 +5,8 @@
 
 namespace pyfrozen::python {
 
+std::string repr_of(const py::handle& obj) { return py::repr(obj).cast<std::string>(); }
+
 std::string shape_str(const py::array& a) {
   std::string s = "(";
   for (py::ssize_t i = 0; i < a.ndim(); ++i) {

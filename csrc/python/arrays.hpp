@@ -17,6 +17,8 @@ namespace py = pybind11;
 
 /// "(3, 4)" for error messages.
 std::string shape_str(const py::array& a);
+/// repr(obj), for error messages that show what the caller passed.
+std::string repr_of(const py::handle& obj);
 /// "float32", "int64", ...
 std::string dtype_str(const py::array& a);
 

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "array_cache.hpp"
 #include "arrays.hpp"
 #include "pyfrozen/batchnorm.hpp"
 
@@ -73,7 +74,7 @@ T* mut(const Opt& a) {  // outputs were checked writeable (or are fresh arrays)
 /// `out=` for y: None (allocate) or a writeable array shaped like x, overlapping no input.
 py::array output_like(const char* op, const py::handle& obj, Dtype dtype, const Rows& x,
                       const std::vector<std::pair<const char*, Opt>>& inputs) {
-  if (obj.is_none()) return py::array(x.a.dtype(), shape_of(x.a));
+  if (obj.is_none()) return new_array_like(x.a);
   py::array out = require_output(op, "out", obj, dtype, -1);
   require_shape(op, "out", out, shape_of(x.a), "(x " + shape_str(x.a) + ")");
   for (const auto& [name, in] : inputs)
@@ -122,8 +123,8 @@ py::tuple forward_training(const py::handle& x_obj, const py::handle& gamma_obj,
                                    {"beta", beta}, {"running_mean", rm}, {"running_var", rv},
                                    {"out", y}})
       if (in) require_no_overlap(op, "affine_out", *affine, name, *in);
-  const Opt mean = py::array(x.a.dtype(), std::vector<i64>{x.channels});
-  const Opt inv_std = py::array(x.a.dtype(), std::vector<i64>{x.channels});
+  const Opt mean = new_array(x.a.dtype(), {x.channels});
+  const Opt inv_std = new_array(x.a.dtype(), {x.channels});
   with_dtype(dt, [&](auto t) {
     using T = decltype(t);
     const T *px = ptr<T>(x.a), *pg = ptr<T>(gamma), *pb = ptr<T>(beta);
@@ -184,9 +185,9 @@ struct Grads {
   Opt dx, dgamma, dbeta;
   Grads(const Rows& dy, bool need_dx, bool need_dgamma, bool need_dbeta) {
     const std::vector<i64> c{dy.channels};
-    if (need_dx) dx = py::array(dy.a.dtype(), shape_of(dy.a));
-    if (need_dgamma) dgamma = py::array(dy.a.dtype(), c);
-    if (need_dbeta) dbeta = py::array(dy.a.dtype(), c);
+    if (need_dx) dx = new_array_like(dy.a);
+    if (need_dgamma) dgamma = new_array(dy.a.dtype(), c);
+    if (need_dbeta) dbeta = new_array(dy.a.dtype(), c);
   }
   py::tuple tuple() const { return py::make_tuple(or_none(dx), or_none(dgamma), or_none(dbeta)); }
 };

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "array_cache.hpp"
 #include "arrays.hpp"
 #include "pyfrozen/conv2d.hpp"
 #include "pyfrozen/errors.hpp"
@@ -22,8 +23,6 @@ namespace pyfrozen::python {
 namespace {
 
 using i64 = std::int64_t;
-
-std::string repr_of(const py::handle& obj) { return py::repr(obj).cast<std::string>(); }
 
 i64 to_int(const char* op, const char* arg, const py::handle& item, const py::handle& whole) {
   if (!py::isinstance<py::int_>(item) || py::isinstance<py::bool_>(item))
@@ -123,9 +122,10 @@ py::array output(const char* op, const py::object& out_obj, Dtype dtype,
                  const std::vector<i64>& shape, const std::string& context,
                  const std::vector<std::pair<const char*, py::array>>& inputs, bool zero = false) {
   if (out_obj.is_none()) {
-    py::array_t<T> out(shape);
-    if (zero) std::fill(out.mutable_data(), out.mutable_data() + out.size(), T(0));
-    return std::move(out);
+    py::array out = new_array(py::dtype::of<T>(), shape);
+    T* data = static_cast<T*>(out.mutable_data());
+    if (zero) std::fill(data, data + out.size(), T(0));
+    return out;
   }
   py::array out = tensor(op, "out", out_obj, dtype, static_cast<int>(shape.size()), true);
   require_shape(op, "out", out, shape, context);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "array_cache.hpp"
 #include "arrays.hpp"
 #include "pyfrozen/dense.hpp"
 
@@ -97,7 +98,7 @@ py::array gather_py(const py::handle& table_obj, const py::handle& idx_obj, py::
   const auto shape = row_shape(idx, d);
   py::array out;
   if (out_obj.is_none()) {
-    out = py::array(table.dtype(), shape);
+    out = new_array(table.dtype(), std::vector<std::int64_t>(shape.begin(), shape.end()));
   } else {
     out = require_output(op, "out", out_obj, dt, -1);
     require_shape(op, "out", out, std::vector<std::int64_t>(shape.begin(), shape.end()),

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "array_cache.hpp"
 #include "arrays.hpp"
 #include "pyfrozen/activation.hpp"
 
@@ -41,7 +42,7 @@ Rows as_rows(const char* op, const char* arg, const py::handle& obj, Dtype dtype
 py::array output_like(const char* op, const py::object& out_obj, const py::array& like,
                       Dtype dtype, const char* in_name, const py::array& in,
                       bool in_place_ok = false) {
-  if (out_obj.is_none()) return py::array(like.dtype(), shape_of(like));
+  if (out_obj.is_none()) return new_array_like(like);
   py::array out = require_output(op, "out", out_obj, dtype, -1);
   require_shape(op, "out", out, shape_of(like), std::string("(like ") + in_name + " " +
                 shape_str(like) + ")");
@@ -87,12 +88,12 @@ py::tuple bias_act_backward_py(const py::handle& dy_obj, const py::handle& y_obj
     T* pdx = nullptr;
     T* pdb = nullptr;
     if (need_dx) {
-      py::array a = py::array_t<T>(shape_of(dy.a));
+      py::array a = new_array_like(dy.a);
       pdx = static_cast<T*>(a.mutable_data());
       dx = a;
     }
     if (need_dbias) {
-      py::array a = py::array_t<T>(std::vector<i64>{dy.cols});
+      py::array a = new_array(dy.a.dtype(), {dy.cols});
       pdb = static_cast<T*>(a.mutable_data());
       dbias = a;
     }

@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "array_cache.hpp"
 #include "arrays.hpp"
 #include "pyfrozen/gemm.hpp"
 
@@ -35,7 +36,7 @@ py::array run(const py::array& a, const py::array& b, py::object out_obj, bool t
     if (beta != 0.0)
       throw py::value_error("gemm: beta=" + std::to_string(beta) +
                             " scales an existing C, so out= must be given");
-    out = py::array_t<T>({m, n});
+    out = new_array(py::dtype::of<T>(), {m, n});
   } else {
     out = require_array(kOp, "out", out_obj);
     if (!out.dtype().equal(a.dtype()))

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "array_cache.hpp"
 #include "arrays.hpp"
 #include "pyfrozen/loss.hpp"
 
@@ -54,7 +55,7 @@ py::tuple softmax_cross_entropy_py(const py::handle& logits_obj, const py::handl
     using T = decltype(t);
     T* pg = nullptr;
     if (need_grad) {
-      py::array g = py::array_t<T>(shape_of(logits));
+      py::array g = new_array_like(logits);
       pg = static_cast<T*>(g.mutable_data());
       grad = g;
     }
@@ -86,7 +87,7 @@ py::tuple elementwise_loss(const char* op, const py::handle& pred_obj,
     using T = decltype(t);
     T* pg = nullptr;
     if (need_grad) {
-      py::array g = py::array_t<T>(shape_of(pred));
+      py::array g = new_array_like(pred);
       pg = static_cast<T*>(g.mutable_data());
       grad = g;
     }

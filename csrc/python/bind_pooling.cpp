@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "array_cache.hpp"
 #include "arrays.hpp"
 #include "pyfrozen/pooling.hpp"
 
@@ -19,8 +20,6 @@ namespace {
 
 using i64 = std::int64_t;
 using Pair = std::array<i64, 2>;
-
-std::string repr_of(const py::handle& o) { return py::repr(o).cast<std::string>(); }
 
 bool is_int(const py::handle& o) {
   return py::isinstance<py::int_>(o) && !py::isinstance<py::bool_>(o);
@@ -110,8 +109,7 @@ std::vector<i64> input_shape_arg(const char* op, const py::handle& obj) {
 py::array output(const char* op, const py::object& out_obj, const std::vector<i64>& shape,
                  Dtype dt, const std::vector<std::pair<const char*, py::array>>& inputs) {
   if (out_obj.is_none())
-    return dt == Dtype::f32 ? py::array(py::array_t<float>(shape))
-                            : py::array(py::array_t<double>(shape));
+    return new_array(dt == Dtype::f32 ? py::dtype::of<float>() : py::dtype::of<double>(), shape);
   py::array out = require_output(op, "out", out_obj, dt, static_cast<int>(shape.size()));
   require_shape(op, "out", out, shape, "(the result's shape)");
   for (const auto& [name, in] : inputs) require_no_overlap(op, "out", out, name, in);

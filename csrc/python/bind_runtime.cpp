@@ -1,9 +1,13 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstdint>
+#include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "array_cache.hpp"
 #include "pyfrozen/counters.hpp"
 #include "pyfrozen/gemm.hpp"
 #include "pyfrozen/runtime.hpp"
@@ -20,18 +24,19 @@ std::vector<std::string> isa_names() {
   return out;
 }
 
+// {name: value} from a fixed list of integer fields.
+py::dict int_dict(std::initializer_list<std::pair<const char*, std::int64_t>> fields) {
+  py::dict d;
+  for (const auto& [name, value] : fields) d[name] = value;
+  return d;
+}
+
 py::dict blocking_dict(const std::string& dtype) {
   GemmBlocking bl{};
   if (dtype == "float32") bl = gemm_blocking<float>();
   else if (dtype == "float64") bl = gemm_blocking<double>();
   else throw py::type_error("gemm_blocking: dtype must be 'float32' or 'float64', got '" + dtype + "'");
-  py::dict d;
-  d["mr"] = bl.mr;
-  d["nr"] = bl.nr;
-  d["mc"] = bl.mc;
-  d["kc"] = bl.kc;
-  d["nc"] = bl.nc;
-  return d;
+  return int_dict({{"mr", bl.mr}, {"nr", bl.nr}, {"mc", bl.mc}, {"kc", bl.kc}, {"nc", bl.nc}});
 }
 
 }  // namespace
@@ -57,12 +62,26 @@ void init_runtime(py::module_& m) {
   m.def("supported_isas", &isa_names, "Paths this CPU can run, generic first.");
   m.def("cache_sizes", [] {
     const CacheSizes cs = cache_sizes();
-    py::dict d;
-    d["l1d"] = cs.l1d;
-    d["l2"] = cs.l2;
-    d["l3"] = cs.l3;
-    return d;
+    return int_dict({{"l1d", cs.l1d}, {"l2", cs.l2}, {"l3", cs.l3}});
   }, "Detected data-cache sizes in bytes (L1d and L2 per core, L3 total).");
+  m.def("output_cache_info", [] {
+    const CacheInfo c = cache_info();
+    const auto i64 = [](auto v) { return static_cast<std::int64_t>(v); };
+    return int_dict({{"held_bytes", i64(c.held_bytes)}, {"held_blocks", i64(c.held_blocks)},
+                     {"limit_bytes", i64(c.limit_bytes)}, {"hits", i64(c.hits)},
+                     {"misses", i64(c.misses)}});
+  }, "The cache of freed kernel-output blocks: bytes and blocks held now, the limit, and "
+     "how many large outputs (256 KiB and up) it served (hits) or allocated (misses).");
+  m.def("set_output_cache_limit", [](std::int64_t bytes) {
+    if (bytes < 0)
+      throw py::value_error("set_output_cache_limit: bytes must be >= 0, got " +
+                            std::to_string(bytes));
+    set_cache_limit(static_cast<std::size_t>(bytes));
+  }, py::arg("bytes"), "Bytes of freed output blocks kept for reuse (0: none); evicts to fit.");
+  m.def("empty_output_cache", &empty_cache,
+        "Returns every cached output block to the system (arrays in use are untouched).");
+  m.def("_set_output_cache_poison", &set_cache_poison, py::arg("on"),
+        "Test hook: reused output blocks are filled with NaN before a kernel gets them.");
   m.def("kernel_counts", [](bool this_thread) {
     py::list out;
     for (const KernelCount& c : this_thread ? thread_kernel_counts() : kernel_counts())

@@ -12,6 +12,8 @@ sweep calls only the backward kernels whose results someone uses. Nodes keep arr
 never Tensors, so no reference cycle delays freeing a graph.
 """
 
+import datetime
+
 import cython
 import numpy as np
 from cython.cimports.pyfrozen.autograd.thread_state import (
@@ -451,6 +453,16 @@ def _check_masks(node):
             )
 
 
+# A kernel's large outputs hold their block through a capsule (the output cache,
+# csrc/python/array_cache.*): such an array is its memory's only owner, as one with
+# owndata; a view's base is the ndarray it views.
+_CAPSULE = type(datetime.datetime_CAPI)
+
+
+def _owns_memory(a) -> bool:
+    return a.flags.owndata or type(a.base) is _CAPSULE
+
+
 def _accumulate_leaf(leaf, g, name, handed):
     data = leaf.data
     if g.shape != data.shape or g.dtype != data.dtype:
@@ -461,7 +473,7 @@ def _accumulate_leaf(leaf, g, name, handed):
     frozen = leaf._frozen
     existing = leaf.grad
     if existing is None:
-        if id(g) in handed or not g.flags.owndata or not g.flags.writeable:
+        if id(g) in handed or not _owns_memory(g) or not g.flags.writeable:
             g = g.copy()
         handed.add(id(g))
         if frozen is not None:

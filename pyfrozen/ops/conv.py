@@ -112,7 +112,10 @@ class Conv2D(Function):
             # Frozen channels are left at 0 (a fresh array) and cost no work.
             dw = _core.conv2d_backward_weight(x, dy, kernel_size=ctx.w_shape[:2],
                                               channels=ctx.channels, **geo)
-            dw = dw.reshape(ctx.k_shape)
+            if dw.shape != ctx.k_shape:  # depthwise: Keras's (KH, KW, Cin, M) layout
+                dw = dw.reshape(ctx.k_shape)
+            # Otherwise the kernel's own array: the tape keeps it as the gradient (a view
+            # would be copied there, 13 MB a MobileNet 1.0 step).
         return (dx, dw) if len(needs) == 2 else (dx, dw, db)
 
 
