@@ -4,6 +4,8 @@
 and work. Time per block is estimated from kernel work, not profiled: the step's
 median time split by each block's share of the step's multiply-adds (conv, depthwise
 and dense kernels; elementwise kernels such as BatchNorm and ReLU count as calls only).
+A second table per configuration is measured: each kernel's time in the step, by kernel
+and kind (kernel_times.py).
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kernel_times import kernel_rows, measure
 from report import table
 from timing import Stats, repeat, warm_up
 from train_setup import Shape, pyfrozen_compiled, pyfrozen_step
 
 MAC_KERNELS = ("conv2d", "depthwise_conv2d", "dense")
 PASSES = ("forward", "backward_input", "backward_weight")
+TIMED_STEPS = 3
 CONFIGS = ("full", "top2", "frozen")
 
 
@@ -45,7 +49,8 @@ def trace_step(config: str, shape: Shape) -> dict[str, Any]:
         cell[0] += r.calls
         if r.kernel in MAC_KERNELS:
             cell[1] += r.work
-    return {"seconds": seconds, "blocks": blocks, "saved": t.saved_bytes}
+    return {"seconds": seconds, "blocks": blocks, "saved": t.saved_bytes,
+            "kernel_times": measure(step, TIMED_STEPS)}
 
 
 def breakdown_child(shape: Shape) -> dict[str, Any]:
@@ -82,5 +87,13 @@ def breakdown_tables(breakdown: dict[str, Any], shape: Shape, line: str, md: boo
         print(f"Machine: {line}\n")
         print(table(["block", *(f"{p} calls / MMACs" for p in PASSES), "% of MACs",
                      "est. ms (from MACs)"], rows_for(result), md))
+        timed = result["kernel_times"]
+        print(f"\n{'### ' if md else ''}pyfrozen kernel time, {config} step: {shape.label()} "
+              f"({timed['seconds'] * 1e3:.2f} ms/step over {TIMED_STEPS} timed steps)\n")
+        print(f"Machine: {line}\n")
+        print(table(["kernel [kind stride]", "calls / step", "ms / step", "% of step"],
+                    kernel_rows(timed), md))
     print("\nBreakdown from pyfrozen.autograd.trace() of one warm step; est. ms = median step "
-          "time x the block's share of multiply-adds (kernel work, not a profile).")
+          "time x the block's share of multiply-adds (kernel work, not a profile). Kernel "
+          "time: every pyfrozen._core call timed over the timed steps (pw = 1x1, dw = "
+          "depthwise, conv = any other; s = stride); rest = Python, numpy and the allocator.")

@@ -90,6 +90,23 @@ def test_train_suite_covers_both_allocators_memory_and_breakdown(torch, tmp_path
     assert breakdown and "block 13" in [r[0].replace("  ", " ") for r in breakdown[0]["rows"]]
 
 
+def test_train_suite_measures_each_kernels_time(torch, tmp_path_factory):
+    _, data, _ = smoke_run("train", tmp_path_factory)
+    timed = {t["title"].split(",")[1].split(":")[0].strip(): t for t in tables_of(data)
+             if t["title"].startswith("pyfrozen kernel time")}
+    assert set(timed) == {"full step", "top2 step", "frozen step"}
+    full = {r[0]: r for r in timed["full step"]["rows"]}
+    # The full step runs every pass of the pointwise convolutions and BatchNormalization.
+    for key in ("conv2d_forward[pw s1]", "conv2d_backward_input[pw s1]",
+                "conv2d_backward_weight[pw s1]", "batchnorm_forward_training",
+                "batchnorm_backward_training", "sgd_update"):
+        assert key in full and float(full[key][2]) > 0, (key, sorted(full))
+    frozen = {r[0] for r in timed["frozen step"]["rows"]}
+    assert "conv2d_backward_weight[pw s1]" not in frozen  # a frozen base runs no such kernel
+    shares = [float(r[3]) for r in timed["full step"]["rows"]]
+    assert abs(sum(shares) - 100) < 1.5  # kernels + rest make up the step (rounded to 0.1)
+
+
 def test_train_suite_runs_the_lora_bench_on_both_workloads(torch, tmp_path_factory):
     _, data, _ = smoke_run("train", tmp_path_factory)
     lora = [t for t in tables_of(data) if t["title"].startswith("LoRA fine-tuning")]
