@@ -21,6 +21,9 @@ py::array new_array(const py::dtype& dtype, const std::vector<std::int64_t>& sha
 /// new_array(like.dtype(), like's shape).
 py::array new_array_like(const py::array& like);
 
+/// The name of the capsule an output array's base is: the tape (pyfrozen/autograd/tape.py)
+/// recognises an array that is its block's only owner by it.
+inline constexpr const char* kBlockCapsuleName = "pyfrozen.output_block";
 /// Blocks below this go to numpy's allocator (glibc serves them from its arenas).
 inline constexpr std::size_t kCachedBytes = std::size_t{256} << 10;
 

@@ -12,10 +12,9 @@ sweep calls only the backward kernels whose results someone uses. Nodes keep arr
 never Tensors, so no reference cycle delays freeing a graph.
 """
 
-import datetime
-
 import cython
 import numpy as np
+from cython.cimports.cpython.pycapsule import PyCapsule_IsValid
 from cython.cimports.pyfrozen.autograd.thread_state import (
     pf_get_scope,
     pf_get_tracer,
@@ -453,14 +452,12 @@ def _check_masks(node):
             )
 
 
-# A kernel's large outputs hold their block through a capsule (the output cache,
-# csrc/python/array_cache.*): such an array is its memory's only owner, as one with
-# owndata; a view's base is the ndarray it views.
-_CAPSULE = type(datetime.datetime_CAPI)
-
-
 def _owns_memory(a) -> bool:
-    return a.flags.owndata or type(a.base) is _CAPSULE
+    # A kernel's large output holds its block through a capsule of this name (the output
+    # cache, csrc/python/array_cache.*, kBlockCapsuleName): such an array is its memory's
+    # only owner, as one with owndata; a view's base is the ndarray it views, and another
+    # library's capsule may share its memory.
+    return a.flags.owndata or PyCapsule_IsValid(a.base, b"pyfrozen.output_block") != 0
 
 
 def _accumulate_leaf(leaf, g, name, handed):
