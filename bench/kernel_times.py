@@ -4,7 +4,8 @@ Every function of ``pyfrozen._core`` is wrapped with a timer while the steps run
 where a module imported it by name), so the table says where a step's time goes by
 measurement, next to the trace's estimate from multiply-adds. Convolutions are told apart
 by kind: 1x1 (``pw``), depthwise (``dw``) or any other (``conv``), and stride. What the
-kernels do not account for is Python, numpy and the allocator ("rest").
+kernels do not account for is Python, numpy and the allocator ("rest"; it also holds the
+timers' own cost, ~1 us a call: ~0.3 ms of a MobileNet step's ~300 calls).
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 #include "array_cache.hpp"
 
+#include "arrays.hpp"
+
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -175,8 +177,7 @@ py::array new_array(const py::dtype& dtype, const std::vector<std::int64_t>& sha
 }
 
 py::array new_array_like(const py::array& like) {
-  return new_array(like.dtype(),
-                   std::vector<std::int64_t>(like.shape(), like.shape() + like.ndim()));
+  return new_array(like.dtype(), shape_of(like));
 }
 
 CacheInfo cache_info() { return cache().info(); }

@@ -1,5 +1,7 @@
 #include "arrays.hpp"
 
+#include "array_cache.hpp"
+
 #include <algorithm>
 #include <utility>
 
@@ -114,6 +116,27 @@ void require_shape(const char* op, const char* arg, const py::array& a,
   if (shape_of(a) != shape)
     throw py::value_error(std::string(op) + ": " + arg + " must have shape " + shape_str(shape) +
                           " " + context + ", got " + shape_str(a));
+}
+
+void require_aligned(const char* op, const char* arg, const py::array& a) {
+  if (reinterpret_cast<std::uintptr_t>(a.data()) % static_cast<std::uintptr_t>(a.itemsize()))
+    throw py::value_error(std::string(op) + ": " + arg + " " + shape_str(a) +
+                          " is not aligned to its element size; pass a copy");
+}
+
+py::array output_arg(const char* op, const py::handle& out_obj, Dtype dtype,
+                     const std::vector<std::int64_t>& shape, const std::string& context,
+                     const std::vector<std::pair<const char*, py::array>>& inputs,
+                     bool in_place_ok) {
+  if (out_obj.is_none())
+    return new_array(dtype == Dtype::f32 ? py::dtype::of<float>() : py::dtype::of<double>(),
+                     shape);
+  py::array out = require_output(op, "out", out_obj, dtype, -1);
+  require_aligned(op, "out", out);
+  require_shape(op, "out", out, shape, context);
+  for (const auto& [name, in] : inputs)
+    if (!(in_place_ok && out.data() == in.data())) require_no_overlap(op, "out", out, name, in);
+  return out;
 }
 
 void require_writeable(const char* op, const char* arg, const py::array& out) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pyfrozen/activation.hpp"
@@ -69,6 +70,19 @@ decltype(auto) with_dtype(Dtype dtype, F&& f) {
   if (dtype == Dtype::f32) return f(float{});
   return f(double{});
 }
+
+/// Raises ValueError unless `a`'s data is aligned to its element size (a view into a byte
+/// buffer can be misaligned; the kernels assume natural alignment).
+void require_aligned(const char* op, const char* arg, const py::array& a);
+
+/// An `out=` argument: None -> a new, uninitialised array of `shape` (new_array: freed
+/// output blocks reused); else the caller's array, checked: float `dtype`, C-contiguous,
+/// writeable, aligned, of `shape` (`context` says what it must match) and overlapping
+/// none of `inputs` (with `in_place_ok` it may be exactly one of them: same first element).
+py::array output_arg(const char* op, const py::handle& out_obj, Dtype dtype,
+                     const std::vector<std::int64_t>& shape, const std::string& context,
+                     const std::vector<std::pair<const char*, py::array>>& inputs,
+                     bool in_place_ok = false);
 
 /// Raises ValueError unless `out` is writeable.
 void require_writeable(const char* op, const char* arg, const py::array& out);

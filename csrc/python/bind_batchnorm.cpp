@@ -74,12 +74,10 @@ T* mut(const Opt& a) {  // outputs were checked writeable (or are fresh arrays)
 /// `out=` for y: None (allocate) or a writeable array shaped like x, overlapping no input.
 py::array output_like(const char* op, const py::handle& obj, Dtype dtype, const Rows& x,
                       const std::vector<std::pair<const char*, Opt>>& inputs) {
-  if (obj.is_none()) return new_array_like(x.a);
-  py::array out = require_output(op, "out", obj, dtype, -1);
-  require_shape(op, "out", out, shape_of(x.a), "(x " + shape_str(x.a) + ")");
+  std::vector<std::pair<const char*, py::array>> given;
   for (const auto& [name, in] : inputs)
-    if (in) require_no_overlap(op, "out", out, name, *in);
-  return out;
+    if (in) given.emplace_back(name, *in);
+  return output_arg(op, obj, dtype, shape_of(x.a), "(x " + shape_str(x.a) + ")", given);
 }
 
 py::object or_none(const Opt& a) { return a ? py::object(*a) : py::object(py::none()); }

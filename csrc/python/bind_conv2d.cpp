@@ -89,13 +89,9 @@ Conv2dParams parse_params(const char* op, const py::handle& stride, const py::ha
 
 // A C-contiguous float tensor of `dtype`, also aligned to its element size (a view
 // into a byte buffer can be misaligned; the kernels assume natural alignment).
-py::array tensor(const char* op, const char* arg, const py::handle& obj, Dtype dtype, int ndim,
-                 bool output = false) {
-  py::array a = output ? require_output(op, arg, obj, dtype, ndim)
-                       : require_tensor(op, arg, obj, dtype, ndim);
-  if (reinterpret_cast<std::uintptr_t>(a.data()) % static_cast<std::uintptr_t>(a.itemsize()))
-    throw py::value_error(std::string(op) + ": " + arg + " " + shape_str(a) +
-                          " is not aligned to its element size; pass a copy");
+py::array tensor(const char* op, const char* arg, const py::handle& obj, Dtype dtype, int ndim) {
+  py::array a = require_tensor(op, arg, obj, dtype, ndim);
+  require_aligned(op, arg, a);
   return a;
 }
 
@@ -121,15 +117,11 @@ template <typename T>
 py::array output(const char* op, const py::object& out_obj, Dtype dtype,
                  const std::vector<i64>& shape, const std::string& context,
                  const std::vector<std::pair<const char*, py::array>>& inputs, bool zero = false) {
-  if (out_obj.is_none()) {
-    py::array out = new_array(py::dtype::of<T>(), shape);
+  py::array out = output_arg(op, out_obj, dtype, shape, context, inputs);
+  if (zero && out_obj.is_none()) {
     T* data = static_cast<T*>(out.mutable_data());
-    if (zero) std::fill(data, data + out.size(), T(0));
-    return out;
+    std::fill(data, data + out.size(), T(0));
   }
-  py::array out = tensor(op, "out", out_obj, dtype, static_cast<int>(shape.size()), true);
-  require_shape(op, "out", out, shape, context);
-  for (const auto& [name, in] : inputs) require_no_overlap(op, "out", out, name, in);
   return out;
 }
 

@@ -83,9 +83,9 @@ py::array dense_bw_py(const py::handle& x_obj, const py::handle& dy_obj, const p
   return dw;
 }
 
-std::vector<py::ssize_t> row_shape(const py::array& indices, std::int64_t d) {
-  std::vector<py::ssize_t> shape(indices.shape(), indices.shape() + indices.ndim());
-  shape.push_back(static_cast<py::ssize_t>(d));
+std::vector<std::int64_t> row_shape(const py::array& indices, std::int64_t d) {
+  std::vector<std::int64_t> shape = shape_of(indices);
+  shape.push_back(d);
   return shape;
 }
 
@@ -96,16 +96,10 @@ py::array gather_py(const py::handle& table_obj, const py::handle& idx_obj, py::
   const py::array idx = require_indices(op, "indices", idx_obj, -1);
   const std::int64_t v = table.shape(0), d = table.shape(1), n = idx.size();
   const auto shape = row_shape(idx, d);
-  py::array out;
-  if (out_obj.is_none()) {
-    out = new_array(table.dtype(), std::vector<std::int64_t>(shape.begin(), shape.end()));
-  } else {
-    out = require_output(op, "out", out_obj, dt, -1);
-    require_shape(op, "out", out, std::vector<std::int64_t>(shape.begin(), shape.end()),
-                  "(indices " + shape_str(idx) + " + (" + std::to_string(d) + ",))");
-    require_no_overlap(op, "out", out, "table", table);
-    require_no_overlap(op, "out", out, "indices", idx);
-  }
+  py::array out =
+      output_arg(op, out_obj, dt, row_shape(idx, d),
+                 "(indices " + shape_str(idx) + " + (" + std::to_string(d) + ",))",
+                 {{"table", table}, {"indices", idx}});
   with_dtype(dt, [&](auto t) {
     using T = decltype(t);
     const T* tp = static_cast<const T*>(table.data());
@@ -124,8 +118,7 @@ py::array scatter_add_py(const py::handle& grad_obj, const py::handle& idx_obj,
   const py::array idx = require_indices(op, "indices", idx_obj, -1);
   py::array dtable = require_output(op, "dtable", dtable_obj, dt, 2);
   const std::int64_t v = dtable.shape(0), d = dtable.shape(1), n = idx.size();
-  const auto shape = row_shape(idx, d);
-  require_shape(op, "grad", grad, std::vector<std::int64_t>(shape.begin(), shape.end()),
+  require_shape(op, "grad", grad, row_shape(idx, d),
                 "(indices " + shape_str(idx) + " + (" + std::to_string(d) + ",) of dtable " +
                     shape_str(dtable) + ")");
   require_no_overlap(op, "dtable", dtable, "grad", grad);

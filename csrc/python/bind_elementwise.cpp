@@ -42,12 +42,9 @@ Rows as_rows(const char* op, const char* arg, const py::handle& obj, Dtype dtype
 py::array output_like(const char* op, const py::object& out_obj, const py::array& like,
                       Dtype dtype, const char* in_name, const py::array& in,
                       bool in_place_ok = false) {
-  if (out_obj.is_none()) return new_array_like(like);
-  py::array out = require_output(op, "out", out_obj, dtype, -1);
-  require_shape(op, "out", out, shape_of(like), std::string("(like ") + in_name + " " +
-                shape_str(like) + ")");
-  if (!(in_place_ok && out.data() == in.data())) require_no_overlap(op, "out", out, in_name, in);
-  return out;
+  return output_arg(op, out_obj, dtype, shape_of(like),
+                    std::string("(like ") + in_name + " " + shape_str(like) + ")",
+                    {{in_name, in}}, in_place_ok);
 }
 
 py::array bias_act_forward_py(const py::handle& x_obj, const py::object& bias_obj,

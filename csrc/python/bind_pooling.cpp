@@ -105,16 +105,7 @@ std::vector<i64> input_shape_arg(const char* op, const py::handle& obj) {
   return shape;
 }
 
-// out (new when None) of `shape`, writeable, not overlapping the given inputs.
-py::array output(const char* op, const py::object& out_obj, const std::vector<i64>& shape,
-                 Dtype dt, const std::vector<std::pair<const char*, py::array>>& inputs) {
-  if (out_obj.is_none())
-    return new_array(dt == Dtype::f32 ? py::dtype::of<float>() : py::dtype::of<double>(), shape);
-  py::array out = require_output(op, "out", out_obj, dt, static_cast<int>(shape.size()));
-  require_shape(op, "out", out, shape, "(the result's shape)");
-  for (const auto& [name, in] : inputs) require_no_overlap(op, "out", out, name, in);
-  return out;
-}
+constexpr const char* kResultShape = "(the result's shape)";
 
 enum class Kind { max, avg };
 
@@ -127,7 +118,7 @@ py::array pool_forward(Kind kind, const py::handle& x_obj, const py::object& out
   const i64 n = x.shape(0), h = x.shape(1), w = x.shape(2), c = x.shape(3);
   const Pool2d p = pool_params(op, h, w, pool_size, strides, padding);
   const PoolOutput o = pool2d_output(op, h, w, p);
-  py::array out = output(op, out_obj, {n, o.h, o.w, c}, dt, {{"x", x}});
+  py::array out = output_arg(op, out_obj, dt, {n, o.h, o.w, c}, kResultShape, {{"x", x}});
   with_dtype(dt, [&](auto t) {
     using T = decltype(t);
     const T* px = static_cast<const T*>(x.data());
@@ -155,7 +146,7 @@ py::array max_backward(const py::handle& dy_obj, const py::handle& x_obj,
   const std::vector<i64> in = shape_of(x);
   const Pool2d p = pool_params(op, in[1], in[2], pool_size, strides, padding);
   require_dy(op, dy, in, p);
-  py::array out = output(op, out_obj, in, dt, {{"dy", dy}, {"x", x}});
+  py::array out = output_arg(op, out_obj, dt, in, kResultShape, {{"dy", dy}, {"x", x}});
   with_dtype(dt, [&](auto t) {
     using T = decltype(t);
     const T* px = static_cast<const T*>(x.data());
@@ -176,7 +167,7 @@ py::array avg_backward(const py::handle& dy_obj, const py::handle& shape_obj,
   const std::vector<i64> in = input_shape_arg(op, shape_obj);
   const Pool2d p = pool_params(op, in[1], in[2], pool_size, strides, padding);
   require_dy(op, dy, in, p);
-  py::array out = output(op, out_obj, in, dt, {{"dy", dy}});
+  py::array out = output_arg(op, out_obj, dt, in, kResultShape, {{"dy", dy}});
   with_dtype(dt, [&](auto t) {
     using T = decltype(t);
     const T* pdy = static_cast<const T*>(dy.data());
@@ -195,7 +186,7 @@ py::array global_forward(const py::handle& x_obj, const py::object& out_obj) {
   if (h == 0 || w == 0)
     throw py::value_error(std::string(op) + ": x " + shape_str(x) +
                           " must have a positive height and width");
-  py::array out = output(op, out_obj, {n, c}, dt, {{"x", x}});
+  py::array out = output_arg(op, out_obj, dt, {n, c}, kResultShape, {{"x", x}});
   with_dtype(dt, [&](auto t) {
     using T = decltype(t);
     const T* px = static_cast<const T*>(x.data());
@@ -216,7 +207,7 @@ py::array global_backward(const py::handle& dy_obj, const py::handle& shape_obj,
     throw py::value_error(std::string(op) + ": input_shape " + shape_str(in) +
                           " must have a positive height and width");
   require_shape(op, "dy", dy, {in[0], in[3]}, "(N, C of input_shape " + shape_str(in) + ")");
-  py::array out = output(op, out_obj, in, dt, {{"dy", dy}});
+  py::array out = output_arg(op, out_obj, dt, in, kResultShape, {{"dy", dy}});
   with_dtype(dt, [&](auto t) {
     using T = decltype(t);
     const T* pdy = static_cast<const T*>(dy.data());

@@ -206,3 +206,34 @@ def test_a_large_weight_gradient_is_the_kernels_block_not_a_copy(rng):
     assert not g.flags.owndata and not isinstance(g.base, np.ndarray)  # the kernel's block
     want = np.einsum("nhwc,nhwo->co", x.numpy().astype(np.float64), np.ones((8, 4, 4, 512)))
     np.testing.assert_allclose(g[0, 0], want, rtol=1e-5, atol=1e-4)
+
+
+def misaligned(shape):
+    """A writeable float32 array whose data starts one byte past an element boundary."""
+    n = int(np.prod(shape))
+    return np.frombuffer(bytearray(4 * n + 1), np.float32, count=n, offset=1).reshape(shape)
+
+
+def test_every_out_argument_is_checked_alike(rng):
+    """One out= check for every binding: alignment and overlap, in place where allowed."""
+    x = rng.standard_normal((2, 4, 4, 3)).astype(np.float32)
+    c = np.ones(3, np.float32)
+    calls = {  # op: (call with out, out's shape)
+        "batchnorm_forward_inference": (
+            lambda out: _core.batchnorm_forward_inference(x, c, c, c, c, out=out), x.shape),
+        "softmax": (lambda out: _core.softmax(x.reshape(8, 12), out=out), (8, 12)),
+        "global_avg_pool_forward": (lambda out: _core.global_avg_pool_forward(x, out=out), (2, 3)),
+        "conv2d_forward": (lambda out: _core.conv2d_forward(
+            x, np.ones((1, 1, 3, 3), np.float32), out=out), x.shape),
+    }
+    for op, (call, shape) in calls.items():
+        with pytest.raises(ValueError, match=f"{op}: out .* is not aligned to its element size"):
+            call(misaligned(shape))
+        with pytest.raises(ValueError, match=f"{op}: out .* overlaps x"):
+            call(x.reshape(-1)[:int(np.prod(shape))].reshape(shape))  # x's own memory
+    y = x.reshape(8, 12).copy()
+    want = np.maximum(y, 0)
+    assert _core.bias_act_forward(y, None, out=y) is y  # exactly its input: allowed in place
+    np.testing.assert_array_equal(y, want)
+    with pytest.raises(ValueError, match="bias_act_forward: out .* overlaps x"):
+        _core.bias_act_forward(y[1:], None, out=y[:-1])  # shifted by a row: not in place
